@@ -1,0 +1,60 @@
+# rollcall. `make test` is what CI runs (.ci/run): it installs the servers
+# the integration tests need, then runs every test with the race detector.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+FUZZTIME ?= 30s
+
+.PHONY: build test test-short test-integration fuzz bench lint fmt vet cross clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
+
+test:
+	scripts/install-servers.sh
+	$(GO) test -race -timeout 15m ./...
+
+test-short:
+	$(GO) test -short -race ./...
+
+test-integration:
+	$(GO) test -race -run Integration -count=1 ./...
+
+# Every Fuzz target in the repo, found by grep, each for $(FUZZTIME).
+fuzz:
+	@files=$$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' . | sort || true); \
+	if [[ -z $$files ]]; then echo "no fuzz targets"; exit 0; fi; \
+	for file in $$files; do \
+		dir=$$(dirname "$$file"); \
+		for name in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$file"); do \
+			echo "fuzz $$dir $$name"; \
+			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir"; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./... | tee bench.txt
+	@if command -v benchstat >/dev/null; then benchstat bench.txt; \
+	else echo "benchstat not installed (go install golang.org/x/perf/cmd/benchstat@latest)"; fi
+
+lint:
+	@out=$$(gofmt -l .); if [[ -n $$out ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null; then echo staticcheck ./...; staticcheck ./...; \
+	else echo "staticcheck not installed, skipped"; fi
+
+fmt:
+	gofmt -w .
+
+vet:
+	$(GO) vet ./...
+
+cross:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
+
+clean:
+	rm -rf bin/ bench.txt coverage.out coverage.html cover.out *.coverprofile
+	find . -name '*.test' -type f -delete

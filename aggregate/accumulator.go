@@ -1,0 +1,51 @@
+package aggregate
+
+import (
+	"math"
+
+	"github.com/rollcall-iot/rollcall/staleness"
+)
+
+// accumulator folds one device's samples of one metric in one window; the
+// device reducer turns it into the device-level value.
+type accumulator struct {
+	n             uint32
+	sum, min, max float64
+	first, last   float64
+	firstTS       int64
+	lastTS        int64
+}
+
+func (a *accumulator) add(v float64, ts int64) {
+	if a.n == 0 {
+		*a = accumulator{n: 1, sum: v, min: v, max: v, first: v, last: v, firstTS: ts, lastTS: ts}
+		return
+	}
+	a.n++
+	a.sum += v
+	a.min = math.Min(a.min, v)
+	a.max = math.Max(a.max, v)
+	if ts < a.firstTS {
+		a.first, a.firstTS = v, ts
+	}
+	if ts >= a.lastTS {
+		a.last, a.lastTS = v, ts
+	}
+}
+
+// value applies the device reducer; a.n must be > 0.
+func (a *accumulator) value(reducer string) float64 {
+	switch reducer {
+	case staleness.ReduceLast:
+		return a.last
+	case staleness.ReduceMin:
+		return a.min
+	case staleness.ReduceMax:
+		return a.max
+	case staleness.ReduceSum:
+		return a.sum
+	case staleness.ReduceDelta:
+		return a.last - a.first
+	}
+	return a.sum / float64(a.n)
+}

@@ -1,0 +1,134 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/rollcall-iot/rollcall/dedup"
+	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/window"
+)
+
+// Defaults for Config.
+const (
+	// DefaultQueueLen is each shard's input queue, in messages. It must hold
+	// the broker's whole in-flight window at QoS 1.
+	DefaultQueueLen = 8192
+	// DefaultEmitInterval is how often watermarks are advanced and due
+	// windows emitted.
+	DefaultEmitInterval = 50 * time.Millisecond
+	// DefaultMinCoverage is the coverage ratio below which quality is bad.
+	DefaultMinCoverage = 0.5
+	// DefaultMaxDevices bounds the tracked devices.
+	DefaultMaxDevices = 100_000
+	// DefaultMaxGroups bounds the groups.
+	DefaultMaxGroups = 1000
+	// DefaultMaxGroupMetrics bounds the distinct metrics of one group.
+	DefaultMaxGroupMetrics = 64
+	// DefaultMaxMissingListed bounds the devices an aggregate names as missing.
+	DefaultMaxMissingListed = 100
+	// DefaultStateScanInterval is how often device states are counted and
+	// learned devices retired.
+	DefaultStateScanInterval = time.Second
+)
+
+// Config configures the aggregation engine. Zero fields mean the defaults.
+type Config struct {
+	// Shards is the number of workers; devices are assigned by hash of their
+	// id. Default: GOMAXPROCS.
+	Shards int `yaml:"shards"`
+	// QueueLen is each shard's input queue capacity in messages.
+	// Default: 8192.
+	QueueLen int `yaml:"queue_len"`
+	// EmitInterval is how often watermarks advance and due windows are
+	// emitted. Default: 50ms.
+	EmitInterval time.Duration `yaml:"emit_interval"`
+	// MinCoverage is the coverage ratio below which an aggregate's quality
+	// is bad. Default: 0.5.
+	MinCoverage float64 `yaml:"min_coverage"`
+	// MaxDevices bounds the tracked devices; messages from new devices past
+	// it are rejected unknown_device. Default: 100000.
+	MaxDevices int `yaml:"-"`
+	// MaxGroups bounds the groups; devices of new groups past it are
+	// rejected unknown_device. Default: 1000.
+	MaxGroups int `yaml:"-"`
+	// MaxGroupMetrics bounds the distinct metrics per group; values of
+	// further metrics are ignored and counted. Default: 64.
+	MaxGroupMetrics int `yaml:"-"`
+	// MaxMissingListed bounds the missing devices an aggregate names; the
+	// rest are counted in coverage.missing_unlisted. Default: 100.
+	MaxMissingListed int `yaml:"max_missing_listed"`
+
+	// Window, Dedup and Limits configure the stages the workers run. The
+	// gateway's config file has them as top-level sections.
+	Window window.Config `yaml:"-"`
+	Dedup  dedup.Config  `yaml:"-"`
+	Limits ingest.Limits `yaml:"-"`
+
+	// Now is the gateway clock. Default: time.Now.
+	Now func() time.Time `yaml:"-"`
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Shards == 0 {
+		c.Shards = runtime.GOMAXPROCS(0)
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = DefaultQueueLen
+	}
+	if c.EmitInterval == 0 {
+		c.EmitInterval = DefaultEmitInterval
+	}
+	if c.MinCoverage == 0 {
+		c.MinCoverage = DefaultMinCoverage
+	}
+	if c.MaxDevices == 0 {
+		c.MaxDevices = DefaultMaxDevices
+	}
+	if c.MaxGroups == 0 {
+		c.MaxGroups = DefaultMaxGroups
+	}
+	if c.MaxGroupMetrics == 0 {
+		c.MaxGroupMetrics = DefaultMaxGroupMetrics
+	}
+	if c.MaxMissingListed == 0 {
+		c.MaxMissingListed = DefaultMaxMissingListed
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.Window = c.Window.WithDefaults()
+	c.Dedup = c.Dedup.WithDefaults()
+	c.Limits = c.Limits.WithDefaults()
+	return c
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Shards < 1 || c.Shards > 256 {
+		errs = append(errs, fmt.Errorf("aggregate.shards: %d must be in [1, 256]", c.Shards))
+	}
+	if c.QueueLen < 1 {
+		errs = append(errs, fmt.Errorf("aggregate.queue_len: %d must be positive", c.QueueLen))
+	}
+	if c.EmitInterval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("aggregate.emit_interval: %v is below 1ms", c.EmitInterval))
+	}
+	if c.MinCoverage < 0 || c.MinCoverage > 1 {
+		errs = append(errs, fmt.Errorf("aggregate.min_coverage: %v must be in [0, 1]", c.MinCoverage))
+	}
+	for name, v := range map[string]int{
+		"max_devices": c.MaxDevices, "max_groups": c.MaxGroups,
+		"max_group_metrics": c.MaxGroupMetrics, "max_missing_listed": c.MaxMissingListed,
+	} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("aggregate.%s: %d must be positive", name, v))
+		}
+	}
+	errs = append(errs, c.Window.Validate(), c.Dedup.Validate(), c.Limits.Validate())
+	return errors.Join(errs...)
+}

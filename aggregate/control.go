@@ -1,0 +1,149 @@
+package aggregate
+
+import (
+	"slices"
+
+	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/staleness"
+)
+
+const numReasons = len(ingest.RejectReasons)
+
+var reasonIdx = func() map[string]int {
+	m := make(map[string]int, numReasons)
+	for i, r := range ingest.RejectReasons {
+		m[r] = i
+	}
+	return m
+}()
+
+// reasonIndex maps a reject reason to its counter; unknown reasons count as
+// bad_json, which is what an unclassified decode failure is.
+func reasonIndex(reason string) int {
+	if i, ok := reasonIdx[reason]; ok {
+		return i
+	}
+	return reasonIdx[ingest.ReasonBadJSON]
+}
+
+// ctlRequest is a function the coordinator runs on a shard's goroutine, so
+// that shard state is only ever touched by its owner.
+type ctlRequest struct {
+	do    func(*shard) any
+	reply chan any
+}
+
+// statusReply is a shard's report at the start of each emit round.
+type statusReply struct {
+	groups []groupStatus
+	cnt    counters
+	states map[staleness.State]int // nil when no scan happened this round
+}
+
+type groupStatus struct {
+	name               string
+	maxEvent, minEvent int64
+	hasEvent           bool
+}
+
+// status reports the shard's groups and counters since the last report;
+// every StateScanInterval it also counts device states and retires learned
+// devices silent for longer than the roster allows.
+func (s *shard) status(now int64) statusReply {
+	r := statusReply{cnt: s.cnt}
+	s.cnt = counters{lastEvent: s.cnt.lastEvent}
+	for _, g := range s.groups {
+		r.groups = append(r.groups, groupStatus{name: g.name, maxEvent: g.maxEvent, minEvent: g.minEvent, hasEvent: g.hasEvent})
+		g.hasEvent = false
+	}
+	if now-s.lastScan >= int64(DefaultStateScanInterval) {
+		s.lastScan = now
+		retire := int64(s.roster.RetireAfter())
+		r.states = make(map[staleness.State]int, len(staleness.States))
+		for _, d := range s.devices {
+			if !d.listed && d.live.LastSeen != 0 && now-d.live.LastSeen > retire {
+				s.removeDevice(d)
+				continue
+			}
+			r.states[d.live.State(now)]++
+		}
+	}
+	return r
+}
+
+// groupFlush is the coordinator's instruction for one group in one round.
+type groupFlush struct {
+	group   string
+	metrics []string
+	// windows lists every window to report: those becoming provisional or
+	// final this round. Dirty open windows are added by the shard.
+	windows []int64
+	open    []int64 // windows that are provisional and not final after this round
+	cutoff  int64
+	size    int64
+}
+
+// flush computes the partials the coordinator asked for, plus those of open
+// windows revised by late readings, then drops state the coordinator no
+// longer needs.
+func (s *shard) flush(now int64, fl []groupFlush) []Partial {
+	var out []Partial
+	for i := range fl {
+		f := &fl[i]
+		g := s.groups[f.group]
+		if g == nil {
+			continue
+		}
+		for _, start := range f.windows {
+			out = s.partials(out, g, f, start, now)
+		}
+		for start := range g.dirty {
+			if slices.Contains(f.open, start) && !slices.Contains(f.windows, start) {
+				out = s.partials(out, g, f, start, now)
+			}
+		}
+		clear(g.dirty)
+		for _, d := range g.devices {
+			d.purge(f.cutoff)
+		}
+	}
+	return out
+}
+
+// partials appends one partial per metric of group g for the window at start.
+func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now int64) []Partial {
+	end := start + f.size
+	base := len(out)
+	for _, m := range f.metrics {
+		out = append(out, NewPartial(g.name, m, start, end))
+	}
+	ps := out[base:]
+	for _, d := range g.devices {
+		if !d.expectedIn(end) {
+			continue
+		}
+		w := d.findWindow(start)
+		for mi, name := range f.metrics {
+			p := &ps[mi]
+			if w != nil {
+				p.Duplicates += uint64(w.duplicates)
+				p.Replays += uint64(w.replays)
+				p.Late += uint64(w.late)
+			}
+			i := d.slot(name)
+			if w != nil && i >= 0 && i < len(w.accs) && w.accs[i].n > 0 {
+				a := &w.accs[i]
+				p.AddReported(a.value(d.metrics[i].spec.Reducer), uint64(a.n), a.lastTS)
+				continue
+			}
+			spec, dm := s.roster.Metric(d.id, name), (*devMetric)(nil)
+			if i >= 0 {
+				spec, dm = d.metrics[i].spec, &d.metrics[i]
+			}
+			lo, hi, imp, ok := missingBounds(spec, dm)
+			md := MissingDevice{Device: d.id, State: string(d.live.State(now)), LastSeen: d.live.LastSeen}
+			p.AddMissing(md, lo, hi, imp, ok, s.cfg.MaxMissingListed)
+		}
+	}
+	return out
+}

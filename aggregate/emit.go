@@ -1,0 +1,116 @@
+package aggregate
+
+import (
+	"slices"
+	"time"
+)
+
+// store records shard i's partial for its window until the window is final.
+func (e *Engine) store(i int, p Partial) {
+	k := openKey{p.Group, p.Metric, p.Start}
+	oa := e.open[k]
+	if oa == nil {
+		n := len(e.shards)
+		oa = &openAgg{parts: make([]Partial, n), has: make([]bool, n), fresh: make([]bool, n)}
+		e.open[k] = oa
+	}
+	oa.parts[i], oa.has[i], oa.fresh[i] = p, true, true
+}
+
+// emitDue emits, group by group and oldest window first: the windows that
+// became provisional (revision 0), the open windows some shard revised, and
+// the windows that became final.
+func (e *Engine) emitDue(names []string, due map[string]dueWindows, at time.Time) {
+	for _, n := range names {
+		d, ok := due[n]
+		if !ok {
+			continue
+		}
+		g := e.groups[n]
+		for k, oa := range e.sortedOpen(n) {
+			prov := slices.Contains(d.provisional, k.start)
+			fin := slices.Contains(d.final, k.start)
+			switch {
+			case !fin && !oa.complete(g.members):
+				// A metric first seen in a late reading: other shards have
+				// not reported it for this window yet; they all will when it
+				// becomes final.
+			case prov || !oa.emitted:
+				e.send(k, oa, 0, fin, g, at)
+			case fin:
+				e.send(k, oa, oa.rev+1, true, g, at)
+			case oa.changed():
+				e.send(k, oa, oa.rev+1, false, g, at)
+			default:
+				clear(oa.fresh)
+			}
+			if fin {
+				delete(e.open, k)
+			}
+		}
+	}
+}
+
+// sortedOpen yields group n's open aggregates that have news this round, by
+// window then metric.
+func (e *Engine) sortedOpen(n string) func(yield func(openKey, *openAgg) bool) {
+	var keys []openKey
+	for k, oa := range e.open {
+		if k.group == n && oa.pending() {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b openKey) int {
+		if a.start != b.start {
+			return int(min(max(a.start-b.start, -1), 1))
+		}
+		switch {
+		case a.metric < b.metric:
+			return -1
+		case a.metric > b.metric:
+			return 1
+		}
+		return 0
+	})
+	return func(yield func(openKey, *openAgg) bool) {
+		for _, k := range keys {
+			if !yield(k, e.open[k]) {
+				return
+			}
+		}
+	}
+}
+
+func (e *Engine) send(k openKey, oa *openAgg, rev int, final bool, g *coordGroup, at time.Time) {
+	var merged Partial
+	first := true
+	for i := range oa.parts {
+		if !oa.has[i] {
+			continue
+		}
+		if first {
+			merged = oa.parts[i]
+			merged.Missing = slices.Clone(merged.Missing)
+			first = false
+			continue
+		}
+		merged.Merge(&oa.parts[i], e.cfg.MaxMissingListed)
+	}
+	oa.rev, oa.emitted = rev, true
+	oa.commit()
+	kind := KindRevision
+	switch {
+	case final:
+		kind = KindFinal
+	case rev == 0:
+		kind = KindProvisional
+	}
+	e.m.emitted.WithLabelValues(kind).Inc()
+	e.emit.Emit(merged.Finish(FinishInfo{
+		Watermark:   g.lc.Watermark(),
+		EmittedAt:   at,
+		Revision:    rev,
+		Final:       final,
+		MinCoverage: e.cfg.MinCoverage,
+	}))
+}

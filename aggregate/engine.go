@@ -1,0 +1,403 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/staleness"
+	"github.com/rollcall-iot/rollcall/window"
+)
+
+// Emitter receives every aggregate the engine emits: each provisional
+// window, revision and final. Emit must not block; the engine calls it from
+// one goroutine, and the Aggregate is owned by the receiver.
+type Emitter interface {
+	Emit(a Aggregate)
+}
+
+// ErrStopped is returned by queries after the engine stopped.
+var ErrStopped = errors.New("aggregate: engine stopped")
+
+// Engine shards devices over workers, advances each group's watermark and
+// merges the workers' partials into aggregates.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	roster *staleness.Roster
+	emit   Emitter
+	m      *metrics
+	reg    *registry
+
+	shards []*shard
+	quit   chan struct{}
+	done   chan struct{}
+
+	// Coordinator state, owned by Run's goroutine.
+	groups map[string]*coordGroup
+	open   map[openKey]*openAgg
+	early [numReasons]atomic.Uint64 // rejects before routing, by reason
+
+	states    [][]stateCount // latest device-state counts per shard
+	lastEvent int64          // newest accepted event time, Unix ns
+}
+
+type coordGroup struct {
+	name     string
+	shared   *groupShared
+	lc       *window.Lifecycle
+	maxEvent int64
+	hasEvent bool
+	members  []bool // shards holding devices of the group
+}
+
+type openKey struct {
+	group, metric string
+	start         int64
+}
+
+// openAgg is a window of one group and metric between its provisional and
+// final emission: the latest partial of every shard.
+type openAgg struct {
+	rev     int
+	emitted bool
+	parts   []Partial // latest partial per shard
+	has     []bool    // parts[i] was ever received
+	fresh   []bool    // parts[i] was received this round
+	sent    []Partial // parts as of the last emission
+}
+
+// pending reports whether any shard sent a partial this round.
+func (oa *openAgg) pending() bool { return slices.Contains(oa.fresh, true) }
+
+// changed reports whether a partial received this round differs from what
+// was last emitted.
+func (oa *openAgg) changed() bool {
+	for i, f := range oa.fresh {
+		if f && (oa.sent == nil || !oa.parts[i].Equal(&oa.sent[i])) {
+			return true
+		}
+	}
+	return false
+}
+
+// complete reports whether every shard that holds devices of the group has
+// sent a partial.
+func (oa *openAgg) complete(members []bool) bool {
+	for i, m := range members {
+		if m && !oa.has[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// commit marks the current parts as emitted.
+func (oa *openAgg) commit() {
+	oa.sent = slices.Clone(oa.parts)
+	clear(oa.fresh)
+}
+
+type stateCount struct {
+	state staleness.State
+	n     int
+}
+
+// New returns an engine. The roster's listed devices are expected from the
+// start; reg receives the pipeline metrics.
+func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		cfg: cfg, log: log.With("stage", "aggregate"), roster: roster, emit: emit,
+		reg:    newRegistry(),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		groups: map[string]*coordGroup{},
+		open:   map[openKey]*openAgg{},
+	}
+	for i := range cfg.Shards {
+		e.shards = append(e.shards, newShard(i, &e.cfg, roster, e.reg))
+	}
+	e.states = make([][]stateCount, len(e.shards))
+	m, err := newMetrics(reg, e.queueLen, e.queueCap)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: register metrics: %w", err)
+	}
+	e.m = m
+	for _, g := range roster.Groups() {
+		for _, id := range roster.Listed(g) {
+			s := e.shards[e.shardOf(id)]
+			if !e.reg.reserveDevice(cfg.MaxDevices) || s.addDevice("", id, g, true) == nil {
+				m.unregister()
+				return nil, fmt.Errorf("aggregate: fleet file lists more devices or groups than max_devices %d / max_groups %d", cfg.MaxDevices, cfg.MaxGroups)
+			}
+		}
+	}
+	return e, nil
+}
+
+func (e *Engine) shardOf(device string) int {
+	return int(xxhash.Sum64String(device) % uint64(len(e.shards)))
+}
+
+// Offer queues m on its device's shard without blocking; false when that
+// queue is full. It implements ingest.Router.
+func (e *Engine) Offer(m ingest.Message) bool {
+	select {
+	case e.shards[e.shardOf(m.Device)].in <- m:
+		return true
+	default:
+		return false
+	}
+}
+
+// Reject counts a message rejected before routing. It implements
+// ingest.Router.
+func (e *Engine) Reject(reason string) { e.early[reasonIndex(reason)].Add(1) }
+
+var _ ingest.Router = (*Engine)(nil)
+
+func (e *Engine) queueLen() float64 {
+	n := 0
+	for _, s := range e.shards {
+		n += len(s.in)
+	}
+	return float64(n)
+}
+
+func (e *Engine) queueCap() float64 { return float64(len(e.shards) * e.cfg.QueueLen) }
+
+// Saturation returns the fullest shard queue's fill ratio in [0, 1].
+func (e *Engine) Saturation() float64 {
+	var worst float64
+	for _, s := range e.shards {
+		worst = max(worst, float64(len(s.in))/float64(cap(s.in)))
+	}
+	return worst
+}
+
+// Run starts the workers and emits aggregates every EmitInterval until ctx
+// is done. Then it handles every message already queued, emits what is due,
+// stops the workers and returns. The caller stops feeding Offer first.
+func (e *Engine) Run(ctx context.Context) error {
+	defer e.m.unregister()
+	defer close(e.done)
+	stopped := make(chan struct{}, len(e.shards))
+	for _, s := range e.shards {
+		go func() {
+			s.run(e.quit)
+			stopped <- struct{}{}
+		}()
+	}
+	defer func() {
+		close(e.quit)
+		for range e.shards {
+			<-stopped
+		}
+	}()
+	for _, g := range e.roster.Groups() {
+		e.group(g, e.cfg.Now().UnixNano())
+	}
+	t := time.NewTicker(e.cfg.EmitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.all(func(s *shard) any { s.drain(); return nil })
+			e.round()
+			e.log.Info("aggregate stopped")
+			return nil
+		case <-t.C:
+			e.round()
+		}
+	}
+}
+
+// all runs f on every shard's goroutine and returns the results in shard
+// order.
+func (e *Engine) all(f func(*shard) any) []any {
+	replies := make([]chan any, len(e.shards))
+	for i, s := range e.shards {
+		replies[i] = make(chan any, 1)
+		s.ctl <- ctlRequest{do: f, reply: replies[i]}
+	}
+	out := make([]any, len(e.shards))
+	for i, r := range replies {
+		out[i] = <-r
+	}
+	return out
+}
+
+// query runs f on every shard unless the engine has stopped or ctx ends.
+func (e *Engine) query(ctx context.Context, f func(*shard) any) ([]any, error) {
+	replies := make([]chan any, len(e.shards))
+	for i, s := range e.shards {
+		replies[i] = make(chan any, 1)
+		select {
+		case s.ctl <- ctlRequest{do: f, reply: replies[i]}:
+		case <-e.done:
+			return nil, ErrStopped
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	out := make([]any, len(e.shards))
+	for i, r := range replies {
+		select {
+		case out[i] = <-r:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) group(name string, first int64) *coordGroup {
+	if g, ok := e.groups[name]; ok {
+		return g
+	}
+	shared := e.reg.group(name, e.cfg.MaxGroups)
+	if shared == nil {
+		return nil
+	}
+	g := &coordGroup{
+		name: name, shared: shared, lc: window.NewLifecycle(e.cfg.Window, first),
+		members: make([]bool, len(e.shards)),
+	}
+	e.groups[name] = g
+	e.m.groups.Set(float64(len(e.groups)))
+	return g
+}
+
+// round is one emit round: collect the shards' status, advance watermarks,
+// ask the shards for the due partials, merge and emit.
+func (e *Engine) round() {
+	t0 := time.Now()
+	now := e.cfg.Now().UnixNano()
+	for i, r := range e.all(func(s *shard) any { return s.status(now) }) {
+		e.absorb(i, r.(statusReply), now)
+	}
+	w := e.cfg.Window
+	names := make([]string, 0, len(e.groups))
+	for n := range e.groups {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var fl []groupFlush
+	due := map[string]dueWindows{}
+	for _, n := range names {
+		g := e.groups[n]
+		wm := now - int64(w.IdleTimeout)
+		if g.hasEvent {
+			wm = max(wm, g.maxEvent-int64(w.AllowedSkew))
+		}
+		skipped := g.lc.Skipped
+		prov, fin := g.lc.Advance(wm)
+		e.m.skipped.Add(float64(g.lc.Skipped - skipped))
+		g.shared.cutoff.Store(g.lc.Cutoff())
+		g.shared.emitted.Store(g.lc.Next())
+		g.shared.watermark.Store(g.lc.Watermark())
+		metrics := e.reg.metricsOf(g.shared)
+		if len(metrics) == 0 {
+			metrics = e.roster.ConfiguredMetrics()
+		}
+		if len(metrics) == 0 {
+			continue
+		}
+		due[n] = dueWindows{provisional: prov, final: fin}
+		fl = append(fl, groupFlush{
+			group: n, metrics: metrics, windows: union(prov, fin),
+			open: slices.Clone(g.lc.Open()), cutoff: g.lc.Cutoff(), size: int64(w.Size),
+		})
+	}
+	emittedAt := e.cfg.Now()
+	for i, r := range e.all(func(s *shard) any { return s.flush(now, fl) }) {
+		for _, p := range r.([]Partial) {
+			e.store(i, p)
+		}
+	}
+	e.emitDue(names, due, emittedAt)
+	e.m.emitTime.Observe(time.Since(t0).Seconds())
+}
+
+type dueWindows struct{ provisional, final []int64 }
+
+func union(a, b []int64) []int64 {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// absorb takes a shard's status: counters into metrics, groups and their
+// newest event times into the coordinator.
+func (e *Engine) absorb(i int, r statusReply, now int64) {
+	c := &r.cnt
+	e.m.received.Add(float64(c.received))
+	e.m.status.Add(float64(c.status))
+	for j, o := range outcomes {
+		if c.outcome[j] > 0 {
+			e.m.messages.WithLabelValues(o).Add(float64(c.outcome[j]))
+		}
+	}
+	if i == 0 {
+		for j := range e.early {
+			if n := e.early[j].Swap(0); n > 0 {
+				c.rejected[j] += n
+				c.outcome[outRejected] += n
+				c.received += n
+			}
+		}
+	}
+	for j, reason := range ingest.RejectReasons {
+		if c.rejected[j] > 0 {
+			e.m.rejected.WithLabelValues(reason).Add(float64(c.rejected[j]))
+		}
+	}
+	if c.groupMetricsFull > 0 {
+		e.m.dropped.WithLabelValues(DropGroupMetricsFull).Add(float64(c.groupMetricsFull))
+	}
+	if c.lastEvent > e.lastEvent {
+		e.lastEvent = c.lastEvent
+		e.m.lastEvent.Set(float64(c.lastEvent) / 1e9)
+	}
+	if r.states != nil {
+		e.states[i] = e.states[i][:0]
+		for st, n := range r.states {
+			e.states[i] = append(e.states[i], stateCount{st, n})
+		}
+		e.publishStates()
+	}
+	floor := now - int64(e.cfg.Window.AllowedLateness) - int64(e.cfg.Window.Size)
+	for _, gs := range r.groups {
+		first := now
+		if gs.hasEvent {
+			first = max(gs.minEvent, floor)
+		}
+		g := e.group(gs.name, first)
+		if g == nil {
+			continue
+		}
+		g.members[i] = true
+		if !gs.hasEvent {
+			continue
+		}
+		g.lc.Rewind(gs.minEvent, floor)
+		g.maxEvent = max(g.maxEvent, gs.maxEvent)
+		g.hasEvent = true
+	}
+}
+

@@ -1,0 +1,191 @@
+package aggregate
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rollcall-iot/rollcall/staleness"
+)
+
+// publishStates sets the devices-by-state gauge from the shards' latest
+// counts.
+func (e *Engine) publishStates() {
+	total := map[staleness.State]int{}
+	for _, sc := range e.states {
+		for _, c := range sc {
+			total[c.state] += c.n
+		}
+	}
+	for _, st := range staleness.States {
+		e.m.devices.WithLabelValues(string(st)).Set(float64(total[st]))
+	}
+}
+
+// DeviceInfo is the API view of one device.
+type DeviceInfo struct {
+	ID     string `json:"id"`
+	Site   string `json:"site,omitempty"`
+	Group  string `json:"group"`
+	Listed bool   `json:"listed"`
+	State  string `json:"state"`
+	// LastSeen is the receive time of the newest message.
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// LastEvent is the newest event time.
+	LastEvent *time.Time `json:"last_event,omitempty"`
+	AgeS      *float64   `json:"age_s,omitempty"`
+	// IntervalS is the learned reporting interval.
+	IntervalS float64 `json:"interval_s"`
+	// ClockOffsetS is receive time minus event time of the newest reading:
+	// transport delay plus the device clock's lag.
+	ClockOffsetS *float64          `json:"clock_offset_s,omitempty"`
+	Counts       DeviceCounts      `json:"counts"`
+	Metrics      map[string]float64 `json:"metrics"`
+}
+
+// DeviceCounts are a device's message counts since it was first tracked.
+type DeviceCounts struct {
+	Accepted   uint64            `json:"accepted"`
+	Duplicates uint64            `json:"duplicates"`
+	Replays    uint64            `json:"replays"`
+	Rejected   map[string]uint64 `json:"rejected"`
+}
+
+// DeviceFilter selects devices; empty fields match everything.
+type DeviceFilter struct {
+	ID    string
+	State string
+	Group string
+}
+
+func (f DeviceFilter) match(d *device, st staleness.State) bool {
+	return (f.ID == "" || f.ID == d.id) && (f.State == "" || f.State == string(st)) && (f.Group == "" || f.Group == d.g.name)
+}
+
+func (d *device) info(now int64, st staleness.State) DeviceInfo {
+	di := DeviceInfo{
+		ID: d.id, Site: d.site, Group: d.g.name, Listed: d.listed, State: string(st),
+		IntervalS: time.Duration(d.live.Interval).Seconds(),
+		Counts: DeviceCounts{
+			Accepted: d.accepted, Duplicates: d.duplicates, Replays: d.replays,
+			Rejected: maps.Clone(d.rejected),
+		},
+		Metrics: map[string]float64{},
+	}
+	if di.Counts.Rejected == nil {
+		di.Counts.Rejected = map[string]uint64{}
+	}
+	if d.live.LastSeen != 0 {
+		ls, le := time.Unix(0, d.live.LastSeen).UTC(), time.Unix(0, d.live.LastEvent).UTC()
+		age := time.Duration(now - d.live.LastSeen).Seconds()
+		off := time.Duration(d.lastRecvOffset).Seconds()
+		di.LastSeen, di.LastEvent, di.AgeS, di.ClockOffsetS = &ls, &le, &age, &off
+	}
+	for _, m := range d.metrics {
+		if m.has {
+			di.Metrics[m.spec.Name] = m.last
+		}
+	}
+	return di
+}
+
+// Devices returns the devices matching f, sorted by id.
+func (e *Engine) Devices(ctx context.Context, f DeviceFilter) ([]DeviceInfo, error) {
+	now := e.cfg.Now().UnixNano()
+	replies, err := e.query(ctx, func(s *shard) any {
+		var out []DeviceInfo
+		if f.ID != "" {
+			if d := s.devices[f.ID]; d != nil {
+				if st := d.live.State(now); f.match(d, st) {
+					out = append(out, d.info(now, st))
+				}
+			}
+			return out
+		}
+		for _, d := range s.devices {
+			if st := d.live.State(now); f.match(d, st) {
+				out = append(out, d.info(now, st))
+			}
+		}
+		return out
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []DeviceInfo{}
+	for _, r := range replies {
+		out = append(out, r.([]DeviceInfo)...)
+	}
+	slices.SortFunc(out, func(a, b DeviceInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// GroupInfo is the API view of one group's roster.
+type GroupInfo struct {
+	Name string `json:"name"`
+	// Expected counts the devices currently on the roster (listed and
+	// learned, not retired).
+	Expected int `json:"expected"`
+	// States counts the group's devices by state.
+	States    map[string]int `json:"states"`
+	Metrics   []string       `json:"metrics"`
+	Watermark *time.Time     `json:"watermark,omitempty"`
+}
+
+// Groups returns every group, sorted by name.
+func (e *Engine) Groups(ctx context.Context) ([]GroupInfo, error) {
+	now := e.cfg.Now().UnixNano()
+	replies, err := e.query(ctx, func(s *shard) any {
+		out := map[string]map[string]int{}
+		for _, g := range s.groups {
+			st := map[string]int{}
+			for _, d := range g.devices {
+				st[string(d.live.State(now))]++
+			}
+			out[g.name] = st
+		}
+		return out
+	})
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*GroupInfo{}
+	for _, r := range replies {
+		for name, st := range r.(map[string]map[string]int) {
+			gi := byName[name]
+			if gi == nil {
+				gi = &GroupInfo{Name: name, States: map[string]int{}}
+				byName[name] = gi
+			}
+			for k, n := range st {
+				gi.States[k] += n
+				gi.Expected += n
+			}
+		}
+	}
+	e.reg.mu.Lock()
+	for name, g := range e.reg.groups {
+		gi := byName[name]
+		if gi == nil {
+			gi = &GroupInfo{Name: name, States: map[string]int{}}
+			byName[name] = gi
+		}
+		gi.Metrics = slices.Sorted(slices.Values(g.metrics))
+		if wm := g.watermark.Load(); wm != 0 {
+			t := time.Unix(0, wm).UTC()
+			gi.Watermark = &t
+		}
+	}
+	e.reg.mu.Unlock()
+	out := make([]GroupInfo, 0, len(byName))
+	for _, gi := range byName {
+		if gi.Metrics == nil {
+			gi.Metrics = []string{}
+		}
+		out = append(out, *gi)
+	}
+	slices.SortFunc(out, func(a, b GroupInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}

@@ -1,0 +1,261 @@
+package aggregate
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/rollcall-iot/rollcall/dedup"
+	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/staleness"
+	"github.com/rollcall-iot/rollcall/window"
+)
+
+// shard is one worker. It owns the dedup, liveness and window state of the
+// devices hashed to it; nothing else touches that state, so the hot path
+// takes no lock. The coordinator talks to it only through ctl.
+type shard struct {
+	id     int
+	cfg    *Config
+	roster *staleness.Roster
+	reg    *registry
+	win    window.Tumbling
+	dec    *ingest.Decoder
+
+	in  chan ingest.Message
+	ctl chan ctlRequest
+
+	devices map[string]*device
+	groups  map[string]*shardGroup
+
+	cnt      counters
+	states   map[staleness.State]int
+	lastScan int64
+}
+
+// shardGroup is a shard's part of a group: the group's devices hashed here.
+type shardGroup struct {
+	name     string
+	shared   *groupShared
+	devices  []*device // sorted by id
+	maxEvent int64
+	minEvent int64 // since the last status report; valid when hasEvent
+	hasEvent bool
+	dirty    map[int64]struct{} // emitted windows revised since the last flush
+}
+
+// counters are a shard's pipeline counts since its last status report.
+type counters struct {
+	received         uint64
+	status           uint64
+	outcome          [len(outcomes)]uint64
+	rejected         [numReasons]uint64
+	groupMetricsFull uint64
+	lastEvent        int64
+}
+
+func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry) *shard {
+	return &shard{
+		id:      id,
+		cfg:     cfg,
+		roster:  roster,
+		reg:     reg,
+		win:     window.NewTumbling(cfg.Window.Size),
+		dec:     ingest.NewDecoder(cfg.Limits),
+		in:      make(chan ingest.Message, cfg.QueueLen),
+		ctl:     make(chan ctlRequest),
+		devices: map[string]*device{},
+		groups:  map[string]*shardGroup{},
+	}
+}
+
+// run serves messages and control requests until quit is closed.
+func (s *shard) run(quit <-chan struct{}) {
+	for {
+		select {
+		case m := <-s.in:
+			s.handle(m)
+		case r := <-s.ctl:
+			r.reply <- r.do(s)
+		case <-quit:
+			return
+		}
+	}
+}
+
+// drain handles every message queued now, without waiting for more.
+func (s *shard) drain() {
+	for {
+		select {
+		case m := <-s.in:
+			s.handle(m)
+		default:
+			return
+		}
+	}
+}
+
+func (s *shard) handle(m ingest.Message) {
+	if m.Ack != nil {
+		defer m.Ack()
+	}
+	if m.Kind == ingest.TopicStatus {
+		s.handleStatus(m)
+		return
+	}
+	s.cnt.received++
+	var r ingest.Reading
+	if err := s.dec.Decode(m.Site, m.Device, m.Payload, m.Received, &r); err != nil {
+		s.reject(s.devices[m.Device], ingest.ReasonOf(err))
+		return
+	}
+	r.Redelivered = m.Redelivered
+	d := s.device(m.Site, m.Device, r.TS)
+	if d == nil {
+		s.reject(nil, ingest.ReasonUnknownDevice)
+		return
+	}
+	start := s.win.Start(r.TS)
+	switch d.dd.Check(&s.cfg.Dedup, &r) {
+	case dedup.Duplicate:
+		d.duplicates++
+		s.cnt.outcome[outDuplicate]++
+		if w := d.findWindow(start); w != nil {
+			w.duplicates++
+		}
+		return
+	case dedup.Replay:
+		d.replays++
+		s.cnt.outcome[outReplay]++
+		if w := d.findWindow(start); w != nil {
+			w.replays++
+		}
+		return
+	}
+	g := d.g
+	if start < g.shared.cutoff.Load() {
+		s.reject(d, ingest.ReasonTooLate)
+		return
+	}
+	d.live.Observe(m.Received, r.TS)
+	if r.TS >= d.live.LastEvent {
+		d.lastRecvOffset = m.Received - r.TS
+	}
+	w := d.window(start)
+	if start < g.shared.emitted.Load() {
+		w.late++
+		if g.dirty == nil {
+			g.dirty = map[int64]struct{}{}
+		}
+		g.dirty[start] = struct{}{}
+	}
+	w.newest = max(w.newest, r.TS)
+	for _, mv := range r.Metrics {
+		i := d.slot(mv.Name)
+		if i < 0 {
+			if i = s.addMetric(d, mv.Name); i < 0 {
+				continue
+			}
+		}
+		for len(w.accs) <= i {
+			w.accs = append(w.accs, accumulator{})
+		}
+		w.accs[i].add(mv.Value, r.TS)
+		if dm := &d.metrics[i]; !dm.has || r.TS >= dm.lastTS {
+			dm.last, dm.lastTS, dm.has = mv.Value, r.TS, true
+		}
+	}
+	if !g.hasEvent || r.TS < g.minEvent {
+		g.minEvent = r.TS
+	}
+	g.hasEvent = true
+	g.maxEvent = max(g.maxEvent, r.TS)
+	s.cnt.lastEvent = max(s.cnt.lastEvent, r.TS)
+	d.accepted++
+	s.cnt.outcome[outAccepted]++
+}
+
+func (s *shard) handleStatus(m ingest.Message) {
+	state, _, err := ingest.DecodeStatus(m.Payload)
+	if err != nil {
+		s.reject(s.devices[m.Device], ingest.ReasonOf(err))
+		return
+	}
+	d := s.device(m.Site, m.Device, m.Received)
+	if d == nil {
+		s.reject(nil, ingest.ReasonUnknownDevice)
+		return
+	}
+	s.cnt.status++
+	d.live.SetStatus(state == "online", m.Received)
+}
+
+func (s *shard) reject(d *device, reason string) {
+	s.cnt.outcome[outRejected]++
+	s.cnt.rejected[reasonIndex(reason)]++
+	if d != nil {
+		if d.rejected == nil {
+			d.rejected = map[string]uint64{}
+		}
+		d.rejected[reason]++
+	}
+}
+
+// addMetric admits a new metric for d; -1 when its group is full.
+func (s *shard) addMetric(d *device, name string) int {
+	if !s.reg.admitMetric(d.g.shared, name, s.cfg.MaxGroupMetrics) {
+		s.cnt.groupMetricsFull++
+		return -1
+	}
+	d.metrics = append(d.metrics, devMetric{spec: s.roster.Metric(d.id, name)})
+	return len(d.metrics) - 1
+}
+
+// device returns the device's state, creating it (learning it) when the
+// roster and the limits allow; nil when they do not.
+func (s *shard) device(site, id string, ts int64) *device {
+	if d, ok := s.devices[id]; ok {
+		return d
+	}
+	group, listed, ok := s.roster.Resolve(site, id)
+	if !ok || !s.reg.reserveDevice(s.cfg.MaxDevices) {
+		return nil
+	}
+	d := s.addDevice(site, id, group, listed)
+	if d == nil {
+		s.reg.releaseDevice()
+		return nil
+	}
+	d.firstEvent = ts
+	return d
+}
+
+// addDevice creates a device in group; nil when the group limit is reached.
+func (s *shard) addDevice(site, id, group string, listed bool) *device {
+	g := s.groups[group]
+	if g == nil {
+		shared := s.reg.group(group, s.cfg.MaxGroups)
+		if shared == nil {
+			return nil
+		}
+		g = &shardGroup{name: group, shared: shared}
+		s.groups[group] = g
+	}
+	d := &device{
+		id: id, site: site, g: g, listed: listed,
+		live: staleness.NewLiveness(s.roster.Interval(id)),
+	}
+	s.devices[id] = d
+	i, _ := slices.BinarySearchFunc(g.devices, id, func(x *device, id string) int { return strings.Compare(x.id, id) })
+	g.devices = slices.Insert(g.devices, i, d)
+	return d
+}
+
+// removeDevice forgets a retired device.
+func (s *shard) removeDevice(d *device) {
+	delete(s.devices, d.id)
+	g := d.g
+	if i := slices.Index(g.devices, d); i >= 0 {
+		g.devices = slices.Delete(g.devices, i, i+1)
+	}
+	s.reg.releaseDevice()
+}

@@ -1,0 +1,225 @@
+// Command rollcall is the gateway: MQTT in, windowed aggregates that say how
+// much of the fleet they saw out. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/rollcall-iot/rollcall/gateway"
+	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/sim"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `rollcall: an uncertainty-aware IoT telemetry aggregator.
+
+Usage:
+  rollcall [serve] [flags]   run the gateway (default)
+  rollcall demo [flags]      the gateway plus a simulated fleet of 20 turbines
+  rollcall version           print the version
+
+Flags (each also from the environment as ROLLCALL_<FLAG>, e.g. ROLLCALL_HTTP_ADDR;
+precedence: flag, environment, config file, default):
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve", "demo":
+	case "version":
+		fmt.Fprintln(stdout, "rollcall", version)
+		return 0
+	case "help":
+		args = []string{"-h"}
+	default:
+		fmt.Fprintf(stderr, "rollcall: unknown command %q (want serve, demo or version)\n", cmd)
+		return 2
+	}
+	cfg, showVersion, err := loadConfig(cmd, args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, "rollcall:", err)
+		return 2
+	case showVersion:
+		fmt.Fprintln(stdout, "rollcall", version)
+		return 0
+	}
+	level, _ := gateway.ParseLogLevel(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cmd == "demo" {
+		err = demo(ctx, cfg, log, stdout)
+	} else {
+		err = serve(ctx, cfg, log)
+	}
+	if err != nil {
+		log.Error("rollcall failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// loadConfig layers defaults, the config file, ROLLCALL_* variables and
+// flags, in rising precedence.
+func loadConfig(cmd string, args []string, stderr io.Writer) (gateway.Config, bool, error) {
+	fs := flag.NewFlagSet("rollcall "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	d := gateway.Defaults()
+	var (
+		configFile  = fs.String("config", "", "YAML config `file`")
+		fleet       = fs.String("fleet", "", "fleet `file` (roster and physics); default: learn devices")
+		dataDir     = fs.String("data-dir", d.DataDir, "`dir`ectory for persistent state")
+		httpAddr    = fs.String("http-addr", d.HTTP.Addr, "HTTP API listen `addr`ess")
+		mqttListen  = fs.String("mqtt-listen", d.Broker.Listen, "embedded broker's MQTT listen `addr`ess")
+		mqttURL     = fs.String("mqtt-url", "", "external broker `url` (e.g. tcp://host:1883); no embedded broker")
+		windowSize  = fs.Duration("window", d.Window.Size, "tumbling window `size`")
+		lateness    = fs.Duration("lateness", d.Window.AllowedLateness, "allowed lateness: how long windows accept late readings")
+		clientID    = fs.String("mqtt-client-id", d.MQTT.ClientID, "MQTT client `id` of the persistent session")
+		logLevel    = fs.String("log-level", d.LogLevel, "log `level`: debug, info, warn, error")
+		showVersion = fs.Bool("version", false, "print the version and exit")
+	)
+	if err := fs.Parse(args); err != nil {
+		return d, false, err
+	}
+	if fs.NArg() > 0 {
+		return d, false, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// The environment counts as a flag that was not given on the command line.
+	var envErrs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "ROLLCALL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+			if err := f.Value.Set(v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s: %w", env, err))
+			}
+			set[f.Name] = true
+		}
+	})
+	if err := errors.Join(envErrs...); err != nil {
+		return d, false, err
+	}
+	cfg := d
+	if *configFile != "" {
+		var err error
+		if cfg, err = gateway.LoadFile(*configFile, d); err != nil {
+			return cfg, false, err
+		}
+	}
+	if cmd == "demo" && !set["data-dir"] {
+		dir, err := os.MkdirTemp("", "rollcall-demo-")
+		if err != nil {
+			return cfg, false, err
+		}
+		*dataDir, set["data-dir"] = dir, true
+	}
+	if pw, ok := os.LookupEnv("ROLLCALL_MQTT_PASSWORD"); ok {
+		cfg.MQTT.Password = ingest.Secret(pw)
+	}
+	apply := map[string]func(){
+		"fleet":          func() { cfg.Fleet = *fleet },
+		"data-dir":       func() { cfg.DataDir = *dataDir },
+		"http-addr":      func() { cfg.HTTP.Addr = *httpAddr },
+		"mqtt-listen":    func() { cfg.Broker.Listen = *mqttListen },
+		"mqtt-url":       func() { cfg.MQTT.URL = *mqttURL },
+		"window":         func() { cfg.Window.Size = *windowSize },
+		"lateness":       func() { cfg.Window.AllowedLateness = *lateness },
+		"mqtt-client-id": func() { cfg.MQTT.ClientID = *clientID },
+		"log-level":      func() { cfg.LogLevel = *logLevel },
+	}
+	for name, f := range apply {
+		if set[name] {
+			f()
+		}
+	}
+	return cfg.WithDefaults(), *showVersion, nil
+}
+
+func serve(ctx context.Context, cfg gateway.Config, log *slog.Logger) error {
+	g, err := gateway.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}
+
+// demo runs the gateway with the demo fleet's roster and the simulated
+// fleet publishing to it.
+func demo(ctx context.Context, cfg gateway.Config, log *slog.Logger, stdout io.Writer) error {
+	if cfg.Fleet == "" {
+		name := cfg.DataDir + "/demo-fleet.yaml"
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return err
+		}
+		if err := os.WriteFile(name, sim.DemoFleet, 0o640); err != nil {
+			return err
+		}
+		cfg.Fleet = name
+	}
+	g, err := gateway.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	fleet, err := sim.New(sim.DemoConfig(g.MQTTURL()), log.With("stage", "sim"))
+	if err != nil {
+		return err
+	}
+	simCtx, stopSim := context.WithCancel(ctx)
+	defer stopSim()
+	simDone := make(chan error, 1)
+	go func() { simDone <- fleet.Run(simCtx) }()
+	base := "http://" + hostPort(g.HTTPAddr())
+	fmt.Fprintf(stdout, `rollcall demo: two sites of 20 simulated turbines; %s (site-a) goes silent after %v.
+The first windows close about %v from now; then open:
+  %s/                                   status page
+  %s/api/v1/aggregates/latest           newest aggregate per group and metric (site-a: "expected": 20, "reported": 19)
+  %s/api/v1/devices                     devices and their states
+  %s/api/v1/groups                      roster and coverage per group
+  %s/metrics                            Prometheus metrics
+MQTT broker: %s   data: %s   stop with Ctrl-C
+`, sim.DemoSilentDevice, sim.DemoSilentAfter, cfg.Window.Size+cfg.Window.AllowedSkew,
+		base, base, base, base, base, g.MQTTURL(), cfg.DataDir)
+	err = g.Run(ctx)
+	stopSim()
+	if serr := <-simDone; serr != nil && !errors.Is(serr, context.Canceled) {
+		err = errors.Join(err, fmt.Errorf("simulated fleet: %w", serr))
+	}
+	return err
+}
+
+// hostPort turns a listen address such as [::]:8080 into one a browser can
+// open.
+func hostPort(addr string) string {
+	for _, unspecified := range []string{"[::]:", "0.0.0.0:", ":"} {
+		if rest, ok := strings.CutPrefix(addr, unspecified); ok {
+			return "localhost:" + rest
+		}
+	}
+	return addr
+}

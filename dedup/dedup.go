@@ -1,0 +1,199 @@
+package dedup
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/rollcall-iot/rollcall/ingest"
+)
+
+// Defaults for Config.
+const (
+	// DefaultWindow is the anti-replay window width in sequence numbers.
+	DefaultWindow = 1024
+	// DefaultReplayMinAge separates a duplicate (recent) from a replay (old).
+	DefaultReplayMinAge = 5 * time.Second
+	// DefaultHashSlots is the per-device ring for readings without seq.
+	DefaultHashSlots = 64
+)
+
+// Config configures deduplication. The zero value means the defaults.
+type Config struct {
+	// Window is the anti-replay window width in sequence numbers, a multiple
+	// of 64. Memory per device is Window/8 bytes. Default: 1024.
+	Window int `yaml:"window"`
+	// ReplayMinAge: an already-seen message whose event time is older than
+	// the device's newest by more than this is a replay, otherwise a
+	// duplicate. Default: 5s.
+	ReplayMinAge time.Duration `yaml:"replay_min_age"`
+	// HashSlots bounds the per-device set of (ts, content hash) used for
+	// readings without seq. Default: 64.
+	HashSlots int `yaml:"hash_slots"`
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.ReplayMinAge == 0 {
+		c.ReplayMinAge = DefaultReplayMinAge
+	}
+	if c.HashSlots == 0 {
+		c.HashSlots = DefaultHashSlots
+	}
+	return c
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Window < 64 || c.Window%64 != 0 || c.Window > 1<<20 {
+		errs = append(errs, fmt.Errorf("dedup.window: %d must be a multiple of 64 in [64, 1048576]", c.Window))
+	}
+	if c.ReplayMinAge < 0 {
+		errs = append(errs, fmt.Errorf("dedup.replay_min_age: %v is negative", c.ReplayMinAge))
+	}
+	if c.HashSlots < 1 || c.HashSlots > 1<<16 {
+		errs = append(errs, fmt.Errorf("dedup.hash_slots: %d must be in [1, 65536]", c.HashSlots))
+	}
+	return errors.Join(errs...)
+}
+
+// Verdict is dedup's decision about one reading.
+type Verdict uint8
+
+// Verdicts.
+const (
+	// Fresh: first delivery; count it.
+	Fresh Verdict = iota
+	// Duplicate: seen before, recently (QoS 1 redelivery); do not count.
+	Duplicate
+	// Replay: seen before and old, behind the window, or from an older boot.
+	Replay
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Fresh:
+		return "fresh"
+	case Duplicate:
+		return "duplicate"
+	case Replay:
+		return "replay"
+	}
+	return "unknown"
+}
+
+// State is one device's dedup state. The zero value has seen nothing. It is
+// owned by the device's shard and not safe for concurrent use.
+type State struct {
+	started  bool
+	boot     uint64
+	top      uint64   // highest seq accepted in this boot
+	bits     []uint64 // ring: bit seq%width is set when seq was accepted
+	newestTS int64
+
+	hashes []hashEntry // ring for readings without seq
+	hpos   int
+}
+
+type hashEntry struct {
+	ts   int64
+	hash uint64
+}
+
+// Check returns the verdict for r and, when it is Fresh, records r.
+func (s *State) Check(cfg *Config, r *ingest.Reading) Verdict {
+	var v Verdict
+	if r.HasSeq {
+		v = s.checkSeq(cfg, r.Boot, r.Seq, r.TS)
+	} else {
+		v = s.checkHash(cfg, r)
+	}
+	if v == Fresh && r.TS > s.newestTS {
+		s.newestTS = r.TS
+	}
+	return v
+}
+
+func (s *State) seen(cfg *Config, ts int64) Verdict {
+	if s.newestTS-ts > int64(cfg.ReplayMinAge) {
+		return Replay
+	}
+	return Duplicate
+}
+
+func (s *State) checkSeq(cfg *Config, boot, seq uint64, ts int64) Verdict {
+	width := uint64(cfg.Window)
+	if s.bits == nil {
+		s.bits = make([]uint64, width/64)
+	}
+	switch {
+	case !s.started || boot > s.boot:
+		s.started, s.boot, s.top = true, boot, seq
+		clear(s.bits)
+		s.set(seq, width)
+		return Fresh
+	case boot < s.boot:
+		return Replay
+	case seq > s.top:
+		if seq-s.top >= width {
+			clear(s.bits)
+		} else {
+			for k := s.top + 1; k < seq; k++ {
+				s.unset(k, width)
+			}
+		}
+		s.top = seq
+		s.set(seq, width)
+		return Fresh
+	case s.top-seq >= width:
+		return Replay
+	case s.isSet(seq, width):
+		return s.seen(cfg, ts)
+	}
+	s.set(seq, width)
+	return Fresh
+}
+
+func (s *State) set(seq, width uint64)   { i := seq % width; s.bits[i/64] |= 1 << (i % 64) }
+func (s *State) unset(seq, width uint64) { i := seq % width; s.bits[i/64] &^= 1 << (i % 64) }
+func (s *State) isSet(seq, width uint64) bool {
+	i := seq % width
+	return s.bits[i/64]&(1<<(i%64)) != 0
+}
+
+func (s *State) checkHash(cfg *Config, r *ingest.Reading) Verdict {
+	h := ContentHash(r.Metrics)
+	for _, e := range s.hashes {
+		if e.ts == r.TS && e.hash == h {
+			return s.seen(cfg, r.TS)
+		}
+	}
+	if len(s.hashes) < cfg.HashSlots {
+		s.hashes = append(s.hashes, hashEntry{r.TS, h})
+	} else {
+		s.hashes[s.hpos] = hashEntry{r.TS, h}
+		s.hpos = (s.hpos + 1) % len(s.hashes)
+	}
+	return Fresh
+}
+
+// ContentHash is the xxhash of a reading's metric names and values.
+func ContentHash(ms []ingest.Metric) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	var buf [8]byte
+	for _, m := range ms {
+		_, _ = d.WriteString(m.Name)
+		binary.LittleEndian.PutUint64(buf[:], math.Float64bits(m.Value))
+		_, _ = d.Write(buf[:])
+	}
+	return d.Sum64()
+}

@@ -1,0 +1,198 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/api"
+	"github.com/rollcall-iot/rollcall/dedup"
+	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/sink"
+	"github.com/rollcall-iot/rollcall/sink/store"
+	"github.com/rollcall-iot/rollcall/window"
+)
+
+// Defaults for Config.
+const (
+	// DefaultDataDir holds the embedded broker's store (and later the journal).
+	DefaultDataDir = "./data"
+	// DefaultShutdownTimeout bounds a graceful shutdown.
+	DefaultShutdownTimeout = 15 * time.Second
+)
+
+// Config is the whole gateway configuration: the YAML file's shape.
+type Config struct {
+	// DataDir holds persistent state. Default: ./data.
+	DataDir string `yaml:"data_dir"`
+	// Fleet is the fleet file (roster and physics). Empty: learn every
+	// device, no physical envelope.
+	Fleet string `yaml:"fleet"`
+	// HTTP configures the API server.
+	HTTP api.Config `yaml:"http"`
+	// MQTT configures the subscription. An empty mqtt.url starts the
+	// embedded broker and subscribes to it.
+	MQTT ingest.MQTTConfig `yaml:"mqtt"`
+	// Broker configures the embedded broker (used when mqtt.url is empty).
+	Broker ingest.BrokerConfig `yaml:"broker"`
+	// Topics are the topic templates.
+	Topics TopicsConfig `yaml:"topics"`
+	// Aggregate configures the workers and emission.
+	Aggregate aggregate.Config `yaml:"aggregate"`
+	// Window configures event-time windows.
+	Window window.Config `yaml:"window"`
+	// Dedup configures deduplication.
+	Dedup dedup.Config `yaml:"dedup"`
+	// Limits are the per-message and fleet-size limits.
+	Limits Limits `yaml:"limits"`
+	// Sink configures the fan-out to sinks.
+	Sink sink.Config `yaml:"sink"`
+	// Store bounds the API's in-memory history.
+	Store store.Config `yaml:"store"`
+	// ShutdownTimeout bounds a graceful shutdown. Default: 15s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// LogLevel is debug, info, warn or error. Default: info.
+	LogLevel string `yaml:"log_level"`
+}
+
+// TopicsConfig are the topic templates; {site} and {device} are placeholders.
+type TopicsConfig struct {
+	// Telemetry default: fleet/{site}/{device}/telemetry.
+	Telemetry string `yaml:"telemetry"`
+	// Status default: fleet/{site}/{device}/status.
+	Status string `yaml:"status"`
+}
+
+// Limits are the explicit limits of DESIGN.md § Durability, backpressure and
+// limits that are implemented so far.
+type Limits struct {
+	ingest.Limits `yaml:",inline"`
+	// MaxDevices bounds tracked devices. Default: 100000.
+	MaxDevices int `yaml:"max_devices"`
+	// MaxGroups bounds groups. Default: 1000.
+	MaxGroups int `yaml:"max_groups"`
+	// MaxGroupMetrics bounds distinct metrics per group. Default: 64.
+	MaxGroupMetrics int `yaml:"max_group_metrics"`
+}
+
+// Defaults returns the configuration with every default filled in: the
+// starting point that the config file, the environment and flags override.
+func Defaults() Config {
+	c := Config{
+		DataDir:  DefaultDataDir,
+		HTTP:     api.Config{Addr: api.DefaultAddr},
+		MQTT:     ingest.MQTTConfig{QoS: ingest.DefaultQoS},
+		Broker:   ingest.BrokerConfig{Listen: ingest.DefaultMQTTListen},
+		Topics:   TopicsConfig{Telemetry: ingest.DefaultTelemetryTopic, Status: ingest.DefaultStatusTopic},
+		LogLevel: "info",
+	}
+	return c.WithDefaults()
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Topics.Telemetry == "" {
+		c.Topics.Telemetry = ingest.DefaultTelemetryTopic
+	}
+	if c.Topics.Status == "" {
+		c.Topics.Status = ingest.DefaultStatusTopic
+	}
+	c.HTTP = c.HTTP.WithDefaults()
+	c.MQTT = c.MQTT.WithDefaults()
+	c.Broker = c.Broker.WithDefaults()
+	c.Window = c.Window.WithDefaults()
+	c.Dedup = c.Dedup.WithDefaults()
+	c.Limits.Limits = c.Limits.Limits.WithDefaults()
+	c.Sink = c.Sink.WithDefaults()
+	c.Store = c.Store.WithDefaults()
+	c.Aggregate = c.aggregateConfig().WithDefaults()
+	c.Limits.MaxDevices = c.Aggregate.MaxDevices
+	c.Limits.MaxGroups = c.Aggregate.MaxGroups
+	c.Limits.MaxGroupMetrics = c.Aggregate.MaxGroupMetrics
+	return c
+}
+
+// aggregateConfig is the engine's config with the top-level sections in.
+func (c Config) aggregateConfig() aggregate.Config {
+	a := c.Aggregate
+	a.Window, a.Dedup, a.Limits = c.Window, c.Dedup, c.Limits.Limits
+	a.MaxDevices, a.MaxGroups, a.MaxGroupMetrics = c.Limits.MaxDevices, c.Limits.MaxGroups, c.Limits.MaxGroupMetrics
+	return a
+}
+
+// Embedded reports whether the gateway runs its own broker.
+func (c Config) Embedded() bool { return c.MQTT.URL == "" }
+
+// Validate reports every problem with c at once, naming each field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: required"))
+	}
+	if _, err := slogLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: %v must be positive", c.ShutdownTimeout))
+	}
+	if _, err := ingest.NewTopics(c.Topics.Telemetry, c.Topics.Status); err != nil {
+		errs = append(errs, fmt.Errorf("topics: %w", err))
+	}
+	errs = append(errs, c.HTTP.Validate(), c.aggregateConfig().Validate(), c.Sink.Validate(), c.Store.Validate())
+	mqtt := c.MQTT
+	if c.Embedded() {
+		mqtt.URL = "tcp://embedded" // filled in at start
+		b := c.Broker
+		b.StoreDir = c.DataDir
+		errs = append(errs, b.Validate())
+		// Both subscriptions (telemetry and status) get the broker's
+		// in-flight window, and hashing may send all of it to one worker.
+		if need := 2 * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Aggregate.QueueLen {
+			errs = append(errs, fmt.Errorf("aggregate.queue_len: %d must hold the broker's in-flight window, 2 × broker.max_ack_pending = %d",
+				c.Aggregate.QueueLen, need))
+		}
+	}
+	errs = append(errs, mqtt.Validate())
+	return errors.Join(errs...)
+}
+
+// LoadFile reads a YAML config file over base. Unknown keys are errors.
+func LoadFile(name string, base Config) (Config, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return base, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&base); err != nil && !errors.Is(err, io.EOF) {
+		return base, fmt.Errorf("config %s: %w", name, err)
+	}
+	return base, nil
+}
+
+func slogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log_level: %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// ParseLogLevel parses a log level name (debug, info, warn, error).
+func ParseLogLevel(s string) (slog.Level, error) { return slogLevel(s) }

@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/api"
+	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/sink"
+	"github.com/rollcall-iot/rollcall/sink/store"
+	"github.com/rollcall-iot/rollcall/staleness"
+)
+
+// ReadySaturation is the worker-queue fill ratio above which /readyz says
+// the pipeline is saturated.
+const ReadySaturation = 0.9
+
+// Gateway is one running rollcall.
+type Gateway struct {
+	cfg    Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	broker *ingest.Broker // nil with an external broker
+	sub    *ingest.Subscriber
+	engine *aggregate.Engine
+	fanout *sink.Fanout
+	store  *store.Store
+	api    *api.Server
+	ln     net.Listener
+}
+
+// New builds a gateway from cfg (defaults are applied). On error, whatever
+// it started is stopped again.
+func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g = &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var fleet *staleness.Fleet
+	if cfg.Fleet != "" {
+		if fleet, err = staleness.LoadFleet(cfg.Fleet); err != nil {
+			return nil, err
+		}
+	}
+	roster := staleness.NewRoster(fleet)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if g.store, err = store.New(cfg.Store, g.reg); err != nil {
+		return nil, err
+	}
+	if g.fanout, err = sink.NewFanout(cfg.Sink, log, g.reg, g.store); err != nil {
+		return nil, err
+	}
+	if g.engine, err = aggregate.New(cfg.aggregateConfig(), roster, g.fanout, log, g.reg); err != nil {
+		return nil, err
+	}
+	mqttCfg := cfg.MQTT
+	if cfg.Embedded() {
+		bc := cfg.Broker
+		bc.StoreDir = filepath.Join(cfg.DataDir, "broker")
+		if g.broker, err = ingest.NewBroker(bc, log.With("stage", "broker")); err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		mqttCfg.URL = g.broker.MQTTURL()
+		log.Info("embedded broker listening", "mqtt", g.broker.MQTTAddr(), "max_ack_pending", bc.MaxAckPending)
+	}
+	topics, err := ingest.NewTopics(cfg.Topics.Telemetry, cfg.Topics.Status)
+	if err != nil {
+		return nil, err
+	}
+	if g.sub, err = ingest.NewSubscriber(mqttCfg, topics, g.engine, log, g.reg); err != nil {
+		return nil, err
+	}
+	if g.api, err = api.New(cfg.HTTP, api.Deps{
+		Store: g.store, Engine: g.engine, Ready: g.ready, Gatherer: g.reg,
+	}, log, g.reg); err != nil {
+		return nil, err
+	}
+	if g.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return nil, fmt.Errorf("http.addr: %w", err)
+	}
+	return g, nil
+}
+
+// HTTPAddr returns the address the API listens on.
+func (g *Gateway) HTTPAddr() string { return g.ln.Addr().String() }
+
+// MQTTURL returns the broker URL rollcall subscribes to.
+func (g *Gateway) MQTTURL() string {
+	if g.broker != nil {
+		return g.broker.MQTTURL()
+	}
+	return g.cfg.MQTT.URL
+}
+
+// Registry returns the gateway's metrics registry.
+func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
+
+// ready is /readyz: broker subscription up and workers not saturated.
+func (g *Gateway) ready() error {
+	switch {
+	case !g.sub.Connected():
+		return errors.New("not connected to the broker")
+	case g.engine.Saturation() >= ReadySaturation:
+		return fmt.Errorf("pipeline saturated: a worker queue is over %.0f%% full", ReadySaturation*100)
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then shuts down in order (see the package
+// doc). It returns an error if a component failed or the shutdown timed out.
+func (g *Gateway) Run(ctx context.Context) error {
+	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	defer stopSinks()
+	defer stopHTTP()
+	engDone, sinkDone, httpDone := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	go func() { sinkDone <- g.fanout.Run(sinkCtx) }()
+	go func() { engDone <- g.engine.Run(engCtx) }()
+	go func() { httpDone <- g.api.Serve(httpCtx, g.ln) }()
+	g.sub.Start()
+	g.log.Info("rollcall started", "http", g.HTTPAddr(), "mqtt", g.MQTTURL(), "window", g.cfg.Window.Size, "allowed_lateness", g.cfg.Window.AllowedLateness)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server: %w", err)
+		httpDone <- nil
+	}
+	g.log.Info("shutting down", "timeout", g.cfg.ShutdownTimeout)
+	deadline := time.After(g.cfg.ShutdownTimeout)
+	wait := func(name string, done chan error) error {
+		select {
+		case err := <-done:
+			return err
+		case <-deadline:
+			deadline = closedTimer()
+			return fmt.Errorf("shutdown: %s did not stop within %v", name, g.cfg.ShutdownTimeout)
+		}
+	}
+	g.sub.Stop() // 1. stop intake
+	stopEngine() // 2. drain the workers, emit what is due
+	errs := []error{runErr, wait("aggregate", engDone)}
+	stopSinks() // 3. sinks write what is queued
+	errs = append(errs, wait("sinks", sinkDone))
+	stopHTTP()
+	errs = append(errs, wait("http", httpDone))
+	g.close()
+	err := errors.Join(errs...)
+	if err != nil {
+		g.log.Error("shutdown incomplete", "err", err)
+	} else {
+		g.log.Info("stopped")
+	}
+	return err
+}
+
+func closedTimer() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}
+
+// close releases what New started.
+func (g *Gateway) close() {
+	if g.ln != nil {
+		_ = g.ln.Close()
+	}
+	if g.broker != nil {
+		g.broker.Shutdown()
+	}
+}

@@ -1,0 +1,480 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Payload limit defaults and hard limits.
+const (
+	// DefaultMaxPayloadBytes is the default for Limits.MaxPayloadBytes.
+	DefaultMaxPayloadBytes = 4096
+	// DefaultMaxMetrics is the default for Limits.MaxMetrics.
+	DefaultMaxMetrics = 64
+	// DefaultMaxFutureSkew is the default for Limits.MaxFutureSkew.
+	DefaultMaxFutureSkew = 10 * time.Second
+	// DefaultMaxMetricNameLen is the default for Limits.MaxMetricNameLen.
+	DefaultMaxMetricNameLen = 128
+	// DefaultMaxInternedNames is how many distinct metric names (and unknown
+	// top-level keys) a Decoder interns. Past it, new names are allocated per
+	// message; names interned earlier stay interned.
+	DefaultMaxInternedNames = 4096
+	// MaxMQTTPayloadBytes is the upper bound of Limits.MaxPayloadBytes: the
+	// largest MQTT packet (268,435,455 bytes, MQTT 3.1.1 section 2.2.3).
+	MaxMQTTPayloadBytes = 268435455
+	// MaxStatusPayloadBytes is the largest status payload DecodeStatus
+	// accepts.
+	MaxStatusPayloadBytes = 1024
+)
+
+// Limits bounds what one telemetry message may carry. The zero value of a
+// field means its default.
+type Limits struct {
+	// MaxPayloadBytes is the largest payload accepted, in bytes; larger ones
+	// are rejected as too_large before parsing. At most MaxMQTTPayloadBytes.
+	// Default: DefaultMaxPayloadBytes (4096).
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// MaxMetrics is the most metrics one message may carry; more are
+	// rejected as too_many_metrics. Default: DefaultMaxMetrics (64).
+	MaxMetrics int `yaml:"max_metrics"`
+	// MaxFutureSkew is how far a reading's timestamp may be ahead of its
+	// receive time; further ahead is rejected as future_ts.
+	// Default: DefaultMaxFutureSkew (10s).
+	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
+	// MaxMetricNameLen is the longest metric name accepted, in bytes (after
+	// unescaping). Default: DefaultMaxMetricNameLen (128).
+	MaxMetricNameLen int `yaml:"max_metric_name_len"`
+}
+
+// WithDefaults returns l with every zero (or negative) field replaced by its
+// default. Call Validate first to report negative values as errors.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxPayloadBytes <= 0 {
+		l.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if l.MaxMetrics <= 0 {
+		l.MaxMetrics = DefaultMaxMetrics
+	}
+	if l.MaxFutureSkew <= 0 {
+		l.MaxFutureSkew = DefaultMaxFutureSkew
+	}
+	if l.MaxMetricNameLen <= 0 {
+		l.MaxMetricNameLen = DefaultMaxMetricNameLen
+	}
+	return l
+}
+
+// Validate returns every problem with l at once, each naming its field. Zero
+// fields are valid (they mean the defaults).
+func (l Limits) Validate() error {
+	var errs []error
+	if l.MaxPayloadBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_payload_bytes: must not be negative, got %d", l.MaxPayloadBytes))
+	}
+	if l.MaxPayloadBytes > MaxMQTTPayloadBytes {
+		errs = append(errs, fmt.Errorf("max_payload_bytes: %d exceeds the MQTT maximum packet size %d",
+			l.MaxPayloadBytes, MaxMQTTPayloadBytes))
+	}
+	if l.MaxMetrics < 0 {
+		errs = append(errs, fmt.Errorf("max_metrics: must not be negative, got %d", l.MaxMetrics))
+	}
+	if l.MaxFutureSkew < 0 {
+		errs = append(errs, fmt.Errorf("max_future_skew: must not be negative, got %s", l.MaxFutureSkew))
+	}
+	if l.MaxMetricNameLen < 0 {
+		errs = append(errs, fmt.Errorf("max_metric_name_len: must not be negative, got %d", l.MaxMetricNameLen))
+	}
+	if d := l.WithDefaults(); l.MaxMetricNameLen >= 0 && l.MaxPayloadBytes >= 0 &&
+		d.MaxMetricNameLen >= d.MaxPayloadBytes {
+		errs = append(errs, fmt.Errorf("max_metric_name_len (%d) must be smaller than max_payload_bytes (%d)",
+			d.MaxMetricNameLen, d.MaxPayloadBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Decoder decodes and validates telemetry payloads (see DESIGN.md, "Wire
+// format"). It is not safe for concurrent use: use one per worker. It
+// interns metric names in a bounded cache (DefaultMaxInternedNames; when
+// full, new names are allocated normally), so in the steady state decoding a
+// payload allocates only the Metrics slice of its Reading.
+type Decoder struct {
+	limits  Limits
+	s       scanner
+	scratch []byte   // unescaped strings of the current payload
+	metrics []Metric // metrics of the current payload, copied out on success
+	gen     uint64   // counts Decode calls; see internEntry
+	seen    dupSet   // metric names of the current payload that are not interned
+	keys    dupSet   // unknown top-level keys of the current payload that are not interned
+	names   map[string]*internEntry
+}
+
+// NewDecoder returns a Decoder that enforces l (zero fields mean the
+// defaults; see Limits.Validate).
+func NewDecoder(l Limits) *Decoder {
+	return &Decoder{limits: l.WithDefaults(), names: make(map[string]*internEntry)}
+}
+
+// Top-level keys, as bits of a set.
+const (
+	keySeq = 1 << iota
+	keyBoot
+	keyTS
+	keyDevice
+	keyMetrics
+)
+
+// Decode validates a telemetry payload received on the topic of site and
+// device and, when it is valid, fills r: Site and Device from the
+// arguments, Received = received (Unix ns), the rest from the payload, with
+// Redelivered false (the caller sets it). r.Metrics is a new slice owned by
+// r. On error, r is left unchanged and the error is a *RejectError naming
+// the first problem in payload order (too_large is checked before parsing).
+func (d *Decoder) Decode(site, device string, payload []byte, received int64, r *Reading) error {
+	if len(payload) > d.limits.MaxPayloadBytes {
+		return reject(ReasonTooLarge, fmt.Sprintf("payload is %d bytes, limit %d (max_payload_bytes)",
+			len(payload), d.limits.MaxPayloadBytes))
+	}
+	d.s = scanner{data: payload}
+	defer func() { d.s.data = nil }() // do not keep the payload alive
+	d.metrics = d.metrics[:0]
+	d.gen++
+	d.seen.reset()
+	d.keys.reset()
+	out := Reading{Site: site, Device: device, Received: received}
+	s := &d.s
+	s.skipWS()
+	if s.peek() != '{' {
+		if len(payload) == 0 {
+			return reject(ReasonBadJSON, "payload is empty")
+		}
+		return s.unexpected("'{': the payload must be a JSON object")
+	}
+	s.pos++
+	s.skipWS()
+	var have int
+	if s.peek() == '}' {
+		s.pos++
+	} else {
+		for {
+			if s.peek() != '"' {
+				return s.unexpected("a string object key")
+			}
+			keyAt := s.pos
+			key, esc, err := s.readString()
+			if err != nil {
+				return err
+			}
+			if esc {
+				d.scratch = unescape(d.scratch[:0], key)
+				key = d.scratch
+			}
+			var k int
+			switch string(key) {
+			case "seq":
+				k = keySeq
+			case "boot":
+				k = keyBoot
+			case "ts":
+				k = keyTS
+			case "device":
+				k = keyDevice
+			case "metrics":
+				k = keyMetrics
+			default:
+				if _, dup := d.intern(key, false); dup {
+					return s.errAt(keyAt, "duplicate key %s", quoteTrunc(key, 64))
+				}
+			}
+			if have&k != 0 {
+				return s.errAt(keyAt, "duplicate key %q", key)
+			}
+			have |= k
+			if err := s.colon(); err != nil {
+				return err
+			}
+			switch k {
+			case keySeq:
+				out.Seq, err = d.readUint("seq")
+				out.HasSeq = true
+			case keyBoot:
+				out.Boot, err = d.readUint("boot")
+			case keyTS:
+				out.TS, d.scratch, err = readTS(s, d.scratch)
+				if err == nil {
+					err = d.checkFuture(out.TS, received)
+				}
+			case keyDevice:
+				err = d.readDevice(device)
+			case keyMetrics:
+				err = d.readMetrics()
+			default:
+				err = s.skipValue(2)
+			}
+			if err != nil {
+				return err
+			}
+			done, err := s.next('}')
+			if err != nil {
+				return err
+			}
+			if done {
+				break
+			}
+		}
+	}
+	s.skipWS()
+	if s.pos != len(payload) {
+		return s.errAt(s.pos, "trailing data after the JSON object")
+	}
+	if have&keyMetrics == 0 {
+		return reject(ReasonBadJSON, `"metrics" is missing`)
+	}
+	if have&keyTS == 0 {
+		out.TS, out.TSMissing = received, true
+	}
+	out.Metrics = make([]Metric, len(d.metrics))
+	copy(out.Metrics, d.metrics)
+	*r = out
+	return nil
+}
+
+// readUint reads the value of the integer field name (seq or boot).
+func (d *Decoder) readUint(name string) (uint64, error) {
+	s := &d.s
+	at := s.pos
+	if c := s.peek(); c != '-' && !isDigit(c) {
+		if kind := s.kind(); kind != "" {
+			return 0, s.errAt(at, "%s must be a non-negative integer, got %s", name, kind)
+		}
+		return 0, s.unexpected("a JSON value")
+	}
+	num, err := s.readNumber()
+	if err != nil {
+		return 0, err
+	}
+	v, problem := parseUint(num)
+	if problem != "" {
+		return 0, s.errAt(at, "%s %s %s", name, numTrunc(num), problem)
+	}
+	return v, nil
+}
+
+// checkFuture rejects ts when it is more than MaxFutureSkew ahead of
+// received.
+func (d *Decoder) checkFuture(ts, received int64) error {
+	limit := received + int64(d.limits.MaxFutureSkew)
+	if limit < received { // overflow
+		limit = math.MaxInt64
+	}
+	if ts > limit {
+		return reject(ReasonFutureTS, fmt.Sprintf("ts %s is %s ahead of the receive time %s (max_future_skew %s)",
+			time.Unix(0, ts).UTC().Format(time.RFC3339Nano), time.Duration(ts-received),
+			time.Unix(0, received).UTC().Format(time.RFC3339Nano), d.limits.MaxFutureSkew))
+	}
+	return nil
+}
+
+// readDevice reads the device value and rejects it as spoofed unless it is
+// the device of the topic.
+func (d *Decoder) readDevice(device string) error {
+	s := &d.s
+	if s.peek() != '"' {
+		if kind := s.kind(); kind != "" {
+			return s.errAt(s.pos, "device must be a string, got %s", kind)
+		}
+		return s.unexpected("a JSON value")
+	}
+	raw, esc, err := s.readString()
+	if err != nil {
+		return err
+	}
+	if esc {
+		d.scratch = unescape(d.scratch[:0], raw)
+		raw = d.scratch
+	}
+	if string(raw) != device {
+		return reject(ReasonSpoofed, fmt.Sprintf("payload device %s does not match topic device %q",
+			quoteTrunc(raw, 128), device))
+	}
+	return nil
+}
+
+// readMetrics reads the metrics object into d.metrics.
+func (d *Decoder) readMetrics() error {
+	s := &d.s
+	if s.peek() != '{' {
+		if kind := s.kind(); kind != "" {
+			return s.errAt(s.pos, `"metrics" must be an object, got %s`, kind)
+		}
+		return s.unexpected("a JSON value")
+	}
+	s.pos++
+	s.skipWS()
+	if s.peek() == '}' {
+		return s.errAt(s.pos, `"metrics" is empty`)
+	}
+	for {
+		if s.peek() != '"' {
+			return s.unexpected("a string metric name")
+		}
+		at := s.pos
+		raw, esc, err := s.readString()
+		if err != nil {
+			return err
+		}
+		if esc {
+			d.scratch = unescape(d.scratch[:0], raw)
+			raw = d.scratch
+		}
+		if err := d.checkName(at, raw); err != nil {
+			return err
+		}
+		if len(d.metrics) >= d.limits.MaxMetrics {
+			return reject(ReasonTooManyMetrics, fmt.Sprintf("more than %d metrics (max_metrics)", d.limits.MaxMetrics))
+		}
+		name, dup := d.intern(raw, true)
+		if dup {
+			return s.errAt(at, "duplicate metric %q", name)
+		}
+		if err := s.colon(); err != nil {
+			return err
+		}
+		v, err := d.readValue(name)
+		if err != nil {
+			return err
+		}
+		d.metrics = append(d.metrics, Metric{Name: name, Value: v})
+		done, err := s.next('}')
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// checkName checks a metric name (unescaped) found at offset at.
+func (d *Decoder) checkName(at int, name []byte) error {
+	switch {
+	case len(name) == 0:
+		return d.s.errAt(at, "empty metric name")
+	case len(name) > d.limits.MaxMetricNameLen:
+		return d.s.errAt(at, "metric name %s is longer than %d bytes (max_metric_name_len)",
+			quoteTrunc(name, 64), d.limits.MaxMetricNameLen)
+	}
+	for i, c := range name {
+		// C0 controls, DEL, and C1 controls (U+0080..U+009F, 0xC2 0x80..0x9F in UTF-8).
+		if c < 0x20 || c == 0x7f || c == 0xC2 && i+1 < len(name) && name[i+1] < 0xA0 {
+			return d.s.errAt(at, "metric name %s contains a control character", quoteTrunc(name, 64))
+		}
+	}
+	return nil
+}
+
+// readValue reads the value of metric name: a finite JSON number.
+func (d *Decoder) readValue(name string) (float64, error) {
+	s := &d.s
+	if c := s.peek(); c != '-' && !isDigit(c) {
+		if kind := s.kind(); kind != "" {
+			return 0, reject(ReasonBadValue, fmt.Sprintf("metric %q: value is %s", name, kind))
+		}
+		return 0, s.unexpected("a JSON value")
+	}
+	num, err := s.readNumber()
+	if err != nil {
+		return 0, err
+	}
+	// num is valid JSON number syntax, so the only possible error is
+	// ErrRange: overflow gives ±Inf (rejected below); underflow rounds to 0
+	// or a subnormal without an error, as encoding/json does.
+	v, _ := strconv.ParseFloat(string(num), 64)
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, reject(ReasonBadValue, fmt.Sprintf("metric %q: value %s is not a finite float64",
+			name, numTrunc(num)))
+	}
+	return v, nil
+}
+
+// internEntry is an interned name. metricGen and keyGen are the last
+// Decode call (Decoder.gen) that saw the name as a metric name and as an
+// unknown top-level key: one map lookup both interns a name and detects its
+// duplicates within a payload.
+type internEntry struct {
+	name              string
+	metricGen, keyGen uint64
+}
+
+// intern returns b as a string, from the interned names when possible, and
+// whether the current payload already had the name as a metric name
+// (metric) or as an unknown top-level key (!metric).
+func (d *Decoder) intern(b []byte, metric bool) (name string, dup bool) {
+	if e, ok := d.names[string(b)]; ok {
+		gen := &e.keyGen
+		if metric {
+			gen = &e.metricGen
+		}
+		dup, *gen = *gen == d.gen, d.gen
+		return e.name, dup
+	}
+	name = string(b)
+	if len(d.names) < DefaultMaxInternedNames {
+		e := &internEntry{name: name}
+		if metric {
+			e.metricGen = d.gen
+		} else {
+			e.keyGen = d.gen
+		}
+		d.names[name] = e
+		return name, false
+	}
+	if metric {
+		return name, d.seen.add(name)
+	}
+	return name, d.keys.add(name)
+}
+
+// dupSetLinear is how many names a dupSet compares linearly before it
+// switches to a map.
+const dupSetLinear = 16
+
+// dupSet detects duplicate names within one payload. It compares linearly
+// while small, then uses a map, so a payload with many keys costs O(n), not
+// O(n²). It keeps its memory across reset.
+type dupSet struct {
+	list []string
+	m    map[string]struct{}
+}
+
+func (s *dupSet) reset() {
+	s.list = s.list[:0]
+	if len(s.m) > 0 {
+		clear(s.m)
+	}
+}
+
+// add adds name and reports whether it was already in the set.
+func (s *dupSet) add(name string) (dup bool) {
+	if len(s.list) < dupSetLinear {
+		for _, n := range s.list {
+			if n == name {
+				return true
+			}
+		}
+		s.list = append(s.list, name)
+		return false
+	}
+	if len(s.m) == 0 {
+		if s.m == nil {
+			s.m = make(map[string]struct{}, 2*dupSetLinear)
+		}
+		for _, n := range s.list {
+			s.m[n] = struct{}{}
+		}
+	}
+	if _, ok := s.m[name]; ok {
+		return true
+	}
+	s.m[name] = struct{}{}
+	return false
+}

@@ -1,0 +1,32 @@
+package ingest
+
+// Message is one MQTT message on its way from the subscription callback to
+// the device's worker, where it is decoded. The callback only parses the
+// topic (to route by device) so that it never blocks and never does the
+// payload work.
+type Message struct {
+	Kind   TopicKind
+	Site   string
+	Device string
+	// Payload is owned by the message; nobody modifies it.
+	Payload []byte
+	// Received is the gateway's receive time, Unix nanoseconds.
+	Received int64
+	// Redelivered is the MQTT DUP flag.
+	Redelivered bool
+	// Ack acknowledges the message to the broker (QoS 1). It is nil when
+	// there is nothing to acknowledge (QoS 0). The consumer calls it exactly
+	// once, after the message has been accepted (or rejected for good).
+	Ack func()
+}
+
+// Router takes messages from the subscription callback. Offer must not
+// block: it returns false when the message cannot be queued, and the caller
+// then counts it as dropped (QoS 0) or leaves it unacknowledged for the
+// broker to redeliver (QoS 1). Reject counts a message rejected before it
+// could be routed (reason is a Reason* constant, e.g. bad_topic); it must
+// not block either. Both are called from one goroutine at a time.
+type Router interface {
+	Offer(m Message) bool
+	Reject(reason string)
+}

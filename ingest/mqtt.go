@@ -1,0 +1,279 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults for MQTTConfig.
+const (
+	// DefaultQoS is the subscription QoS: 1, acknowledged after acceptance.
+	DefaultQoS = 1
+	// DefaultKeepAlive is the MQTT keepalive.
+	DefaultKeepAlive = 30 * time.Second
+	// DefaultConnectTimeout bounds one connection attempt.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultMaxReconnectInterval caps the reconnect backoff.
+	DefaultMaxReconnectInterval = 10 * time.Second
+)
+
+// Drop reasons: the reason label of rollcall_ingest_dropped_total.
+const (
+	// DropOverload: a QoS 0 message arrived while its worker's queue was
+	// full, and was shed.
+	DropOverload = "overload"
+)
+
+// MQTTConfig configures the subscription. Zero fields mean the defaults,
+// except QoS, whose zero is a choice (the gateway's defaults set 1).
+type MQTTConfig struct {
+	// URL is the broker, e.g. tcp://127.0.0.1:1883 (ssl://, ws:// work too).
+	URL string `yaml:"url"`
+	// ClientID identifies the persistent session. Default: rollcall-<hostname>.
+	ClientID string `yaml:"client_id"`
+	// QoS is the subscription QoS, 0 or 1. At 1 (the gateway default) every
+	// message is acknowledged after the pipeline accepted it; at 0 messages
+	// are shed with reason overload when the pipeline is full.
+	QoS int `yaml:"qos"`
+	// CleanSession discards the broker-side session at connect. Default:
+	// false, so the broker keeps QoS 1 messages while rollcall is away.
+	CleanSession bool `yaml:"clean_session"`
+	// KeepAlive is the MQTT keepalive. Default: 30s.
+	KeepAlive time.Duration `yaml:"keep_alive"`
+	// ConnectTimeout bounds one connection attempt. Default: 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxReconnectInterval caps the reconnect backoff. Default: 10s.
+	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
+	// Username and Password authenticate to the broker (Password also from
+	// ROLLCALL_MQTT_PASSWORD).
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+}
+
+// Secret is a string that never appears in logs.
+type Secret string
+
+// LogValue implements slog.LogValuer.
+func (Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+// DefaultClientID returns rollcall-<hostname>.
+func DefaultClientID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "gateway"
+	}
+	return "rollcall-" + h
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c MQTTConfig) WithDefaults() MQTTConfig {
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID()
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxReconnectInterval == 0 {
+		c.MaxReconnectInterval = DefaultMaxReconnectInterval
+	}
+	return c
+}
+
+// Validate reports every problem with c at once.
+func (c MQTTConfig) Validate() error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, errors.New("mqtt.url: required"))
+	}
+	if c.QoS != 0 && c.QoS != 1 {
+		errs = append(errs, fmt.Errorf("mqtt.qos: %d must be 0 or 1", c.QoS))
+	}
+	if c.ClientID == "" || len(c.ClientID) > 128 {
+		errs = append(errs, fmt.Errorf("mqtt.client_id: %q must be 1 to 128 bytes", c.ClientID))
+	}
+	if c.KeepAlive < time.Second {
+		errs = append(errs, fmt.Errorf("mqtt.keep_alive: %v is below 1s", c.KeepAlive))
+	}
+	if c.ConnectTimeout <= 0 || c.MaxReconnectInterval <= 0 {
+		errs = append(errs, errors.New("mqtt.connect_timeout and mqtt.max_reconnect_interval must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Subscriber is the MQTT subscription: it parses each message's topic and
+// hands it to the Router without blocking.
+type Subscriber struct {
+	cfg    MQTTConfig
+	log    *slog.Logger
+	topics *Topics
+	router Router
+	client mqtt.Client
+
+	connected atomic.Bool
+
+	received  prometheus.Counter
+	dropped   *prometheus.CounterVec
+	unacked   prometheus.Counter
+	lost      prometheus.Counter
+	connGauge prometheus.GaugeFunc
+}
+
+// NewSubscriber returns a subscriber that routes messages to router.
+func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logger, reg prometheus.Registerer) (*Subscriber, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Subscriber{cfg: cfg, log: log.With("stage", "ingest"), topics: topics, router: router}
+	s.received = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rollcall_ingest_received_total",
+		Help: "MQTT messages received from the broker.",
+	})
+	s.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rollcall_ingest_dropped_total",
+		Help: "QoS 0 messages shed at ingest, by reason.",
+	}, []string{"reason"})
+	s.dropped.WithLabelValues(DropOverload)
+	s.unacked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rollcall_ingest_unacked_total",
+		Help: "QoS 1 messages left unacknowledged for the broker to redeliver because the queue was full (the broker's in-flight window exceeds the queue).",
+	})
+	s.lost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rollcall_ingest_connection_lost_total",
+		Help: "Lost broker connections.",
+	})
+	s.connGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "rollcall_ingest_connected",
+		Help: "1 while connected and subscribed to the broker.",
+	}, func() float64 {
+		if s.connected.Load() {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{s.received, s.dropped, s.unacked, s.lost, s.connGauge} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("ingest: register metrics: %w", err)
+		}
+	}
+	opts := mqtt.NewClientOptions().
+		AddBroker(cfg.URL).
+		SetClientID(cfg.ClientID).
+		SetCleanSession(cfg.CleanSession).
+		SetKeepAlive(cfg.KeepAlive).
+		SetConnectTimeout(cfg.ConnectTimeout).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetMaxReconnectInterval(cfg.MaxReconnectInterval).
+		SetOrderMatters(true).
+		SetAutoAckDisabled(cfg.QoS > 0).
+		SetDefaultPublishHandler(s.onMessage).
+		SetOnConnectHandler(s.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			s.connected.Store(false)
+			s.lost.Inc()
+			s.log.Warn("broker connection lost", "broker", cfg.URL, "err", err)
+		})
+	if cfg.Username != "" {
+		opts.SetUsername(cfg.Username).SetPassword(string(cfg.Password))
+	}
+	s.client = mqtt.NewClient(opts)
+	return s, nil
+}
+
+// Start connects in the background (retrying with backoff) and subscribes
+// on every (re)connect. It returns at once; Connected tells when it is up.
+func (s *Subscriber) Start() {
+	s.log.Info("connecting to broker", "broker", s.cfg.URL, "client_id", s.cfg.ClientID, "qos", s.cfg.QoS)
+	s.client.Connect()
+}
+
+// Connected reports whether the subscription is up.
+func (s *Subscriber) Connected() bool { return s.connected.Load() }
+
+// Stop disconnects. The broker keeps the persistent session: QoS 1
+// messages that were not acknowledged are redelivered at the next connect.
+func (s *Subscriber) Stop() {
+	s.connected.Store(false)
+	s.client.Disconnect(250)
+}
+
+func (s *Subscriber) onConnect(c mqtt.Client) {
+	tel, st := s.topics.Filters()
+	qos := byte(s.cfg.QoS)
+	tok := c.SubscribeMultiple(map[string]byte{tel: qos, st: qos}, nil)
+	go func() {
+		if !tok.WaitTimeout(s.cfg.ConnectTimeout) || tok.Error() != nil {
+			s.log.Error("subscribe failed", "broker", s.cfg.URL, "filters", []string{tel, st}, "err", tok.Error())
+			return
+		}
+		// A refused filter comes back as return code 0x80 with no error
+		// (for example when the broker's in-flight windows exceed 65535).
+		for filter, code := range tok.(*mqtt.SubscribeToken).Result() {
+			if code == 0x80 {
+				s.log.Error("broker refused subscription", "broker", s.cfg.URL, "filter", filter)
+				return
+			}
+		}
+		s.connected.Store(true)
+		s.log.Info("subscribed", "broker", s.cfg.URL, "filters", []string{tel, st}, "qos", qos)
+	}()
+}
+
+// onMessage runs on paho's router goroutine and never blocks: it parses the
+// topic and offers the message to its worker's queue.
+func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
+	s.received.Inc()
+	kind, site, device, err := s.topics.Parse(m.Topic())
+	if err != nil {
+		s.router.Reject(ReasonOf(err))
+		m.Ack()
+		return
+	}
+	msg := Message{
+		Kind: kind, Site: site, Device: device, Payload: m.Payload(),
+		Received: time.Now().UnixNano(), Redelivered: m.Duplicate(),
+	}
+	if m.Qos() > 0 {
+		msg.Ack = m.Ack
+	}
+	if s.router.Offer(msg) {
+		return
+	}
+	if m.Qos() == 0 {
+		s.dropped.WithLabelValues(DropOverload).Inc()
+		return
+	}
+	// Not acknowledged: the broker redelivers it (NATS after ack_wait, other
+	// brokers at the next connect). Only reachable when the broker's
+	// in-flight window exceeds the queue; see docs/deployment.md.
+	s.unacked.Inc()
+}
+
+// Wait blocks until the subscription is up or ctx is done.
+func (s *Subscriber) Wait(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !s.Connected() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,253 @@
+package staleness
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"slices"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Device reducers: how one device's samples in a window become one value.
+const (
+	ReduceMean  = "mean"
+	ReduceLast  = "last"
+	ReduceMin   = "min"
+	ReduceMax   = "max"
+	ReduceSum   = "sum"
+	ReduceDelta = "delta"
+)
+
+// Group statistics: how device values combine across a group.
+const (
+	StatSum   = "sum"
+	StatMean  = "mean"
+	StatMin   = "min"
+	StatMax   = "max"
+	StatCount = "count"
+)
+
+// Imputation policies for expected devices that did not report.
+const (
+	ImputeLast = "last"
+	ImputeZero = "zero"
+	ImputeNone = "none"
+)
+
+// DefaultInterval is a device's expected reporting interval when the fleet
+// file names none.
+const DefaultInterval = time.Second
+
+// DefaultRetireAfter is how long a learned device may stay silent before it
+// leaves the roster.
+const DefaultRetireAfter = 24 * time.Hour
+
+// MetricSpec is the physical envelope and the reducers of one metric.
+// Nil pointers mean "not set" so that device overrides merge over defaults.
+type MetricSpec struct {
+	// Min and Max are the physical range. A missing device contributes
+	// [Min, Max] to the bounds; unset means unbounded.
+	Min *float64 `yaml:"min"`
+	Max *float64 `yaml:"max"`
+	// MaxRatePerS is the fastest physical change per second (used by the
+	// physics-aware bounds).
+	MaxRatePerS *float64 `yaml:"max_rate_per_s"`
+	// Monotonic marks a counter that never decreases (except at a reboot).
+	Monotonic *bool `yaml:"monotonic"`
+	// Device is the device reducer: mean, last, min, max, sum or delta.
+	// Default: mean.
+	Device string `yaml:"device"`
+	// Group is the headline group statistic: sum, mean, min, max or count.
+	// Every statistic is always computed; this one is the metric's headline.
+	// Default: sum.
+	Group string `yaml:"group"`
+	// Impute is the estimate for an expected device that did not report:
+	// last (its last known value), zero, or none (exclude it). Default: last.
+	Impute string `yaml:"impute"`
+}
+
+// GroupSpec names a group's devices: listed ones are expected from the start;
+// devices whose "site/device" matches Match join when first seen.
+type GroupSpec struct {
+	Devices []string `yaml:"devices"`
+	Match   string   `yaml:"match"`
+}
+
+// DeviceSpec overrides the defaults for one device.
+type DeviceSpec struct {
+	Interval time.Duration         `yaml:"interval"`
+	Metrics  map[string]MetricSpec `yaml:"metrics"`
+}
+
+// LearnSpec controls learning devices that the fleet file does not list.
+type LearnSpec struct {
+	// Enabled lets unlisted devices join their site's group when first seen.
+	// Default: true.
+	Enabled *bool `yaml:"enabled"`
+	// RetireAfter is how long a learned device may stay silent before it
+	// leaves the roster. Default: 24h.
+	RetireAfter time.Duration `yaml:"retire_after"`
+}
+
+// Defaults are the settings every device starts from.
+type Defaults struct {
+	Interval time.Duration         `yaml:"interval"`
+	Metrics  map[string]MetricSpec `yaml:"metrics"`
+}
+
+// Fleet is the fleet file: groups, devices and the physical envelope of
+// each metric.
+type Fleet struct {
+	Defaults Defaults              `yaml:"defaults"`
+	Groups   map[string]GroupSpec  `yaml:"groups"`
+	Devices  map[string]DeviceSpec `yaml:"devices"`
+	Learn    LearnSpec             `yaml:"learn"`
+}
+
+// LoadFleet reads and validates a fleet file.
+func LoadFleet(name string) (*Fleet, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("fleet file: %w", err)
+	}
+	f, err := ParseFleet(b)
+	if err != nil {
+		return nil, fmt.Errorf("fleet file %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// ParseFleet parses and validates fleet YAML. Unknown keys are errors, so a
+// typo does not silently fall back to a default.
+func ParseFleet(b []byte) (*Fleet, error) {
+	var f Fleet
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// LearnEnabled reports whether unlisted devices are learned.
+func (f *Fleet) LearnEnabled() bool { return f.Learn.Enabled == nil || *f.Learn.Enabled }
+
+// RetireAfter returns the retirement age of learned devices.
+func (f *Fleet) RetireAfter() time.Duration {
+	if f.Learn.RetireAfter == 0 {
+		return DefaultRetireAfter
+	}
+	return f.Learn.RetireAfter
+}
+
+// Validate reports every problem with f at once.
+func (f *Fleet) Validate() error {
+	var errs []error
+	if f.Defaults.Interval < 0 {
+		errs = append(errs, fmt.Errorf("defaults.interval: %v is negative", f.Defaults.Interval))
+	}
+	for _, m := range sortedKeys(f.Defaults.Metrics) {
+		errs = append(errs, f.Defaults.Metrics[m].validate("defaults.metrics."+m))
+	}
+	owner := map[string]string{}
+	for _, g := range sortedKeys(f.Groups) {
+		gs := f.Groups[g]
+		if g == "" {
+			errs = append(errs, errors.New("groups: empty group name"))
+		}
+		if gs.Match != "" {
+			if _, err := path.Match(gs.Match, "x/y"); err != nil {
+				errs = append(errs, fmt.Errorf("groups.%s.match: %q: %w", g, gs.Match, err))
+			}
+		}
+		for _, d := range gs.Devices {
+			if d == "" {
+				errs = append(errs, fmt.Errorf("groups.%s.devices: empty device id", g))
+			} else if o, ok := owner[d]; ok {
+				errs = append(errs, fmt.Errorf("groups.%s.devices: %s is already in group %s (a device belongs to one group)", g, d, o))
+			}
+			owner[d] = g
+		}
+	}
+	for _, d := range sortedKeys(f.Devices) {
+		ds := f.Devices[d]
+		if ds.Interval < 0 {
+			errs = append(errs, fmt.Errorf("devices.%s.interval: %v is negative", d, ds.Interval))
+		}
+		for _, m := range sortedKeys(ds.Metrics) {
+			errs = append(errs, ds.Metrics[m].validate("devices."+d+".metrics."+m))
+		}
+	}
+	if f.Learn.RetireAfter < 0 {
+		errs = append(errs, fmt.Errorf("learn.retire_after: %v is negative", f.Learn.RetireAfter))
+	}
+	return errors.Join(errs...)
+}
+
+func (s MetricSpec) validate(field string) error {
+	var errs []error
+	oneOf := func(name, v string, allowed ...string) {
+		if v != "" && !slices.Contains(allowed, v) {
+			errs = append(errs, fmt.Errorf("%s.%s: %q is not one of %v", field, name, v, allowed))
+		}
+	}
+	oneOf("device", s.Device, ReduceMean, ReduceLast, ReduceMin, ReduceMax, ReduceSum, ReduceDelta)
+	oneOf("group", s.Group, StatSum, StatMean, StatMin, StatMax, StatCount)
+	oneOf("impute", s.Impute, ImputeLast, ImputeZero, ImputeNone)
+	for name, p := range map[string]*float64{"min": s.Min, "max": s.Max, "max_rate_per_s": s.MaxRatePerS} {
+		if p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) {
+			errs = append(errs, fmt.Errorf("%s.%s: must be finite", field, name))
+		}
+	}
+	if s.Min != nil && s.Max != nil && *s.Min > *s.Max {
+		errs = append(errs, fmt.Errorf("%s: min %v is above max %v", field, *s.Min, *s.Max))
+	}
+	if s.MaxRatePerS != nil && *s.MaxRatePerS < 0 {
+		errs = append(errs, fmt.Errorf("%s.max_rate_per_s: %v is negative", field, *s.MaxRatePerS))
+	}
+	return errors.Join(errs...)
+}
+
+// merge returns s with the fields set in o overriding it.
+func (s MetricSpec) merge(o MetricSpec) MetricSpec {
+	if o.Min != nil {
+		s.Min = o.Min
+	}
+	if o.Max != nil {
+		s.Max = o.Max
+	}
+	if o.MaxRatePerS != nil {
+		s.MaxRatePerS = o.MaxRatePerS
+	}
+	if o.Monotonic != nil {
+		s.Monotonic = o.Monotonic
+	}
+	if o.Device != "" {
+		s.Device = o.Device
+	}
+	if o.Group != "" {
+		s.Group = o.Group
+	}
+	if o.Impute != "" {
+		s.Impute = o.Impute
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
