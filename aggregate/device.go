@@ -37,11 +37,11 @@ type devMetric struct {
 // devWindow holds one device's accumulators in one window, indexed like
 // device.metrics.
 type devWindow struct {
-	start                   int64
-	accs                    []accumulator
-	duplicates, replays     uint32
-	late                    uint32
-	newest                  int64
+	start               int64
+	accs                []accumulator
+	duplicates, replays uint32
+	late                uint32
+	newest              int64
 }
 
 func (d *device) expectedIn(end int64) bool { return d.listed || d.firstEvent < end }

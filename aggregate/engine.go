@@ -44,7 +44,7 @@ type Engine struct {
 	// Coordinator state, owned by Run's goroutine.
 	groups map[string]*coordGroup
 	open   map[openKey]*openAgg
-	early [numReasons]atomic.Uint64 // rejects before routing, by reason
+	early  [numReasons]atomic.Uint64 // rejects before routing, by reason
 
 	states    [][]stateCount // latest device-state counts per shard
 	lastEvent int64          // newest accepted event time, Unix ns
@@ -400,4 +400,3 @@ func (e *Engine) absorb(i int, r statusReply, now int64) {
 		g.hasEvent = true
 	}
 }
-

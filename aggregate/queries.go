@@ -40,8 +40,8 @@ type DeviceInfo struct {
 	IntervalS float64 `json:"interval_s"`
 	// ClockOffsetS is receive time minus event time of the newest reading:
 	// transport delay plus the device clock's lag.
-	ClockOffsetS *float64          `json:"clock_offset_s,omitempty"`
-	Counts       DeviceCounts      `json:"counts"`
+	ClockOffsetS *float64           `json:"clock_offset_s,omitempty"`
+	Counts       DeviceCounts       `json:"counts"`
 	Metrics      map[string]float64 `json:"metrics"`
 }
 

@@ -134,7 +134,7 @@ func DemoConfig(brokerURL string) Config {
 	return Config{
 		BrokerURL:      brokerURL,
 		DevicesPerSite: DemoDevicesPerSite,
-		Faults:    []Fault{{Device: DemoSilentDevice, Kind: FaultSilent, After: DemoSilentAfter}},
+		Faults:         []Fault{{Device: DemoSilentDevice, Kind: FaultSilent, After: DemoSilentAfter}},
 	}.WithDefaults()
 }
 
