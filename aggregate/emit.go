@@ -17,6 +17,21 @@ func (e *Engine) store(i int, p Partial) {
 	oa.parts[i], oa.has[i], oa.fresh[i] = p, true, true
 }
 
+// joined records that shard i now holds devices of group, and that its
+// part of the group's windows emitted before is empty: a shard joins a group
+// only with a newly learned device, which is expected from the window of its
+// first reading on (a late first reading makes that window dirty, and the
+// shard's partial for it replaces the empty one in the same round). Without
+// it, revisions of those windows would wait for shard i until they are final.
+func (e *Engine) joined(group string, i int) {
+	for k, oa := range e.open {
+		if k.group == group && !oa.has[i] {
+			oa.parts[i] = NewPartial(k.group, k.metric, k.start, k.start+int64(e.cfg.Window.Size))
+			oa.has[i] = true
+		}
+	}
+}
+
 // emitDue emits, group by group and oldest window first: the windows that
 // became provisional (revision 0), the open windows some shard revised, and
 // the windows that became final.

@@ -391,7 +391,10 @@ func (e *Engine) absorb(i int, r statusReply, now int64) {
 		if g == nil {
 			continue
 		}
-		g.members[i] = true
+		if !g.members[i] {
+			g.members[i] = true
+			e.joined(g.name, i)
+		}
 		if !gs.hasEvent {
 			continue
 		}

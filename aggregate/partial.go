@@ -167,16 +167,24 @@ func (p *Partial) Finish(f FinishInfo) Aggregate {
 		}
 		return v
 	}
+	// A sum over no values is unknown, not zero: a missing device is never
+	// silently a zero.
+	sum := func(a float64, n int) float64 {
+		if n == 0 {
+			return nan
+		}
+		return a
+	}
 	a := Aggregate{
 		Group:  p.Group,
 		Metric: p.Metric,
 		Window: Window{Start: time.Unix(0, p.Start).UTC(), End: time.Unix(0, p.End).UTC()},
 		Stats: Stats{
 			Sum: Stat{
-				Value:    Num(p.Sum + p.ImpSum),
+				Value:    Num(sum(p.Sum+p.ImpSum, p.Reported+p.Imputed)),
 				Lower:    Num(p.Sum + p.LoSum),
 				Upper:    Num(p.Sum + p.HiSum),
-				Reported: Num(p.Sum),
+				Reported: Num(sum(p.Sum, p.Reported)),
 			},
 			Mean: Stat{
 				Value:    Num(div(p.Sum+p.ImpSum, p.Reported+p.Imputed)),

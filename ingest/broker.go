@@ -270,8 +270,9 @@ func (l *slogLogger) logf(level slog.Level, format string, v []any) {
 	l.log.Log(ctx, level, fmt.Sprintf(format, v...))
 }
 
-// Noticef logs at Info.
-func (l *slogLogger) Noticef(format string, v ...any) { l.logf(slog.LevelInfo, format, v) }
+// Noticef logs at Debug: nats-server's notices are its start-up banner and
+// per-connection chatter; rollcall logs the broker's lifecycle itself.
+func (l *slogLogger) Noticef(format string, v ...any) { l.logf(slog.LevelDebug, format, v) }
 
 // Warnf logs at Warn.
 func (l *slogLogger) Warnf(format string, v ...any) { l.logf(slog.LevelWarn, format, v) }

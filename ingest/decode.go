@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 )
 
@@ -109,6 +108,7 @@ type Decoder struct {
 	seen    dupSet   // metric names of the current payload that are not interned
 	keys    dupSet   // unknown top-level keys of the current payload that are not interned
 	names   map[string]*internEntry
+	prev    []*internEntry // the previous payload's metric names, by position (nil: not interned)
 }
 
 // NewDecoder returns a Decoder that enforces l (zero fields mean the
@@ -163,11 +163,11 @@ func (d *Decoder) Decode(site, device string, payload []byte, received int64, r 
 				return s.unexpected("a string object key")
 			}
 			keyAt := s.pos
-			key, esc, err := s.readString()
+			key, kind, err := s.readString()
 			if err != nil {
 				return err
 			}
-			if esc {
+			if kind == strEscaped {
 				d.scratch = unescape(d.scratch[:0], key)
 				key = d.scratch
 			}
@@ -184,7 +184,7 @@ func (d *Decoder) Decode(site, device string, payload []byte, received int64, r 
 			case "metrics":
 				k = keyMetrics
 			default:
-				if _, dup := d.intern(key, false); dup {
+				if _, dup := d.internKey(key); dup {
 					return s.errAt(keyAt, "duplicate key %s", quoteTrunc(key, 64))
 				}
 			}
@@ -287,11 +287,11 @@ func (d *Decoder) readDevice(device string) error {
 		}
 		return s.unexpected("a JSON value")
 	}
-	raw, esc, err := s.readString()
+	raw, kind, err := s.readString()
 	if err != nil {
 		return err
 	}
-	if esc {
+	if kind == strEscaped {
 		d.scratch = unescape(d.scratch[:0], raw)
 		raw = d.scratch
 	}
@@ -321,21 +321,21 @@ func (d *Decoder) readMetrics() error {
 			return s.unexpected("a string metric name")
 		}
 		at := s.pos
-		raw, esc, err := s.readString()
+		raw, kind, err := s.readString()
 		if err != nil {
 			return err
 		}
-		if esc {
+		if kind == strEscaped {
 			d.scratch = unescape(d.scratch[:0], raw)
 			raw = d.scratch
 		}
-		if err := d.checkName(at, raw); err != nil {
+		if err := d.checkName(at, raw, kind); err != nil {
 			return err
 		}
 		if len(d.metrics) >= d.limits.MaxMetrics {
 			return reject(ReasonTooManyMetrics, fmt.Sprintf("more than %d metrics (max_metrics)", d.limits.MaxMetrics))
 		}
-		name, dup := d.intern(raw, true)
+		name, dup := d.internMetric(raw)
 		if dup {
 			return s.errAt(at, "duplicate metric %q", name)
 		}
@@ -354,14 +354,18 @@ func (d *Decoder) readMetrics() error {
 	}
 }
 
-// checkName checks a metric name (unescaped) found at offset at.
-func (d *Decoder) checkName(at int, name []byte) error {
+// checkName checks a metric name (unescaped, of the given kind) found at
+// offset at.
+func (d *Decoder) checkName(at int, name []byte, kind strKind) error {
 	switch {
 	case len(name) == 0:
 		return d.s.errAt(at, "empty metric name")
 	case len(name) > d.limits.MaxMetricNameLen:
 		return d.s.errAt(at, "metric name %s is longer than %d bytes (max_metric_name_len)",
 			quoteTrunc(name, 64), d.limits.MaxMetricNameLen)
+	}
+	if kind == strPrintable {
+		return nil
 	}
 	for i, c := range name {
 		// C0 controls, DEL, and C1 controls (U+0080..U+009F, 0xC2 0x80..0x9F in UTF-8).
@@ -375,21 +379,22 @@ func (d *Decoder) checkName(at int, name []byte) error {
 // readValue reads the value of metric name: a finite JSON number.
 func (d *Decoder) readValue(name string) (float64, error) {
 	s := &d.s
+	if lit := s.nonFinite(); lit != "" {
+		// Not JSON, but what Python's json.dumps and others write for
+		// non-finite floats: say so precisely rather than "bad JSON".
+		return 0, reject(ReasonBadValue, fmt.Sprintf("metric %q: value %s is not finite (nor valid JSON)", name, lit))
+	}
 	if c := s.peek(); c != '-' && !isDigit(c) {
 		if kind := s.kind(); kind != "" {
 			return 0, reject(ReasonBadValue, fmt.Sprintf("metric %q: value is %s", name, kind))
 		}
 		return 0, s.unexpected("a JSON value")
 	}
-	num, err := s.readNumber()
+	v, num, finite, err := s.readFloat()
 	if err != nil {
 		return 0, err
 	}
-	// num is valid JSON number syntax, so the only possible error is
-	// ErrRange: overflow gives ±Inf (rejected below); underflow rounds to 0
-	// or a subnormal without an error, as encoding/json does.
-	v, _ := strconv.ParseFloat(string(num), 64)
-	if math.IsInf(v, 0) || math.IsNaN(v) {
+	if !finite {
 		return 0, reject(ReasonBadValue, fmt.Sprintf("metric %q: value %s is not a finite float64",
 			name, numTrunc(num)))
 	}
@@ -398,40 +403,61 @@ func (d *Decoder) readValue(name string) (float64, error) {
 
 // internEntry is an interned name. metricGen and keyGen are the last
 // Decode call (Decoder.gen) that saw the name as a metric name and as an
-// unknown top-level key: one map lookup both interns a name and detects its
+// unknown top-level key: one lookup both interns a name and detects its
 // duplicates within a payload.
 type internEntry struct {
 	name              string
 	metricGen, keyGen uint64
 }
 
-// intern returns b as a string, from the interned names when possible, and
-// whether the current payload already had the name as a metric name
-// (metric) or as an unknown top-level key (!metric).
-func (d *Decoder) intern(b []byte, metric bool) (name string, dup bool) {
-	if e, ok := d.names[string(b)]; ok {
-		gen := &e.keyGen
-		if metric {
-			gen = &e.metricGen
-		}
-		dup, *gen = *gen == d.gen, d.gen
-		return e.name, dup
+// lookup returns the interned entry for name, interning it when there is
+// room, or nil when the cache is full.
+func (d *Decoder) lookup(name []byte) *internEntry {
+	if e, ok := d.names[string(name)]; ok {
+		return e
 	}
-	name = string(b)
-	if len(d.names) < DefaultMaxInternedNames {
-		e := &internEntry{name: name}
-		if metric {
-			e.metricGen = d.gen
+	if len(d.names) >= DefaultMaxInternedNames {
+		return nil
+	}
+	e := &internEntry{name: string(name)}
+	d.names[e.name] = e
+	return e
+}
+
+// internMetric returns the metric name raw as a string, interned when
+// possible, and whether the current payload already had it. Devices tend to
+// send the same metrics in the same order every time, so it first tries the
+// name the previous payload had at the same position, which saves hashing.
+func (d *Decoder) internMetric(raw []byte) (name string, dup bool) {
+	k := len(d.metrics)
+	var e *internEntry
+	if k < len(d.prev) && d.prev[k] != nil && d.prev[k].name == string(raw) {
+		e = d.prev[k]
+	} else {
+		e = d.lookup(raw)
+		if k < len(d.prev) {
+			d.prev[k] = e
 		} else {
-			e.keyGen = d.gen
+			d.prev = append(d.prev, e)
 		}
-		d.names[name] = e
-		return name, false
 	}
-	if metric {
+	if e == nil {
+		name = string(raw)
 		return name, d.seen.add(name)
 	}
-	return name, d.keys.add(name)
+	dup, e.metricGen = e.metricGen == d.gen, d.gen
+	return e.name, dup
+}
+
+// internKey is internMetric for unknown top-level keys.
+func (d *Decoder) internKey(raw []byte) (name string, dup bool) {
+	e := d.lookup(raw)
+	if e == nil {
+		name = string(raw)
+		return name, d.keys.add(name)
+	}
+	dup, e.keyGen = e.keyGen == d.gen, d.gen
+	return e.name, dup
 }
 
 // dupSetLinear is how many names a dupSet compares linearly before it

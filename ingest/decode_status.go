@@ -79,12 +79,12 @@ func decodeStatusJSON(s *scanner) (state string, ts int64, err error) {
 				return "", 0, s.unexpected("a string object key")
 			}
 			at := s.pos
-			raw, esc, err := s.readString()
+			raw, kind, err := s.readString()
 			if err != nil {
 				return "", 0, err
 			}
 			key := string(raw)
-			if esc {
+			if kind == strEscaped {
 				key = string(unescape(nil, raw))
 			}
 			if keys.add(key) {
@@ -98,11 +98,11 @@ func decodeStatusJSON(s *scanner) (state string, ts int64, err error) {
 				if s.peek() != '"' {
 					return "", 0, s.errAt(s.pos, `"state" must be a string`)
 				}
-				raw, esc, err := s.readString()
+				raw, kind, err := s.readString()
 				if err != nil {
 					return "", 0, err
 				}
-				if esc {
+				if kind == strEscaped {
 					raw = unescape(nil, raw)
 				}
 				if state = parseState(raw); state == "" {

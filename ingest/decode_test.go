@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,8 +198,11 @@ var badCases = []badCase{
 	{"metric array", `{"metrics":{"a":[1]}}`, ReasonBadValue, "value is an array"},
 	{"metric overflow", `{"metrics":{"a":1e999}}`, ReasonBadValue, `metric "a": value 1e999 is not a finite float64`},
 	{"metric negative overflow", `{"metrics":{"a":-1e309}}`, ReasonBadValue, "finite"},
-	{"metric NaN", `{"metrics":{"a":NaN}}`, ReasonBadJSON, ""},
-	{"metric Infinity", `{"metrics":{"a":Infinity}}`, ReasonBadJSON, ""},
+	{"metric NaN", `{"metrics":{"a":NaN}}`, ReasonBadValue, `metric "a": value NaN is not finite`},
+	{"metric Infinity", `{"metrics":{"a":Infinity ,"b":1}}`, ReasonBadValue, "value Infinity is not finite"},
+	{"metric -Infinity", `{"metrics":{"a":-Infinity}}`, ReasonBadValue, "value -Infinity is not finite"},
+	{"metric NaNa", `{"metrics":{"a":NaNa}}`, ReasonBadJSON, ""},
+	{"metric -I", `{"metrics":{"a":-I}}`, ReasonBadJSON, ""},
 	{"metric hex", `{"metrics":{"a":0x10}}`, ReasonBadJSON, ""},
 	{"metric leading dot", `{"metrics":{"a":.5}}`, ReasonBadJSON, ""},
 	{"metric trailing dot", `{"metrics":{"a":1.}}`, ReasonBadJSON, "decimal point"},
@@ -610,15 +614,15 @@ func benchPayloads() map[string][]byte {
 	}
 	b.WriteString("}}")
 	return map[string][]byte{
-		"metrics=2":    []byte(benchPayload),
-		"metrics=2/ms": []byte(`{"seq": 1234, "boot": 3, "ts": 1795341600123, "device": "wt-01", "metrics": {"power_kw": 1523.4, "wind_ms": 11.2}}`),
-		"metrics=16":   []byte(b.String()),
+		"metrics=2":       []byte(benchPayload),
+		"metrics=2,ts=ms": []byte(`{"seq": 1234, "boot": 3, "ts": 1795341600123, "device": "wt-01", "metrics": {"power_kw": 1523.4, "wind_ms": 11.2}}`),
+		"metrics=16":      []byte(b.String()),
 	}
 }
 
 func BenchmarkDecode(b *testing.B) {
 	payloads := benchPayloads()
-	for _, name := range []string{"metrics=2", "metrics=2/ms", "metrics=16"} {
+	for _, name := range []string{"metrics=2", "metrics=2,ts=ms", "metrics=16"} {
 		payload := payloads[name]
 		b.Run(name, func(b *testing.B) {
 			d := NewDecoder(Limits{})
@@ -698,4 +702,137 @@ func TestDecodeEncodingJSONOutput(t *testing.T) {
 		}
 		require.Equal(t, metrics, got)
 	}
+}
+
+func TestParseFloat(t *testing.T) {
+	t.Parallel()
+	check := func(num string) {
+		t.Helper()
+		checkReadFloat(t, num)
+	}
+	for _, num := range []string{"0", "-0", "0.0", "-0.000", "1", "-1", "1523.4", "11.2", "0.1", "0.3", "123456789012345678",
+		"9007199254740993", "9007199254740992", "1234567890123456789", "12345678901234567890", "0.0000000000000000000001",
+		"0.00000000000000000000001", "1.7976931348623157e308", "1e999", "-1e999", "4.9e-324", "1e-400",
+		"0.000000000000000000000000000000", "99999999999999999999.5", "1.00000000000000011102230246251565404236316680908203125",
+		"01", "1.", "-", "-x", "", "1.e5", "00.5", "-01", "1.5e", "1e+", "2.5E-3", "123abc", "7]"} {
+		check(num)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		var b strings.Builder
+		if rng.IntN(2) == 0 {
+			b.WriteByte('-')
+		}
+		intDigits, fracDigits := 1+rng.IntN(12), rng.IntN(14)
+		for i := range intDigits {
+			if i == 0 && intDigits > 1 {
+				b.WriteByte(byte('1' + rng.IntN(9)))
+			} else {
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+		}
+		if fracDigits > 0 {
+			b.WriteByte('.')
+			for range fracDigits {
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+		}
+		check(b.String())
+	}
+}
+
+func FuzzParseFloat(f *testing.F) {
+	for _, s := range []string{"0", "-0.5", "1523.4", "9007199254740993", "0.0000000000000000000001", "1e5", "01", "1.", "-", "-.5", "1.5e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, num string) {
+		if len(num) > 64 {
+			return
+		}
+		checkReadFloat(t, num)
+	})
+}
+
+// checkReadFloat checks that scanner.readFloat reads num as readNumber does
+// and with the value strconv.ParseFloat gives.
+func checkReadFloat(t *testing.T, num string) {
+	t.Helper()
+	s1, s2 := scanner{data: []byte(num)}, scanner{data: []byte(num)}
+	got, raw, finite, err := s1.readFloat()
+	wantRaw, wantErr := s2.readNumber()
+	require.Equal(t, wantErr, err, num)
+	require.Equal(t, s2.pos, s1.pos, num)
+	if err != nil {
+		return
+	}
+	require.Equal(t, wantRaw, raw, num)
+	want, perr := strconv.ParseFloat(string(raw), 64)
+	require.Equal(t, perr == nil || want == 0, finite, num)
+	if finite {
+		require.Equal(t, math.Float64bits(want), math.Float64bits(got), num)
+	}
+}
+
+func TestPrintablePrefix(t *testing.T) {
+	t.Parallel()
+	naive := func(b []byte) int {
+		for i, c := range b {
+			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+				return i
+			}
+		}
+		return len(b)
+	}
+	special := []byte{0, 0x1f, 0x20, '"', '\\', 0x7e, 0x7f, 0x80, 0xff, 'a', '!', '#', '[', ']', 0x21, 0x5b, 0x5d}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 100000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(8) == 0 {
+				b[i] = special[rng.IntN(len(special))]
+			} else {
+				b[i] = byte(0x20 + rng.IntN(0x5f))
+			}
+		}
+		require.Equal(t, naive(b), printablePrefix(b), "%q", b)
+	}
+}
+
+func TestDecodeInternCacheFull(t *testing.T) {
+	t.Parallel()
+	d := NewDecoder(Limits{})
+	var r Reading
+	// Fill the cache with DefaultMaxInternedNames distinct names.
+	for i := range DefaultMaxInternedNames / DefaultMaxMetrics {
+		var b strings.Builder
+		b.WriteString(`{"metrics":{`)
+		for j := range DefaultMaxMetrics {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"n%d_%d":1`, i, j)
+		}
+		b.WriteString(`}}`)
+		require.NoError(t, d.Decode("s", "d", []byte(b.String()), 1, &r))
+	}
+	require.Len(t, d.names, DefaultMaxInternedNames)
+	// New names are no longer interned, yet duplicates are still caught,
+	// among new names and among interned ones, as metrics and as keys.
+	tests := []struct {
+		payload string
+		reason  string
+	}{
+		{`{"metrics":{"fresh":1,"n0_0":2}}`, ""},
+		{`{"metrics":{"fresh":1,"n0_0":2,"fresh":3}}`, ReasonBadJSON},
+		{`{"metrics":{"fresh":1,"n0_0":2,"n0_0":3}}`, ReasonBadJSON},
+		{`{"k":1,"metrics":{"k":1},"k2":2}`, ""},
+		{`{"k":1,"metrics":{"k":1},"k":2}`, ReasonBadJSON},
+		{`{"n1_1":1,"metrics":{"n1_1":1},"n1_1":2}`, ReasonBadJSON},
+		{`{"metrics":{"fresh":1,"n0_0":2}}`, ""},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.reason, ReasonOf(d.Decode("s", "d", []byte(tc.payload), 1, &r)), tc.payload)
+	}
+	require.Len(t, d.names, DefaultMaxInternedNames)
+	require.Equal(t, []Metric{{"fresh", 1}, {"n0_0", 2}}, r.Metrics)
 }

@@ -20,11 +20,11 @@ const maxUnixMillis = math.MaxInt64 / int64(time.Millisecond)
 func readTS(s *scanner, scratch []byte) (int64, []byte, error) {
 	switch c := s.peek(); {
 	case c == '"':
-		raw, esc, err := s.readString()
+		raw, kind, err := s.readString()
 		if err != nil {
 			return 0, scratch, err
 		}
-		if esc {
+		if kind == strEscaped {
 			scratch = unescape(scratch[:0], raw)
 			raw = scratch
 		}
@@ -41,7 +41,7 @@ func readTS(s *scanner, scratch []byte) (int64, []byte, error) {
 			return 0, scratch, reject(ReasonBadTS, fmt.Sprintf("ts %s %s: want integer Unix milliseconds >= 0",
 				numTrunc(num), problem))
 		case ms > uint64(maxUnixMillis):
-			return 0, scratch, reject(ReasonBadTS, fmt.Sprintf("ts %s Unix milliseconds is after 2262", num))
+			return 0, scratch, reject(ReasonBadTS, fmt.Sprintf("ts %s Unix milliseconds is after 2262", numTrunc(num)))
 		}
 		return int64(ms) * int64(time.Millisecond), scratch, nil
 	}

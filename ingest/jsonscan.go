@@ -1,8 +1,9 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"fmt"
-	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -103,44 +104,105 @@ func (s *scanner) kind() string {
 	return ""
 }
 
+// strKind classifies a string's raw bytes, so callers skip work for the
+// common case.
+type strKind uint8
+
+const (
+	// strPrintable: printable ASCII (0x20..0x7e) without escapes; the raw
+	// bytes are the value.
+	strPrintable strKind = iota
+	// strUTF8: no escapes, but DEL or non-ASCII UTF-8; the raw bytes are the
+	// value.
+	strUTF8
+	// strEscaped: holds escapes; unescape gives the value.
+	strEscaped
+)
+
 // readString reads the string starting at s.pos (which must be '"') and
-// returns its raw bytes between the quotes, still escaped, and whether it
-// holds any escape (then unescape gives its value). It rejects control
-// characters, invalid UTF-8, invalid escapes and unpaired surrogates, so
-// unescape never fails on what it returns.
-func (s *scanner) readString() (raw []byte, escaped bool, err error) {
+// returns its raw bytes between the quotes, still escaped, and their kind.
+// It rejects control characters, invalid UTF-8, invalid escapes and unpaired
+// surrogates, so unescape never fails on what it returns.
+func (s *scanner) readString() (raw []byte, kind strKind, err error) {
+	data, start := s.data, s.pos+1
+	if start <= len(data) { // fast path: printable ASCII up to the closing quote
+		if i := start + printablePrefix(data[start:]); i < len(data) && data[i] == '"' {
+			s.pos = i + 1
+			return data[start:i], strPrintable, nil
+		}
+	}
+	return s.readStringSlow(start)
+}
+
+// readStringSlow is readString for strings with escapes, DEL, non-ASCII
+// bytes or errors; start is the offset after the opening quote.
+func (s *scanner) readStringSlow(start int) (raw []byte, kind strKind, err error) {
 	data := s.data
-	start := s.pos + 1
 	i := start
 	for i < len(data) {
-		c := data[i]
-		// Fast path: plain ASCII.
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
-			i++
-			continue
+		i += printablePrefix(data[i:])
+		if i >= len(data) {
+			break
 		}
-		switch {
+		switch c := data[i]; {
 		case c == '"':
 			s.pos = i + 1
-			return data[start:i], escaped, nil
+			return data[start:i], kind, nil
 		case c == '\\':
 			n, err := s.checkEscape(i)
 			if err != nil {
-				return nil, false, err
+				return nil, 0, err
 			}
-			escaped = true
+			kind = strEscaped
 			i += n
 		case c < 0x20:
-			return nil, false, s.errAt(i, "control character 0x%02x in string", c)
+			return nil, 0, s.errAt(i, "control character 0x%02x in string", c)
 		default:
 			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size == 1 {
-				return nil, false, s.errAt(i, "invalid UTF-8 in string")
+				return nil, 0, s.errAt(i, "invalid UTF-8 in string")
 			}
+			kind = max(kind, strUTF8)
 			i += size
 		}
 	}
-	return nil, false, s.errAt(s.pos, "unterminated string")
+	return nil, 0, s.errAt(s.pos, "unterminated string")
+}
+
+// SWAR ("SIMD within a register") constants for printablePrefix.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// printablePrefix returns the length of the longest prefix of b that holds
+// only printable ASCII (0x20..0x7e) other than '"' and '\\': the bytes a
+// string can hold that need no further look. It tests 8 bytes at a time:
+// for a word x, (x - n×lanes01) &^ x & lanes80 flags the bytes below n
+// (n <= 0x80), and the same with x^(c×lanes01) and n = 1 flags the bytes
+// equal to c. A borrow can flag a byte spuriously, but only above a byte
+// flagged rightly, so the lowest flagged byte is always the first byte to
+// stop at.
+func printablePrefix(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		quote, backslash, del := x^('"'*lanes01), x^('\\'*lanes01), x^(0x7f*lanes01)
+		m := x&lanes80 | // non-ASCII
+			(x-0x20*lanes01)&^x | // control characters
+			(quote-lanes01)&^quote |
+			(backslash-lanes01)&^backslash |
+			(del-lanes01)&^del
+		if m &= lanes80; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			break
+		}
+	}
+	return i
 }
 
 // checkEscape validates the escape sequence at data[i] (a '\\') and returns
@@ -247,56 +309,6 @@ func unescape(dst, raw []byte) []byte {
 	return dst
 }
 
-// readNumber reads the number starting at s.pos and returns its bytes,
-// checked against the JSON number grammar:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *scanner) readNumber() ([]byte, error) {
-	data := s.data
-	start := s.pos
-	i := start
-	if i < len(data) && data[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(data) && data[i] == '0':
-		i++
-	case i < len(data) && '1' <= data[i] && data[i] <= '9':
-		for i < len(data) && isDigit(data[i]) {
-			i++
-		}
-	default:
-		s.pos = i
-		return nil, s.unexpected("a digit in number")
-	}
-	if i < len(data) && data[i] == '.' {
-		i++
-		if i >= len(data) || !isDigit(data[i]) {
-			s.pos = i
-			return nil, s.unexpected("a digit after the decimal point")
-		}
-		for i < len(data) && isDigit(data[i]) {
-			i++
-		}
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		if i >= len(data) || !isDigit(data[i]) {
-			s.pos = i
-			return nil, s.unexpected("a digit in the exponent")
-		}
-		for i < len(data) && isDigit(data[i]) {
-			i++
-		}
-	}
-	s.pos = i
-	return data[start:i], nil
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
 // skipValue skips the value starting at s.pos. depth is the nesting depth
 // the value would have if it is an object or array.
 func (s *scanner) skipValue(depth int) error {
@@ -358,90 +370,6 @@ func (s *scanner) literal(lit string) error {
 	}
 	s.pos += len(lit)
 	return nil
-}
-
-// parseUint returns the value of the JSON number num (valid per readNumber)
-// when it is a non-negative integer that fits in a uint64, exponents
-// included ("1e3" and "1500e-1" are integers, "1.5" is not). Otherwise it
-// returns a short reason ("is negative", "is not an integer", "overflows
-// uint64"). It is exact: no float64 rounding is involved.
-func parseUint(num []byte) (uint64, string) {
-	if len(num) > 0 && num[0] == '-' {
-		return 0, "is negative"
-	}
-	// Split num into integer digits, fraction digits and exponent.
-	i := 0
-	for i < len(num) && isDigit(num[i]) {
-		i++
-	}
-	intPart := num[:i]
-	var frac []byte
-	if i < len(num) && num[i] == '.' {
-		j := i + 1
-		for j < len(num) && isDigit(num[j]) {
-			j++
-		}
-		frac, i = num[i+1:j], j
-	}
-	exp := 0
-	if i < len(num) { // 'e' or 'E'
-		i++
-		neg := false
-		if num[i] == '+' || num[i] == '-' {
-			neg = num[i] == '-'
-			i++
-		}
-		for ; i < len(num); i++ {
-			if exp < 1<<30 { // saturate: anything this large overflows anyway
-				exp = exp*10 + int(num[i]-'0')
-			}
-		}
-		if neg {
-			exp = -exp
-		}
-	}
-	// The value is digits(intPart ++ frac) × 10^(exp - len(frac)). Find the
-	// significant digits of the concatenation.
-	n := len(intPart) + len(frac)
-	digit := func(k int) byte {
-		if k < len(intPart) {
-			return intPart[k]
-		}
-		return frac[k-len(intPart)]
-	}
-	first := 0
-	for first < n && digit(first) == '0' {
-		first++
-	}
-	if first == n {
-		return 0, "" // zero, whatever the exponent
-	}
-	last := n - 1
-	for digit(last) == '0' {
-		last--
-	}
-	e := exp - len(frac) + (n - 1 - last)
-	if e < 0 {
-		return 0, "is not an integer"
-	}
-	if last-first+1+e > 20 {
-		return 0, "overflows uint64"
-	}
-	var v uint64
-	for k := first; k <= last; k++ {
-		d := uint64(digit(k) - '0')
-		if v > (math.MaxUint64-d)/10 {
-			return 0, "overflows uint64"
-		}
-		v = v*10 + d
-	}
-	for ; e > 0; e-- {
-		if v > math.MaxUint64/10 {
-			return 0, "overflows uint64"
-		}
-		v *= 10
-	}
-	return v, ""
 }
 
 // describeByte names c for an error detail: the quoted character when it is

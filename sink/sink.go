@@ -175,27 +175,42 @@ func (f *Fanout) run(ctx context.Context, q *queue) {
 		}
 		f.written.WithLabelValues(name).Inc()
 	}
+	// first is an aggregate taken from the queue after ctx ended: select
+	// picks among ready cases at random, so at shutdown it may take from the
+	// queue rather than see ctx.Done. Such an aggregate belongs to the drain
+	// and must not be written with the cancelled ctx (a context-aware Write
+	// would fail it at once).
+	var first *aggregate.Aggregate
+loop:
 	for {
 		select {
 		case a := <-q.ch:
+			if ctx.Err() != nil {
+				first = &a
+				break loop
+			}
 			write(ctx, a)
 			f.qlen.WithLabelValues(name).Set(float64(len(q.ch)))
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.Background(), f.cfg.DrainTimeout)
-			defer cancel()
-			for {
-				select {
-				case a := <-q.ch:
-					if dctx.Err() != nil {
-						f.dropped.WithLabelValues(name, DropShutdown).Inc()
-						continue
-					}
-					write(dctx, a)
-				default:
-					f.qlen.WithLabelValues(name).Set(0)
-					return
-				}
+			break loop
+		}
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), f.cfg.DrainTimeout)
+	defer cancel()
+	if first != nil {
+		write(dctx, *first)
+	}
+	for {
+		select {
+		case a := <-q.ch:
+			if dctx.Err() != nil {
+				f.dropped.WithLabelValues(name, DropShutdown).Inc()
+				continue
 			}
+			write(dctx, a)
+		default:
+			f.qlen.WithLabelValues(name).Set(0)
+			return
 		}
 	}
 }

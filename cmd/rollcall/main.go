@@ -186,14 +186,21 @@ func demo(ctx context.Context, cfg gateway.Config, log *slog.Logger, stdout io.W
 	if err != nil {
 		return err
 	}
-	fleet, err := sim.New(sim.DemoConfig(g.MQTTURL()), log.With("stage", "sim"))
+	fleet, err := sim.New(sim.DemoConfig(g.MQTTURL()), log)
 	if err != nil {
 		return err
 	}
+	// The fleet stops first, so that the gateway still takes (and
+	// acknowledges) everything the fleet published.
 	simCtx, stopSim := context.WithCancel(ctx)
 	defer stopSim()
+	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopGateway()
 	simDone := make(chan error, 1)
-	go func() { simDone <- fleet.Run(simCtx) }()
+	go func() {
+		simDone <- fleet.Run(simCtx)
+		stopGateway()
+	}()
 	base := "http://" + hostPort(g.HTTPAddr())
 	fmt.Fprintf(stdout, `rollcall demo: two sites of 20 simulated turbines; %s (site-a) goes silent after %v.
 The first windows close about %v from now; then open:
@@ -205,7 +212,7 @@ The first windows close about %v from now; then open:
 MQTT broker: %s   data: %s   stop with Ctrl-C
 `, sim.DemoSilentDevice, sim.DemoSilentAfter, cfg.Window.Size+cfg.Window.AllowedSkew,
 		base, base, base, base, base, g.MQTTURL(), cfg.DataDir)
-	err = g.Run(ctx)
+	err = g.Run(gwCtx)
 	stopSim()
 	if serr := <-simDone; serr != nil && !errors.Is(serr, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("simulated fleet: %w", serr))

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rollcall.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("http:\n  addr: 127.0.0.1:1111\nwindow:\n  size: 20s\n  allowed_lateness: 40s\ndata_dir: /from/file\n"), 0o600))
+
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, addr string, window, lateness time.Duration, dataDir string)
+	}{
+		{"defaults", nil, nil, func(t *testing.T, addr string, w, l time.Duration, d string) {
+			require.Equal(t, ":8080", addr)
+			require.Equal(t, 10*time.Second, w)
+			require.Equal(t, 60*time.Second, l)
+			require.Equal(t, "./data", d)
+		}},
+		{"file over defaults", []string{"--config", file}, nil, func(t *testing.T, addr string, w, l time.Duration, d string) {
+			require.Equal(t, "127.0.0.1:1111", addr)
+			require.Equal(t, 20*time.Second, w)
+			require.Equal(t, 40*time.Second, l)
+			require.Equal(t, "/from/file", d)
+		}},
+		{"env over file", []string{"--config", file}, map[string]string{"ROLLCALL_HTTP_ADDR": "127.0.0.1:2222", "ROLLCALL_WINDOW": "30s"},
+			func(t *testing.T, addr string, w, l time.Duration, d string) {
+				require.Equal(t, "127.0.0.1:2222", addr)
+				require.Equal(t, 30*time.Second, w)
+				require.Equal(t, 40*time.Second, l, "untouched by env: from the file")
+			}},
+		{"flag over env", []string{"--config", file, "--http-addr", "127.0.0.1:3333", "--lateness", "5s"}, map[string]string{"ROLLCALL_HTTP_ADDR": "127.0.0.1:2222"},
+			func(t *testing.T, addr string, w, l time.Duration, d string) {
+				require.Equal(t, "127.0.0.1:3333", addr)
+				require.Equal(t, 5*time.Second, l)
+				require.Equal(t, 20*time.Second, w)
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, _, err := loadConfig("serve", tc.args, io.Discard)
+			require.NoError(t, err)
+			tc.check(t, cfg.HTTP.Addr, cfg.Window.Size, cfg.Window.AllowedLateness, cfg.DataDir)
+		})
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string // in stdout+stderr
+	}{
+		{"version command", []string{"version"}, 0, "rollcall dev"},
+		{"version flag", []string{"--version"}, 0, "rollcall dev"},
+		{"help", []string{"--help"}, 0, "Usage:"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
+		{"stray argument", []string{"serve", "x"}, 2, "unexpected arguments"},
+		{"missing config file", []string{"--config", "/does/not/exist.yaml"}, 2, "no such file"},
+		{"invalid value names the field", []string{"--window", "-1s", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0"}, 1, "window.size"},
+		{"bad env value", []string{}, 2, "ROLLCALL_LATENESS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "bad env value" {
+				t.Setenv("ROLLCALL_LATENESS", "soon")
+			}
+			var out, errOut bytes.Buffer
+			code := run(tc.args, &out, &errOut)
+			require.Equal(t, tc.code, code, errOut.String())
+			require.Contains(t, out.String()+errOut.String(), tc.want)
+		})
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds rollcall once for the tests that run it as a process.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rollcall-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "rollcall")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = err
+			t.Log(string(out))
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// start runs the binary and returns it with a reader of its stderr+stdout
+// lines.
+func start(t *testing.T, args ...string) (*exec.Cmd, <-chan string) {
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), "ROLLCALL_LOG_LEVEL=info")
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	require.NoError(t, cmd.Start())
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		close(lines)
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		_ = pw.Close()
+	})
+	return cmd, lines
+}
+
+// await returns the first submatch of re in the output.
+func await(t *testing.T, lines <-chan string, re *regexp.Regexp, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "process output ended before %s", re)
+			if m := re.FindStringSubmatch(l); m != nil {
+				return m[1]
+			}
+		case <-deadline:
+			t.Fatalf("no output matching %s within %v", re, timeout)
+		}
+	}
+}
+
+func TestIntegrationServeStopsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test; run without -short (make test)")
+	}
+	cmd, lines := start(t, "serve", "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	addr := await(t, lines, regexp.MustCompile(`msg="rollcall started" http=(\S+)`), 60*time.Second)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 50*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "exit status 0 after SIGTERM")
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not exit within 20 s of SIGTERM")
+	}
+}
+
+// The README's first command: the demo shows 19 of 20 for the site with the
+// silent turbine.
+func TestIntegrationDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test; run without -short (make test)")
+	}
+	cmd, lines := start(t, "demo", "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0")
+	base := await(t, lines, regexp.MustCompile(`(http://\S+)/api/v1/aggregates/latest`), 60*time.Second)
+	type agg struct {
+		Group    string `json:"group"`
+		Final    bool   `json:"final"`
+		Coverage struct {
+			Expected int `json:"expected"`
+			Reported int `json:"reported"`
+			Missing  []struct {
+				Device string `json:"device"`
+				State  string `json:"state"`
+			} `json:"missing"`
+		} `json:"coverage"`
+	}
+	var siteA agg
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/api/v1/aggregates/latest?metric=power_kw")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Aggregates []agg `json:"aggregates"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
+			return false
+		}
+		for _, a := range out.Aggregates {
+			if a.Group == "site-a" && a.Coverage.Reported == 19 {
+				siteA = a
+				return true
+			}
+		}
+		return false
+	}, 45*time.Second, 250*time.Millisecond, "site-a reports 19 of 20")
+	require.Equal(t, 20, siteA.Coverage.Expected)
+	require.Len(t, siteA.Coverage.Missing, 1)
+	require.Equal(t, "wt-07", siteA.Coverage.Missing[0].Device)
+	require.True(t, strings.Contains("late silent", siteA.Coverage.Missing[0].State), siteA.Coverage.Missing[0].State)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, cmd.Wait(), "clean exit after Ctrl-C")
+}
