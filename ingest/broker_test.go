@@ -243,9 +243,17 @@ func TestBrokerLogsThroughSlog(t *testing.T) {
 	b.Shutdown()
 	b.Shutdown() // idempotent
 	out := buf.String()
-	require.Contains(t, out, `level=INFO msg="Listening for MQTT clients on mqtt://127.0.0.1:`)
-	require.Contains(t, out, `msg="broker started"`)
+	require.Contains(t, out, `level=INFO msg="broker started"`)
+	require.NotContains(t, out, "Listening for MQTT clients", "nats-server notices are debug output")
 	require.NotContains(t, out, "level=DEBUG", "debug is off when the handler does not enable it")
+
+	// With debug on, nats-server's notices come through slog.
+	var dbg syncBuffer
+	b, err = NewBroker(BrokerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()},
+		slog.New(slog.NewTextHandler(&dbg, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	require.NoError(t, err)
+	b.Shutdown()
+	require.Contains(t, dbg.String(), `level=DEBUG msg="Listening for MQTT clients on mqtt://127.0.0.1:`)
 }
 
 type syncBuffer struct {

@@ -1,0 +1,34 @@
+// Package ingest is the trust boundary: the MQTT subscription (paho), the
+// embedded broker (nats-server with its MQTT listener and JetStream), topic
+// templates, and the decoding and validation of payloads into Readings.
+//
+// # Consumes
+//
+// MQTT messages on the telemetry and status topic templates (by default
+// fleet/{site}/{device}/telemetry and fleet/{site}/{device}/status), at
+// QoS 1 (default) or QoS 0.
+//
+// # Emits
+//
+// Messages, routed by device to the aggregation workers through a Router;
+// the workers decode them with a Decoder into Readings. The paho callback
+// only parses the topic and offers the message to a bounded queue: it never
+// blocks, so keepalives never lapse. At QoS 1 a message is acknowledged to
+// the broker only after the worker took it (accepted or rejected for good);
+// the broker's in-flight window (max_ack_pending / max_inflight_messages)
+// bounds what is unacknowledged, and the worker queues are sized to hold it.
+//
+// # Drops
+//
+//   - A topic that matches neither template, or whose site or device id is
+//     empty, too long or not in IDChars: rejected bad_topic
+//     (rollcall_messages_rejected_total{reason="bad_topic"}).
+//   - A payload that fails validation: rejected with its reason (too_large,
+//     bad_json, bad_ts, future_ts, spoofed, bad_value, too_many_metrics),
+//     counted by the worker in rollcall_messages_rejected_total{reason}.
+//   - QoS 0 while the worker queue is full: shed,
+//     rollcall_ingest_dropped_total{reason="overload"}.
+//   - QoS 1 while the worker queue is full (only when the broker's in-flight
+//     window exceeds the queue): not dropped but left unacknowledged for the
+//     broker to redeliver, rollcall_ingest_unacked_total.
+package ingest

@@ -1,0 +1,153 @@
+package ingest
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeRouter records what the subscriber hands it. With refuse set, Offer
+// returns false (a full queue).
+type fakeRouter struct {
+	mu      sync.Mutex
+	refuse  bool
+	msgs    []Message
+	offers  int
+	rejects map[string]int
+}
+
+func (r *fakeRouter) Offer(m Message) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.offers++
+	if r.refuse {
+		return false
+	}
+	r.msgs = append(r.msgs, m)
+	return true
+}
+
+func (r *fakeRouter) Reject(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rejects == nil {
+		r.rejects = map[string]int{}
+	}
+	r.rejects[reason]++
+}
+
+func (r *fakeRouter) snapshot() (msgs []Message, offers int, rejects map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rej := map[string]int{}
+	for k, v := range r.rejects {
+		rej[k] = v
+	}
+	return append([]Message(nil), r.msgs...), r.offers, rej
+}
+
+func startSubscriber(t *testing.T, url string, qos int, r Router) *Subscriber {
+	t.Helper()
+	topics, err := NewTopics(DefaultTelemetryTopic, DefaultStatusTopic)
+	require.NoError(t, err)
+	s, err := NewSubscriber(MQTTConfig{URL: url, ClientID: "rollcall-" + t.Name(), QoS: qos, CleanSession: true}, topics, r, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	s.Start()
+	t.Cleanup(s.Stop)
+	require.Eventually(t, s.Connected, 10*time.Second, 10*time.Millisecond)
+	return s
+}
+
+func TestSubscriberRoutesAndRejectsBadTopics(t *testing.T) {
+	b := startBroker(t, BrokerConfig{})
+	r := &fakeRouter{}
+	startSubscriber(t, b.MQTTURL(), 1, r)
+	pub := connect(t, b.MQTTURL(), "pub", nil)
+	waitToken(t, pub.Publish("fleet/site-a/wt-01/telemetry", 1, false, `{"metrics":{"x":1}}`))
+	waitToken(t, pub.Publish("fleet/site-a/wt-01/status", 1, false, `offline`))
+	waitToken(t, pub.Publish("fleet/site-a/"+strings.Repeat("x", 200)+"/telemetry", 1, false, `{}`)) // id too long
+	require.Eventually(t, func() bool {
+		msgs, _, rej := r.snapshot()
+		return len(msgs) == 2 && rej[ReasonBadTopic] == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	msgs, _, _ := r.snapshot()
+	require.Equal(t, TopicTelemetry, msgs[0].Kind)
+	require.Equal(t, "site-a", msgs[0].Site)
+	require.Equal(t, "wt-01", msgs[0].Device)
+	require.JSONEq(t, `{"metrics":{"x":1}}`, string(msgs[0].Payload))
+	require.NotNil(t, msgs[0].Ack, "QoS 1 messages carry their ack")
+	require.NotZero(t, msgs[0].Received)
+	require.Equal(t, TopicStatus, msgs[1].Kind)
+}
+
+func TestSubscriberShedsQoS0WhenFull(t *testing.T) {
+	b := startBroker(t, BrokerConfig{})
+	r := &fakeRouter{refuse: true}
+	s := startSubscriber(t, b.MQTTURL(), 0, r)
+	pub := connect(t, b.MQTTURL(), "pub", nil)
+	publishN(t, pub, "fleet/s/d/telemetry", 0, 25)
+	require.Eventually(t, func() bool { _, offers, _ := r.snapshot(); return offers == 25 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, 25.0, testutil.ToFloat64(s.dropped.WithLabelValues(DropOverload)))
+	require.Zero(t, testutil.ToFloat64(s.unacked))
+}
+
+// At QoS 1 a message the queue cannot take is not dropped: it stays
+// unacknowledged and the broker redelivers it.
+func TestSubscriberLeavesQoS1UnackedWhenFull(t *testing.T) {
+	b := startBroker(t, BrokerConfig{AckWait: time.Second})
+	r := &fakeRouter{refuse: true}
+	s := startSubscriber(t, b.MQTTURL(), 1, r)
+	pub := connect(t, b.MQTTURL(), "pub", nil)
+	waitToken(t, pub.Publish("fleet/s/d/telemetry", 1, false, `{"metrics":{"x":1}}`))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.unacked) >= 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Zero(t, testutil.ToFloat64(s.dropped.WithLabelValues(DropOverload)))
+	// Once there is room, the redelivery (after ack_wait) is taken.
+	r.mu.Lock()
+	r.refuse = false
+	r.mu.Unlock()
+	require.Eventually(t, func() bool { msgs, _, _ := r.snapshot(); return len(msgs) == 1 }, 10*time.Second, 20*time.Millisecond)
+	msgs, _, _ := r.snapshot()
+	require.True(t, msgs[0].Redelivered, "the broker marks the redelivery DUP")
+}
+
+// Backpressure: the broker delivers at most max_ack_pending unacknowledged
+// messages; acknowledging releases more.
+func TestSubscriberAckGatesDelivery(t *testing.T) {
+	const window = 10
+	b := startBroker(t, BrokerConfig{MaxAckPending: window})
+	r := &fakeRouter{}
+	startSubscriber(t, b.MQTTURL(), 1, r)
+	pub := connect(t, b.MQTTURL(), "pub", nil)
+	publishN(t, pub, "fleet/s/d/telemetry", 1, 3*window)
+	require.Eventually(t, func() bool { msgs, _, _ := r.snapshot(); return len(msgs) == window }, 10*time.Second, 10*time.Millisecond)
+	require.Never(t, func() bool { msgs, _, _ := r.snapshot(); return len(msgs) > window }, 300*time.Millisecond, 20*time.Millisecond)
+	msgs, _, _ := r.snapshot()
+	for _, m := range msgs {
+		m.Ack()
+	}
+	require.Eventually(t, func() bool { msgs, _, _ := r.snapshot(); return len(msgs) == 2*window }, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestMQTTConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  MQTTConfig
+		want string
+	}{
+		{"missing url", MQTTConfig{}, "mqtt.url"},
+		{"qos 2", MQTTConfig{URL: "tcp://x:1", QoS: 2}, "mqtt.qos"},
+		{"short keepalive", MQTTConfig{URL: "tcp://x:1", KeepAlive: time.Millisecond}, "mqtt.keep_alive"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.WithDefaults().Validate()
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	require.NoError(t, MQTTConfig{URL: "tcp://x:1", QoS: 1}.WithDefaults().Validate())
+}
