@@ -52,8 +52,9 @@ fmt:
 vet:
 	$(GO) vet ./...
 
+# Static linux/arm64 binaries for gateways, in bin/linux-arm64/.
 cross:
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o bin/linux-arm64/ ./cmd/...
 
 clean:
 	rm -rf bin/ bench.txt coverage.out coverage.html cover.out *.coverprofile

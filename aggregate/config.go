@@ -122,11 +122,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("aggregate.min_coverage: %v must be in [0, 1]", c.MinCoverage))
 	}
 	for name, v := range map[string]int{
-		"max_devices": c.MaxDevices, "max_groups": c.MaxGroups,
-		"max_group_metrics": c.MaxGroupMetrics, "max_missing_listed": c.MaxMissingListed,
+		"limits.max_devices": c.MaxDevices, "limits.max_groups": c.MaxGroups,
+		"limits.max_group_metrics": c.MaxGroupMetrics, "aggregate.max_missing_listed": c.MaxMissingListed,
 	} {
 		if v < 1 {
-			errs = append(errs, fmt.Errorf("aggregate.%s: %d must be positive", name, v))
+			errs = append(errs, fmt.Errorf("%s: %d must be positive", name, v))
 		}
 	}
 	errs = append(errs, c.Window.Validate(), c.Dedup.Validate(), c.Limits.Validate())

@@ -157,6 +157,11 @@ func (s *shard) handle(m ingest.Message) {
 			}
 		}
 		for len(w.accs) <= i {
+			if cap(w.accs) == 0 {
+				// One allocation per device and window for all its metrics,
+				// not one per metric.
+				w.accs = make([]accumulator, 0, len(d.metrics))
+			}
 			w.accs = append(w.accs, accumulator{})
 		}
 		w.accs[i].add(mv.Value, r.TS)
@@ -214,6 +219,7 @@ func (s *shard) addMetric(d *device, name string) int {
 // roster and the limits allow; nil when they do not.
 func (s *shard) device(site, id string, ts int64) *device {
 	if d, ok := s.devices[id]; ok {
+		d.site = site // listed devices learn their site from the topic
 		return d
 	}
 	group, listed, ok := s.roster.Resolve(site, id)

@@ -109,18 +109,18 @@ func (c Config) WithDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("api.addr: %q is not host:port: %w", c.Addr, err))
+		errs = append(errs, fmt.Errorf("http.addr: %q is not host:port: %w", c.Addr, err))
 	}
 	if c.MaxLimit < 1 {
-		errs = append(errs, fmt.Errorf("api.max_limit: %d must be positive", c.MaxLimit))
+		errs = append(errs, fmt.Errorf("http.max_limit: %d must be positive", c.MaxLimit))
 	}
 	if c.DefaultLimit < 1 {
-		errs = append(errs, fmt.Errorf("api.default_limit: %d must be positive", c.DefaultLimit))
+		errs = append(errs, fmt.Errorf("http.default_limit: %d must be positive", c.DefaultLimit))
 	} else if c.MaxLimit >= 1 && c.DefaultLimit > c.MaxLimit {
-		errs = append(errs, fmt.Errorf("api.default_limit: %d exceeds api.max_limit %d", c.DefaultLimit, c.MaxLimit))
+		errs = append(errs, fmt.Errorf("http.default_limit: %d exceeds http.max_limit %d", c.DefaultLimit, c.MaxLimit))
 	}
 	if c.MaxHeaderBytes < 1 {
-		errs = append(errs, fmt.Errorf("api.max_header_bytes: %d must be positive", c.MaxHeaderBytes))
+		errs = append(errs, fmt.Errorf("http.max_header_bytes: %d must be positive", c.MaxHeaderBytes))
 	}
 	for _, d := range []struct {
 		name string
@@ -133,17 +133,17 @@ func (c Config) Validate() error {
 		{"idle_timeout", c.IdleTimeout},
 	} {
 		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("api.%s: %v must be positive", d.name, d.v))
+			errs = append(errs, fmt.Errorf("http.%s: %v must be positive", d.name, d.v))
 		}
 	}
 	if c.ReadHeaderTimeout > 0 && c.ReadTimeout > 0 && c.ReadHeaderTimeout > c.ReadTimeout {
-		errs = append(errs, fmt.Errorf("api.read_header_timeout: %v exceeds api.read_timeout %v", c.ReadHeaderTimeout, c.ReadTimeout))
+		errs = append(errs, fmt.Errorf("http.read_header_timeout: %v exceeds http.read_timeout %v", c.ReadHeaderTimeout, c.ReadTimeout))
 	}
 	// A query that may run as long as the whole response is allowed to
 	// take leaves no time to write its error: the client would see a reset
 	// connection instead of a 503.
 	if c.QueryTimeout > 0 && c.WriteTimeout > 0 && c.QueryTimeout >= c.WriteTimeout {
-		errs = append(errs, fmt.Errorf("api.query_timeout: %v must be less than api.write_timeout %v", c.QueryTimeout, c.WriteTimeout))
+		errs = append(errs, fmt.Errorf("http.query_timeout: %v must be less than http.write_timeout %v", c.QueryTimeout, c.WriteTimeout))
 	}
 	return errors.Join(errs...)
 }

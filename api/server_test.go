@@ -549,18 +549,18 @@ func TestConfig(t *testing.T) {
 		mod  func(*Config)
 		want []string
 	}{
-		{"bad addr", func(c *Config) { c.Addr = "8080" }, []string{"api.addr"}},
-		{"negative max limit", func(c *Config) { c.MaxLimit = -1 }, []string{"api.max_limit"}},
-		{"default over max", func(c *Config) { c.MaxLimit, c.DefaultLimit = 10, 11 }, []string{"api.default_limit", "api.max_limit 10"}},
-		{"negative default limit", func(c *Config) { c.DefaultLimit = -1 }, []string{"api.default_limit"}},
-		{"negative header bytes", func(c *Config) { c.MaxHeaderBytes = -1 }, []string{"api.max_header_bytes"}},
-		{"negative timeout", func(c *Config) { c.IdleTimeout = -time.Second }, []string{"api.idle_timeout"}},
-		{"header timeout over read timeout", func(c *Config) { c.ReadHeaderTimeout = time.Minute }, []string{"api.read_header_timeout"}},
-		{"query timeout over write timeout", func(c *Config) { c.QueryTimeout = time.Minute }, []string{"api.query_timeout", "api.write_timeout"}},
+		{"bad addr", func(c *Config) { c.Addr = "8080" }, []string{"http.addr"}},
+		{"negative max limit", func(c *Config) { c.MaxLimit = -1 }, []string{"http.max_limit"}},
+		{"default over max", func(c *Config) { c.MaxLimit, c.DefaultLimit = 10, 11 }, []string{"http.default_limit", "http.max_limit 10"}},
+		{"negative default limit", func(c *Config) { c.DefaultLimit = -1 }, []string{"http.default_limit"}},
+		{"negative header bytes", func(c *Config) { c.MaxHeaderBytes = -1 }, []string{"http.max_header_bytes"}},
+		{"negative timeout", func(c *Config) { c.IdleTimeout = -time.Second }, []string{"http.idle_timeout"}},
+		{"header timeout over read timeout", func(c *Config) { c.ReadHeaderTimeout = time.Minute }, []string{"http.read_header_timeout"}},
+		{"query timeout over write timeout", func(c *Config) { c.QueryTimeout = time.Minute }, []string{"http.", "http.write_timeout"}},
 		{
 			"every problem at once",
 			func(c *Config) { c.Addr, c.MaxLimit, c.ReadTimeout = "x", -1, -1 },
-			[]string{"api.addr", "api.max_limit", "api.read_timeout"},
+			[]string{"http.addr", "http.max_limit", "http.read_timeout"},
 		},
 	}
 	for _, tt := range tests {
@@ -593,7 +593,7 @@ func TestNew(t *testing.T) {
 	require.ErrorContains(t, err, "registerer")
 
 	_, err = New(Config{MaxLimit: -1}, Deps{Store: st, Engine: goodEngine(), Gatherer: reg}, nil, reg)
-	require.ErrorContains(t, err, "api.max_limit")
+	require.ErrorContains(t, err, "http.max_limit")
 
 	_, err = New(Config{}, Deps{Store: st, Engine: goodEngine(), Gatherer: reg}, nil, reg)
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -160,7 +161,7 @@ func (c Config) Validate() error {
 		mqtt.URL = "tcp://embedded" // filled in at start
 		b := c.Broker
 		b.StoreDir = c.DataDir
-		errs = append(errs, b.Validate())
+		errs = append(errs, section("broker", b.Validate()))
 		// Both subscriptions (telemetry and status) get the broker's
 		// in-flight window, and hashing may send all of it to one worker.
 		if need := 2 * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Aggregate.QueueLen {
@@ -170,6 +171,19 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, mqtt.Validate())
 	return errors.Join(errs...)
+}
+
+// section prefixes every line of err with a config section name, for the
+// validators of sections that do not know where they sit in the file.
+func section(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = name + "." + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // LoadFile reads a YAML config file over base. Unknown keys are errors.

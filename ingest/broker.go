@@ -52,7 +52,7 @@ type BrokerConfig struct {
 	// StoreDir is the JetStream file store directory, which holds MQTT
 	// sessions, retained messages and queued QoS 1 messages. Required; the
 	// gateway passes <data-dir>/broker.
-	StoreDir string `yaml:"store_dir"`
+	StoreDir string `yaml:"-"`
 	// MaxAckPending is the number of QoS 1 messages the broker delivers to
 	// one subscription without receiving a PUBACK (NATS mqtt
 	// max_ack_pending); the broker holds the rest. The ingest queue must hold

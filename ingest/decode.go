@@ -48,19 +48,19 @@ type Limits struct {
 	MaxMetricNameLen int `yaml:"max_metric_name_len"`
 }
 
-// WithDefaults returns l with every zero (or negative) field replaced by its
-// default. Call Validate first to report negative values as errors.
+// WithDefaults returns l with every zero field replaced by its default.
+// Negative fields are kept, for Validate to report.
 func (l Limits) WithDefaults() Limits {
-	if l.MaxPayloadBytes <= 0 {
+	if l.MaxPayloadBytes == 0 {
 		l.MaxPayloadBytes = DefaultMaxPayloadBytes
 	}
-	if l.MaxMetrics <= 0 {
+	if l.MaxMetrics == 0 {
 		l.MaxMetrics = DefaultMaxMetrics
 	}
-	if l.MaxFutureSkew <= 0 {
+	if l.MaxFutureSkew == 0 {
 		l.MaxFutureSkew = DefaultMaxFutureSkew
 	}
-	if l.MaxMetricNameLen <= 0 {
+	if l.MaxMetricNameLen == 0 {
 		l.MaxMetricNameLen = DefaultMaxMetricNameLen
 	}
 	return l
@@ -71,24 +71,24 @@ func (l Limits) WithDefaults() Limits {
 func (l Limits) Validate() error {
 	var errs []error
 	if l.MaxPayloadBytes < 0 {
-		errs = append(errs, fmt.Errorf("max_payload_bytes: must not be negative, got %d", l.MaxPayloadBytes))
+		errs = append(errs, fmt.Errorf("limits.max_payload_bytes: must not be negative, got %d", l.MaxPayloadBytes))
 	}
 	if l.MaxPayloadBytes > MaxMQTTPayloadBytes {
-		errs = append(errs, fmt.Errorf("max_payload_bytes: %d exceeds the MQTT maximum packet size %d",
+		errs = append(errs, fmt.Errorf("limits.max_payload_bytes: %d exceeds the MQTT maximum packet size %d",
 			l.MaxPayloadBytes, MaxMQTTPayloadBytes))
 	}
 	if l.MaxMetrics < 0 {
-		errs = append(errs, fmt.Errorf("max_metrics: must not be negative, got %d", l.MaxMetrics))
+		errs = append(errs, fmt.Errorf("limits.max_metrics: must not be negative, got %d", l.MaxMetrics))
 	}
 	if l.MaxFutureSkew < 0 {
-		errs = append(errs, fmt.Errorf("max_future_skew: must not be negative, got %s", l.MaxFutureSkew))
+		errs = append(errs, fmt.Errorf("limits.max_future_skew: must not be negative, got %s", l.MaxFutureSkew))
 	}
 	if l.MaxMetricNameLen < 0 {
-		errs = append(errs, fmt.Errorf("max_metric_name_len: must not be negative, got %d", l.MaxMetricNameLen))
+		errs = append(errs, fmt.Errorf("limits.max_metric_name_len: must not be negative, got %d", l.MaxMetricNameLen))
 	}
 	if d := l.WithDefaults(); l.MaxMetricNameLen >= 0 && l.MaxPayloadBytes >= 0 &&
 		d.MaxMetricNameLen >= d.MaxPayloadBytes {
-		errs = append(errs, fmt.Errorf("max_metric_name_len (%d) must be smaller than max_payload_bytes (%d)",
+		errs = append(errs, fmt.Errorf("limits.max_metric_name_len (%d) must be smaller than limits.max_payload_bytes (%d)",
 			d.MaxMetricNameLen, d.MaxPayloadBytes))
 	}
 	return errors.Join(errs...)

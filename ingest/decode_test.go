@@ -330,7 +330,7 @@ func TestLimitsValidate(t *testing.T) {
 			[]string{"max_payload_bytes: must not be negative", "max_metrics: must not be negative",
 				"max_future_skew: must not be negative", "max_metric_name_len: must not be negative"}},
 		{"payload beyond MQTT", Limits{MaxPayloadBytes: MaxMQTTPayloadBytes + 1}, []string{"max_payload_bytes: 268435456 exceeds"}},
-		{"name longer than payload", Limits{MaxPayloadBytes: 100}, []string{"max_metric_name_len (128) must be smaller than max_payload_bytes (100)"}},
+		{"name longer than payload", Limits{MaxPayloadBytes: 100}, []string{"limits.max_metric_name_len (128) must be smaller than limits.max_payload_bytes (100)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,7 +3,7 @@ package ingest
 import "errors"
 
 // Reject reasons. Each is the value of the reason label of
-// rollcall_ingest_rejected_total and the code of a RejectError.
+// rollcall_messages_rejected_total and the code of a RejectError.
 const (
 	ReasonTooLarge       = "too_large"
 	ReasonBadJSON        = "bad_json"

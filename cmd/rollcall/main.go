@@ -26,7 +26,7 @@ const usage = `rollcall: an uncertainty-aware IoT telemetry aggregator.
 
 Usage:
   rollcall [serve] [flags]   run the gateway (default)
-  rollcall demo [flags]      the gateway plus a simulated fleet of 20 turbines
+  rollcall demo [flags]      the gateway plus a simulated fleet (two sites of 20 turbines)
   rollcall version           print the version
 
 Flags (each also from the environment as ROLLCALL_<FLAG>, e.g. ROLLCALL_HTTP_ADDR;
@@ -114,6 +114,9 @@ func loadConfig(cmd string, args []string, stderr io.Writer) (gateway.Config, bo
 	// The environment counts as a flag that was not given on the command line.
 	var envErrs []error
 	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "version" {
+			return
+		}
 		env := "ROLLCALL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
 			if err := f.Value.Set(v); err != nil {

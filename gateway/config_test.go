@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall-iot/rollcall/sim"
+	"github.com/rollcall-iot/rollcall/staleness"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   []string // each must appear in the error
+	}{
+		{"negative payload limit", func(c *Config) { c.Limits.MaxPayloadBytes = -1 }, []string{"limits.max_payload_bytes"}},
+		{"negative max devices", func(c *Config) { c.Limits.MaxDevices = -1 }, []string{"limits.max_devices"}},
+		{"queue smaller than the in-flight window", func(c *Config) { c.Aggregate.QueueLen = 100 }, []string{"aggregate.queue_len", "2 × broker.max_ack_pending = 2048"}},
+		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, []string{"log_level"}},
+		{"bad broker listen", func(c *Config) { c.Broker.Listen = "nope" }, []string{"broker.listen"}},
+		{"bad qos", func(c *Config) { c.MQTT.QoS = 2 }, []string{"mqtt.qos"}},
+		{"bad topic template", func(c *Config) { c.Topics.Telemetry = "fleet/{site}/telemetry" }, []string{"topics"}},
+		{"several at once", func(c *Config) { c.Window.Size = -time.Second; c.HTTP.Addr = "x" }, []string{"window.size", "http.addr"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Defaults()
+			tc.mutate(&c)
+			err := c.WithDefaults().Validate()
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+	require.NoError(t, Defaults().Validate())
+	// The queue rule is about the embedded broker's window only.
+	c := Defaults()
+	c.Aggregate.QueueLen, c.MQTT.URL = 100, "tcp://127.0.0.1:1883"
+	require.NoError(t, c.WithDefaults().Validate())
+}
+
+func TestLoadFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	c, err := LoadFile(write("ok.yaml", "window: {size: 5s}\nlimits: {max_devices: 7, max_payload_bytes: 1000}\n"), Defaults())
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Second, c.Window.Size)
+	require.Equal(t, 7, c.Limits.MaxDevices)
+	require.Equal(t, 1000, c.Limits.MaxPayloadBytes)
+	require.Equal(t, 60*time.Second, c.Window.AllowedLateness, "untouched keys keep their defaults")
+	require.Equal(t, 7, c.WithDefaults().aggregateConfig().MaxDevices)
+
+	_, err = LoadFile(write("typo.yaml", "windw: {size: 5s}\n"), Defaults())
+	require.ErrorContains(t, err, "windw", "unknown keys are errors")
+	_, err = LoadFile(filepath.Join(dir, "missing.yaml"), Defaults())
+	require.Error(t, err)
+}
+
+// The shipped examples stay loadable.
+func TestExamples(t *testing.T) {
+	c, err := LoadFile("../examples/rollcall.yaml", Defaults())
+	require.NoError(t, err)
+	require.NoError(t, c.WithDefaults().Validate())
+	_, err = staleness.LoadFleet("../examples/fleet.yaml")
+	require.NoError(t, err)
+	f, err := staleness.ParseFleet(sim.DemoFleet)
+	require.NoError(t, err)
+	require.Len(t, f.Groups["site-a"].Devices, sim.DemoDevicesPerSite)
+	require.Contains(t, f.Groups["site-a"].Devices, sim.DemoSilentDevice)
+}
