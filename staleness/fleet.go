@@ -184,7 +184,16 @@ func (f *Fleet) Validate() error {
 			errs = append(errs, fmt.Errorf("devices.%s.interval: %v is negative", d, ds.Interval))
 		}
 		for _, m := range sortedKeys(ds.Metrics) {
-			errs = append(errs, ds.Metrics[m].validate("devices."+d+".metrics."+m))
+			field := "devices." + d + ".metrics." + m
+			o := ds.Metrics[m]
+			err := o.validate(field)
+			// An override of one bound must not invert the range it inherits
+			// from the defaults (a device min above the default max).
+			if s := f.Defaults.Metrics[m].merge(o); err == nil && (o.Min != nil || o.Max != nil) &&
+				s.Min != nil && s.Max != nil && *s.Min > *s.Max {
+				err = fmt.Errorf("%s: min %v is above max %v (merged with defaults.metrics.%s)", field, *s.Min, *s.Max, m)
+			}
+			errs = append(errs, err)
 		}
 	}
 	if f.Learn.RetireAfter < 0 {

@@ -96,6 +96,16 @@ func TestParseFleetErrors(t *testing.T) {
 		{"negative device interval", "devices: {wt-01: {interval: -5s}}", []string{"devices.wt-01.interval"}},
 		{"min above max", "defaults: {metrics: {power_kw: {min: 10, max: 5}}}", []string{"defaults.metrics.power_kw", "min 10 is above max 5"}},
 		{"device min above max", "devices: {wt-03: {metrics: {power_kw: {min: 7, max: 2}}}}", []string{"devices.wt-03.metrics.power_kw", "min 7 is above max 2"}},
+		{
+			"device min above the default max",
+			"defaults: {metrics: {power_kw: {min: 0, max: 3000}}}\ndevices: {wt-03: {metrics: {power_kw: {min: 5000}}}}",
+			[]string{"devices.wt-03.metrics.power_kw", "min 5000 is above max 3000"},
+		},
+		{
+			"device max below the default min",
+			"defaults: {metrics: {temp_c: {min: 10}}}\ndevices: {d: {metrics: {temp_c: {max: 5}}}}",
+			[]string{"devices.d.metrics.temp_c", "min 10 is above max 5"},
+		},
 		{"bad reducer", "defaults: {metrics: {power_kw: {device: median}}}", []string{"defaults.metrics.power_kw.device", `"median"`}},
 		{"bad group stat", "defaults: {metrics: {power_kw: {group: avg}}}", []string{"defaults.metrics.power_kw.group", `"avg"`}},
 		{"bad impute", "defaults: {metrics: {power_kw: {impute: guess}}}", []string{"defaults.metrics.power_kw.impute", `"guess"`}},
