@@ -63,9 +63,10 @@ type Config struct {
 
 	// Window, Dedup and Limits configure the stages the workers run. The
 	// gateway's config file has them as top-level sections.
-	Window window.Config `yaml:"-"`
-	Dedup  dedup.Config  `yaml:"-"`
-	Limits ingest.Limits `yaml:"-"`
+	Window window.Config      `yaml:"-"`
+	Dedup  dedup.Config       `yaml:"-"`
+	Replay dedup.ReplayConfig `yaml:"-"`
+	Limits ingest.Limits      `yaml:"-"`
 
 	// Now is the gateway clock. Default: time.Now.
 	Now func() time.Time `yaml:"-"`
@@ -101,6 +102,10 @@ func (c Config) WithDefaults() Config {
 		c.Now = time.Now
 	}
 	c.Window = c.Window.WithDefaults()
+	c.Replay = c.Replay.WithDefaults()
+	if c.Dedup.ReplayMinAge == 0 {
+		c.Dedup.ReplayMinAge = c.Replay.MinAge
+	}
 	c.Dedup = c.Dedup.WithDefaults()
 	c.Limits = c.Limits.WithDefaults()
 	return c
@@ -129,6 +134,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %d must be positive", name, v))
 		}
 	}
-	errs = append(errs, c.Window.Validate(), c.Dedup.Validate(), c.Limits.Validate())
+	errs = append(errs, c.Window.Validate(), c.Dedup.Validate(), c.Replay.Validate(), c.Limits.Validate())
 	return errors.Join(errs...)
 }

@@ -35,9 +35,10 @@ type ctlRequest struct {
 
 // statusReply is a shard's report at the start of each emit round.
 type statusReply struct {
-	groups []groupStatus
-	cnt    counters
-	states map[staleness.State]int // nil when no scan happened this round
+	groups    []groupStatus
+	cnt       counters
+	states    map[staleness.State]int // nil when no scan happened this round
+	replaying int                     // flagged devices, valid with states
 }
 
 type groupStatus struct {
@@ -66,6 +67,12 @@ func (s *shard) status(now int64) statusReply {
 				continue
 			}
 			r.states[d.live.State(now)]++
+			if d.replay.Expire(&s.cfg.Replay, now) {
+				s.log.Info("device stopped replaying", "device_id", d.id, "group", d.g.name, "replays", d.replay.Total)
+			}
+			if d.replay.Flagged {
+				r.replaying++
+			}
 		}
 	}
 	return r
@@ -125,6 +132,9 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 		w := d.findWindow(start)
 		for mi, name := range f.metrics {
 			p := &ps[mi]
+			if d.replay.Flagged {
+				p.AddFlag(FlagReplaying+d.id, s.cfg.MaxMissingListed)
+			}
 			if w != nil {
 				p.Duplicates += uint64(w.duplicates)
 				p.Replays += uint64(w.replays)

@@ -18,6 +18,7 @@ type device struct {
 
 	live    staleness.Liveness
 	dd      dedup.State
+	replay  dedup.Detector
 	metrics []devMetric
 	wins    []devWindow // open windows, ascending by start
 

@@ -106,6 +106,7 @@ func (e *Engine) send(k openKey, oa *openAgg, rev int, final bool, g *coordGroup
 		if first {
 			merged = oa.parts[i]
 			merged.Missing = slices.Clone(merged.Missing)
+			merged.Flags = slices.Clone(merged.Flags)
 			first = false
 			continue
 		}

@@ -47,6 +47,7 @@ type Engine struct {
 	early  [numReasons]atomic.Uint64 // rejects before routing, by reason
 
 	states    [][]stateCount // latest device-state counts per shard
+	replaying []int          // latest replaying-device count per shard
 	lastEvent int64          // newest accepted event time, Unix ns
 }
 
@@ -130,9 +131,10 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 		open:   map[openKey]*openAgg{},
 	}
 	for i := range cfg.Shards {
-		e.shards = append(e.shards, newShard(i, &e.cfg, roster, e.reg))
+		e.shards = append(e.shards, newShard(i, &e.cfg, roster, e.reg, e.log))
 	}
 	e.states = make([][]stateCount, len(e.shards))
+	e.replaying = make([]int, len(e.shards))
 	m, err := newMetrics(reg, e.queueLen, e.queueCap)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate: register metrics: %w", err)
@@ -379,6 +381,7 @@ func (e *Engine) absorb(i int, r statusReply, now int64) {
 		for st, n := range r.states {
 			e.states[i] = append(e.states[i], stateCount{st, n})
 		}
+		e.replaying[i] = r.replaying
 		e.publishStates()
 	}
 	floor := now - int64(e.cfg.Window.AllowedLateness) - int64(e.cfg.Window.Size)

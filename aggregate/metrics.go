@@ -42,6 +42,7 @@ type metrics struct {
 	status     prometheus.Counter
 	dropped    *prometheus.CounterVec
 	devices    *prometheus.GaugeVec
+	replaying  prometheus.Gauge
 	emitted    *prometheus.CounterVec
 	skipped    prometheus.Counter
 	groups     prometheus.Gauge
@@ -79,6 +80,10 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 			Name: "rollcall_devices",
 			Help: "Tracked devices by liveness state.",
 		}, []string{"state"}),
+		replaying: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rollcall_devices_replaying",
+			Help: "Devices flagged as replaying old messages.",
+		}),
 		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rollcall_aggregate_emitted_total",
 			Help: "Aggregates emitted, by kind: provisional, revision or final.",
@@ -124,7 +129,7 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 	}
 	m.dropped.WithLabelValues(DropGroupMetricsFull)
 	m.collectors = []prometheus.Collector{
-		m.received, m.messages, m.rejected, m.status, m.dropped, m.devices, m.emitted,
+		m.received, m.messages, m.rejected, m.status, m.dropped, m.devices, m.replaying, m.emitted,
 		m.skipped, m.groups, m.emitTime, m.lastEvent, m.queueLen, m.queueCap,
 	}
 	for i, c := range m.collectors {

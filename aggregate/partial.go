@@ -21,6 +21,22 @@ type Partial struct {
 	// Missing lists missing devices sorted by id, at most the merge limit;
 	// Summary.MissingUnlisted counts the rest.
 	Missing []MissingDevice
+	// Flags are sorted, unique flags such as "replaying:wt-12", at most the
+	// merge limit.
+	Flags []string
+}
+
+// FlagReplaying prefixes the flag of a device that dedup flagged as
+// replaying old messages.
+const FlagReplaying = "replaying:"
+
+// AddFlag adds flag f, keeping at most limit flags (all when limit <= 0).
+func (p *Partial) AddFlag(f string, limit int) {
+	i, found := slices.BinarySearch(p.Flags, f)
+	if found || (limit > 0 && len(p.Flags) >= limit) {
+		return
+	}
+	p.Flags = slices.Insert(p.Flags, i, f)
 }
 
 // Summary is the comparable, numeric part of a Partial.
@@ -133,6 +149,13 @@ func (p *Partial) Merge(o *Partial, maxListed int) {
 	p.Missing = append(p.Missing, o.Missing...)
 	p.MissingUnlisted += o.MissingUnlisted
 	p.SortMissing(maxListed)
+	flags := slices.Concat(p.Flags, o.Flags)
+	slices.Sort(flags)
+	flags = slices.Compact(flags)
+	if maxListed > 0 && len(flags) > maxListed {
+		flags = flags[:maxListed:maxListed]
+	}
+	p.Flags = flags
 }
 
 // SortMissing sorts the missing list by device and keeps the first
@@ -149,7 +172,7 @@ func (p *Partial) SortMissing(maxListed int) {
 // Equal reports whether p and o summarise the same data.
 func (p *Partial) Equal(o *Partial) bool {
 	return p.Group == o.Group && p.Metric == o.Metric && p.Start == o.Start && p.End == o.End &&
-		p.Summary == o.Summary && slices.Equal(p.Missing, o.Missing)
+		p.Summary == o.Summary && slices.Equal(p.Missing, o.Missing) && slices.Equal(p.Flags, o.Flags)
 }
 
 // Finish turns a merged partial into the Aggregate resource.
@@ -214,7 +237,7 @@ func (p *Partial) Finish(f FinishInfo) Aggregate {
 		},
 		Staleness: Staleness{MaxAgeS: Num(nan), Watermark: time.Unix(0, f.Watermark).UTC()},
 		Counts:    Counts{Samples: p.Samples, Duplicates: p.Duplicates, Replays: p.Replays, Late: p.Late},
-		Flags:     []string{},
+		Flags:     append([]string{}, p.Flags...),
 		Revision:  f.Revision,
 		Final:     f.Final,
 		EmittedAt: f.EmittedAt.UTC(),

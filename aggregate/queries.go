@@ -22,6 +22,11 @@ func (e *Engine) publishStates() {
 	for _, st := range staleness.States {
 		e.m.devices.WithLabelValues(string(st)).Set(float64(total[st]))
 	}
+	n := 0
+	for _, r := range e.replaying {
+		n += r
+	}
+	e.m.replaying.Set(float64(n))
 }
 
 // DeviceInfo is the API view of one device.
@@ -40,9 +45,16 @@ type DeviceInfo struct {
 	IntervalS float64 `json:"interval_s"`
 	// ClockOffsetS is receive time minus event time of the newest reading:
 	// transport delay plus the device clock's lag.
-	ClockOffsetS *float64           `json:"clock_offset_s,omitempty"`
-	Counts       DeviceCounts       `json:"counts"`
-	Metrics      map[string]float64 `json:"metrics"`
+	ClockOffsetS *float64 `json:"clock_offset_s,omitempty"`
+	// Replaying is dedup's flag: the device keeps re-sending old messages.
+	// ReplayingSince is when it was flagged; FirstReplay and LastReplay
+	// bracket every replay seen.
+	Replaying      bool               `json:"replaying"`
+	ReplayingSince *time.Time         `json:"replaying_since,omitempty"`
+	FirstReplay    *time.Time         `json:"first_replay,omitempty"`
+	LastReplay     *time.Time         `json:"last_replay,omitempty"`
+	Counts         DeviceCounts       `json:"counts"`
+	Metrics        map[string]float64 `json:"metrics"`
 }
 
 // DeviceCounts are a device's message counts since it was first tracked.
@@ -55,13 +67,27 @@ type DeviceCounts struct {
 
 // DeviceFilter selects devices; empty fields match everything.
 type DeviceFilter struct {
-	ID    string
+	ID string
+	// State is a staleness.State or StateReplaying (the orthogonal flag).
 	State string
 	Group string
 }
 
+// StateReplaying selects the devices flagged as replaying.
+const StateReplaying = "replaying"
+
 func (f DeviceFilter) match(d *device, st staleness.State) bool {
-	return (f.ID == "" || f.ID == d.id) && (f.State == "" || f.State == string(st)) && (f.Group == "" || f.Group == d.g.name)
+	state := f.State == "" || f.State == string(st) || (f.State == StateReplaying && d.replay.Flagged)
+	return (f.ID == "" || f.ID == d.id) && state && (f.Group == "" || f.Group == d.g.name)
+}
+
+// unixTime returns the time of a Unix-ns instant, nil for 0.
+func unixTime(ns int64) *time.Time {
+	if ns == 0 {
+		return nil
+	}
+	t := time.Unix(0, ns).UTC()
+	return &t
 }
 
 func (d *device) info(now int64, st staleness.State) DeviceInfo {
@@ -74,6 +100,8 @@ func (d *device) info(now int64, st staleness.State) DeviceInfo {
 		},
 		Metrics: map[string]float64{},
 	}
+	di.Replaying = d.replay.Flagged
+	di.ReplayingSince, di.FirstReplay, di.LastReplay = unixTime(d.replay.Since), unixTime(d.replay.First), unixTime(d.replay.Last)
 	if di.Counts.Rejected == nil {
 		di.Counts.Rejected = map[string]uint64{}
 	}

@@ -1,8 +1,10 @@
 package aggregate
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rollcall-iot/rollcall/dedup"
 	"github.com/rollcall-iot/rollcall/ingest"
@@ -15,6 +17,7 @@ import (
 // takes no lock. The coordinator talks to it only through ctl.
 type shard struct {
 	id     int
+	log    *slog.Logger
 	cfg    *Config
 	roster *staleness.Roster
 	reg    *registry
@@ -53,9 +56,10 @@ type counters struct {
 	lastEvent        int64
 }
 
-func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry) *shard {
+func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log *slog.Logger) *shard {
 	return &shard{
 		id:      id,
+		log:     log,
 		cfg:     cfg,
 		roster:  roster,
 		reg:     reg,
@@ -115,7 +119,10 @@ func (s *shard) handle(m ingest.Message) {
 		return
 	}
 	start := s.win.Start(r.TS)
-	switch d.dd.Check(&s.cfg.Dedup, &r) {
+	// A redelivery is a duplicate while it is recent: within max(min_age,
+	// 3 learned intervals) of the device's newest reading.
+	minAge := max(s.cfg.Dedup.ReplayMinAge, 3*time.Duration(d.live.Interval))
+	switch d.dd.CheckAge(&s.cfg.Dedup, &r, minAge) {
 	case dedup.Duplicate:
 		d.duplicates++
 		s.cnt.outcome[outDuplicate]++
@@ -126,6 +133,9 @@ func (s *shard) handle(m ingest.Message) {
 	case dedup.Replay:
 		d.replays++
 		s.cnt.outcome[outReplay]++
+		if d.replay.Observe(&s.cfg.Replay, m.Received) {
+			s.log.Warn("device replaying", "device_id", d.id, "group", d.g.name, "replays", d.replay.Total)
+		}
 		if w := d.findWindow(start); w != nil {
 			w.replays++
 		}

@@ -181,11 +181,12 @@ func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, e)
 		return
 	}
-	if state != "" && !slices.Contains(staleness.States, staleness.State(state)) {
-		names := make([]string, len(staleness.States))
+	if state != "" && state != aggregate.StateReplaying && !slices.Contains(staleness.States, staleness.State(state)) {
+		names := make([]string, len(staleness.States), len(staleness.States)+1)
 		for i, st := range staleness.States {
 			names[i] = string(st)
 		}
+		names = append(names, aggregate.StateReplaying)
 		s.writeError(w, badParameter("state", "%q is not one of %s", state, strings.Join(names, ", ")))
 		return
 	}

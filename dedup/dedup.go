@@ -30,7 +30,8 @@ type Config struct {
 	// ReplayMinAge: an already-seen message whose event time is older than
 	// the device's newest by more than this is a replay, otherwise a
 	// duplicate. Default: 5s.
-	ReplayMinAge time.Duration `yaml:"replay_min_age"`
+	// The gateway sets it from replay.min_age (see ReplayConfig).
+	ReplayMinAge time.Duration `yaml:"-"`
 	// HashSlots bounds the per-device set of (ts, content hash) used for
 	// readings without seq. Default: 64.
 	HashSlots int `yaml:"hash_slots"`
@@ -57,7 +58,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("dedup.window: %d must be a multiple of 64 in [64, 1048576]", c.Window))
 	}
 	if c.ReplayMinAge < 0 {
-		errs = append(errs, fmt.Errorf("dedup.replay_min_age: %v is negative", c.ReplayMinAge))
+		errs = append(errs, fmt.Errorf("replay.min_age: %v is negative", c.ReplayMinAge))
 	}
 	if c.HashSlots < 1 || c.HashSlots > 1<<16 {
 		errs = append(errs, fmt.Errorf("dedup.hash_slots: %d must be in [1, 65536]", c.HashSlots))
@@ -108,13 +109,21 @@ type hashEntry struct {
 	hash uint64
 }
 
-// Check returns the verdict for r and, when it is Fresh, records r.
+// Check returns the verdict for r and, when it is Fresh, records r. An
+// already-seen message older than the device's newest by more than
+// cfg.ReplayMinAge is a replay.
 func (s *State) Check(cfg *Config, r *ingest.Reading) Verdict {
+	return s.CheckAge(cfg, r, cfg.ReplayMinAge)
+}
+
+// CheckAge is Check with the duplicate/replay boundary given: the caller
+// widens it for slow devices (DESIGN.md: 5 s or 3 learned intervals).
+func (s *State) CheckAge(cfg *Config, r *ingest.Reading, minAge time.Duration) Verdict {
 	var v Verdict
 	if r.HasSeq {
-		v = s.checkSeq(cfg, r.Boot, r.Seq, r.TS)
+		v = s.checkSeq(minAge, cfg.Window, r.Boot, r.Seq, r.TS)
 	} else {
-		v = s.checkHash(cfg, r)
+		v = s.checkHash(minAge, cfg.HashSlots, r)
 	}
 	if v == Fresh && r.TS > s.newestTS {
 		s.newestTS = r.TS
@@ -122,15 +131,15 @@ func (s *State) Check(cfg *Config, r *ingest.Reading) Verdict {
 	return v
 }
 
-func (s *State) seen(cfg *Config, ts int64) Verdict {
-	if s.newestTS-ts > int64(cfg.ReplayMinAge) {
+func (s *State) seen(minAge time.Duration, ts int64) Verdict {
+	if s.newestTS-ts > int64(minAge) {
 		return Replay
 	}
 	return Duplicate
 }
 
-func (s *State) checkSeq(cfg *Config, boot, seq uint64, ts int64) Verdict {
-	width := uint64(cfg.Window)
+func (s *State) checkSeq(minAge time.Duration, window int, boot, seq uint64, ts int64) Verdict {
+	width := uint64(window)
 	if s.bits == nil {
 		s.bits = make([]uint64, width/64)
 	}
@@ -156,7 +165,7 @@ func (s *State) checkSeq(cfg *Config, boot, seq uint64, ts int64) Verdict {
 	case s.top-seq >= width:
 		return Replay
 	case s.isSet(seq, width):
-		return s.seen(cfg, ts)
+		return s.seen(minAge, ts)
 	}
 	s.set(seq, width)
 	return Fresh
@@ -169,14 +178,14 @@ func (s *State) isSet(seq, width uint64) bool {
 	return s.bits[i/64]&(1<<(i%64)) != 0
 }
 
-func (s *State) checkHash(cfg *Config, r *ingest.Reading) Verdict {
+func (s *State) checkHash(minAge time.Duration, slots int, r *ingest.Reading) Verdict {
 	h := ContentHash(r.Metrics)
 	for _, e := range s.hashes {
 		if e.ts == r.TS && e.hash == h {
-			return s.seen(cfg, r.TS)
+			return s.seen(minAge, r.TS)
 		}
 	}
-	if len(s.hashes) < cfg.HashSlots {
+	if len(s.hashes) < slots {
 		s.hashes = append(s.hashes, hashEntry{r.TS, h})
 	} else {
 		s.hashes[s.hpos] = hashEntry{r.TS, h}

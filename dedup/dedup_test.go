@@ -259,10 +259,10 @@ func TestConfig(t *testing.T) {
 		{"window 65", Config{Window: 65, HashSlots: 1}, []string{"dedup.window"}},
 		{"window too large", Config{Window: 1<<20 + 64, HashSlots: 1}, []string{"dedup.window"}},
 		{"window negative", Config{Window: -64, HashSlots: 1}, []string{"dedup.window"}},
-		{"negative replay min age", Config{Window: 64, ReplayMinAge: -1, HashSlots: 1}, []string{"dedup.replay_min_age"}},
+		{"negative replay min age", Config{Window: 64, ReplayMinAge: -1, HashSlots: 1}, []string{"replay.min_age"}},
 		{"hash slots zero", Config{Window: 64}, []string{"dedup.hash_slots"}},
 		{"hash slots too many", Config{Window: 64, HashSlots: 1<<16 + 1}, []string{"dedup.hash_slots"}},
-		{"everything", Config{Window: 1, ReplayMinAge: -1, HashSlots: -1}, []string{"dedup.window", "dedup.replay_min_age", "dedup.hash_slots"}},
+		{"everything", Config{Window: 1, ReplayMinAge: -1, HashSlots: -1}, []string{"dedup.window", "replay.min_age", "dedup.hash_slots"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,6 +51,9 @@ type Config struct {
 	Window window.Config `yaml:"window"`
 	// Dedup configures deduplication.
 	Dedup dedup.Config `yaml:"dedup"`
+	// Replay configures the duplicate/replay boundary and dynamic replay
+	// detection.
+	Replay dedup.ReplayConfig `yaml:"replay"`
 	// Limits are the per-message and fleet-size limits.
 	Limits Limits `yaml:"limits"`
 	// Sink configures the fan-out to sinks.
@@ -118,6 +121,8 @@ func (c Config) WithDefaults() Config {
 	c.MQTT = c.MQTT.WithDefaults()
 	c.Broker = c.Broker.WithDefaults()
 	c.Window = c.Window.WithDefaults()
+	c.Replay = c.Replay.WithDefaults()
+	c.Dedup.ReplayMinAge = c.Replay.MinAge
 	c.Dedup = c.Dedup.WithDefaults()
 	c.Limits.Limits = c.Limits.Limits.WithDefaults()
 	c.Sink = c.Sink.WithDefaults()
@@ -132,7 +137,8 @@ func (c Config) WithDefaults() Config {
 // aggregateConfig is the engine's config with the top-level sections in.
 func (c Config) aggregateConfig() aggregate.Config {
 	a := c.Aggregate
-	a.Window, a.Dedup, a.Limits = c.Window, c.Dedup, c.Limits.Limits
+	a.Window, a.Dedup, a.Replay, a.Limits = c.Window, c.Dedup, c.Replay, c.Limits.Limits
+	a.Dedup.ReplayMinAge = c.Replay.MinAge
 	a.MaxDevices, a.MaxGroups, a.MaxGroupMetrics = c.Limits.MaxDevices, c.Limits.MaxGroups, c.Limits.MaxGroupMetrics
 	return a
 }
