@@ -8,6 +8,7 @@ import (
 
 	"github.com/rollcall-iot/rollcall/dedup"
 	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/staleness"
 	"github.com/rollcall-iot/rollcall/window"
 )
 
@@ -63,10 +64,11 @@ type Config struct {
 
 	// Window, Dedup and Limits configure the stages the workers run. The
 	// gateway's config file has them as top-level sections.
-	Window window.Config      `yaml:"-"`
-	Dedup  dedup.Config       `yaml:"-"`
-	Replay dedup.ReplayConfig `yaml:"-"`
-	Limits ingest.Limits      `yaml:"-"`
+	Window   window.Config      `yaml:"-"`
+	Dedup    dedup.Config       `yaml:"-"`
+	Replay   dedup.ReplayConfig `yaml:"-"`
+	Liveness staleness.Config   `yaml:"-"`
+	Limits   ingest.Limits      `yaml:"-"`
 
 	// Now is the gateway clock. Default: time.Now.
 	Now func() time.Time `yaml:"-"`
@@ -103,6 +105,7 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Window = c.Window.WithDefaults()
 	c.Replay = c.Replay.WithDefaults()
+	c.Liveness = c.Liveness.WithDefaults()
 	if c.Dedup.ReplayMinAge == 0 {
 		c.Dedup.ReplayMinAge = c.Replay.MinAge
 	}
@@ -134,6 +137,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %d must be positive", name, v))
 		}
 	}
-	errs = append(errs, c.Window.Validate(), c.Dedup.Validate(), c.Replay.Validate(), c.Limits.Validate())
+	errs = append(errs, c.Window.Validate(), c.Dedup.Validate(), c.Replay.Validate(), c.Liveness.Validate(), c.Limits.Validate())
 	return errors.Join(errs...)
 }

@@ -66,7 +66,7 @@ func (s *shard) status(now int64) statusReply {
 				s.removeDevice(d)
 				continue
 			}
-			r.states[d.live.State(now)]++
+			r.states[d.live.State(&s.cfg.Liveness, now)]++
 			if d.replay.Expire(&s.cfg.Replay, now) {
 				s.log.Info("device stopped replaying", "device_id", d.id, "group", d.g.name, "replays", d.replay.Total)
 			}
@@ -151,7 +151,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				spec, dm = d.metrics[i].spec, &d.metrics[i]
 			}
 			lo, hi, imp, ok := missingBounds(spec, dm)
-			md := MissingDevice{Device: d.id, State: string(d.live.State(now)), LastSeen: d.live.LastSeen}
+			md := MissingDevice{Device: d.id, State: string(d.live.State(&s.cfg.Liveness, now)), LastSeen: d.live.LastSeen}
 			p.AddMissing(md, lo, hi, imp, ok, s.cfg.MaxMissingListed)
 		}
 	}

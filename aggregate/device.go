@@ -24,7 +24,6 @@ type device struct {
 
 	accepted, duplicates, replays uint64
 	rejected                      map[string]uint64 // by reason; nil until the first
-	lastRecvOffset                int64             // receive time − event time of the newest reading, ns
 }
 
 // devMetric is one metric of a device: its resolved spec and last value.

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -41,8 +42,12 @@ type DeviceInfo struct {
 	// LastEvent is the newest event time.
 	LastEvent *time.Time `json:"last_event,omitempty"`
 	AgeS      *float64   `json:"age_s,omitempty"`
-	// IntervalS is the learned reporting interval.
+	// IntervalS is the learned reporting interval (mean inter-arrival).
 	IntervalS float64 `json:"interval_s"`
+	// Phi is the liveness suspicion level: −log10 of the probability that
+	// the device stays quiet this long given its rhythm (late from
+	// liveness.phi_late, silent from liveness.phi_silent).
+	Phi float64 `json:"phi"`
 	// ClockOffsetS is receive time minus event time of the newest reading:
 	// transport delay plus the device clock's lag.
 	ClockOffsetS *float64 `json:"clock_offset_s,omitempty"`
@@ -90,10 +95,11 @@ func unixTime(ns int64) *time.Time {
 	return &t
 }
 
-func (d *device) info(now int64, st staleness.State) DeviceInfo {
+func (d *device) info(cfg *staleness.Config, now int64, st staleness.State) DeviceInfo {
 	di := DeviceInfo{
 		ID: d.id, Site: d.site, Group: d.g.name, Listed: d.listed, State: string(st),
 		IntervalS: time.Duration(d.live.Interval).Seconds(),
+		Phi:       math.Round(d.live.Phi(cfg, now)*100) / 100,
 		Counts: DeviceCounts{
 			Accepted: d.accepted, Duplicates: d.duplicates, Replays: d.replays,
 			Rejected: maps.Clone(d.rejected),
@@ -108,7 +114,7 @@ func (d *device) info(now int64, st staleness.State) DeviceInfo {
 	if d.live.LastSeen != 0 {
 		ls, le := time.Unix(0, d.live.LastSeen).UTC(), time.Unix(0, d.live.LastEvent).UTC()
 		age := time.Duration(now - d.live.LastSeen).Seconds()
-		off := time.Duration(d.lastRecvOffset).Seconds()
+		off := time.Duration(d.live.Offset).Seconds()
 		di.LastSeen, di.LastEvent, di.AgeS, di.ClockOffsetS = &ls, &le, &age, &off
 	}
 	for _, m := range d.metrics {
@@ -126,15 +132,15 @@ func (e *Engine) Devices(ctx context.Context, f DeviceFilter) ([]DeviceInfo, err
 		var out []DeviceInfo
 		if f.ID != "" {
 			if d := s.devices[f.ID]; d != nil {
-				if st := d.live.State(now); f.match(d, st) {
-					out = append(out, d.info(now, st))
+				if st := d.live.State(&s.cfg.Liveness, now); f.match(d, st) {
+					out = append(out, d.info(&s.cfg.Liveness, now, st))
 				}
 			}
 			return out
 		}
 		for _, d := range s.devices {
-			if st := d.live.State(now); f.match(d, st) {
-				out = append(out, d.info(now, st))
+			if st := d.live.State(&s.cfg.Liveness, now); f.match(d, st) {
+				out = append(out, d.info(&s.cfg.Liveness, now, st))
 			}
 		}
 		return out
@@ -170,7 +176,7 @@ func (e *Engine) Groups(ctx context.Context) ([]GroupInfo, error) {
 		for _, g := range s.groups {
 			st := map[string]int{}
 			for _, d := range g.devices {
-				st[string(d.live.State(now))]++
+				st[string(d.live.State(&s.cfg.Liveness, now))]++
 			}
 			out[g.name] = st
 		}

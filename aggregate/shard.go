@@ -147,9 +147,6 @@ func (s *shard) handle(m ingest.Message) {
 		return
 	}
 	d.live.Observe(m.Received, r.TS)
-	if r.TS >= d.live.LastEvent {
-		d.lastRecvOffset = m.Received - r.TS
-	}
 	w := d.window(start)
 	if start < g.shared.emitted.Load() {
 		w.late++

@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/sink"
 	"github.com/rollcall-iot/rollcall/sink/store"
+	"github.com/rollcall-iot/rollcall/staleness"
 	"github.com/rollcall-iot/rollcall/window"
 )
 
@@ -54,6 +55,8 @@ type Config struct {
 	// Replay configures the duplicate/replay boundary and dynamic replay
 	// detection.
 	Replay dedup.ReplayConfig `yaml:"replay"`
+	// Liveness configures device states (phi accrual, delayed).
+	Liveness staleness.Config `yaml:"liveness"`
 	// Limits are the per-message and fleet-size limits.
 	Limits Limits `yaml:"limits"`
 	// Sink configures the fan-out to sinks.
@@ -122,6 +125,7 @@ func (c Config) WithDefaults() Config {
 	c.Broker = c.Broker.WithDefaults()
 	c.Window = c.Window.WithDefaults()
 	c.Replay = c.Replay.WithDefaults()
+	c.Liveness = c.Liveness.WithDefaults()
 	c.Dedup.ReplayMinAge = c.Replay.MinAge
 	c.Dedup = c.Dedup.WithDefaults()
 	c.Limits.Limits = c.Limits.Limits.WithDefaults()
@@ -139,6 +143,7 @@ func (c Config) aggregateConfig() aggregate.Config {
 	a := c.Aggregate
 	a.Window, a.Dedup, a.Replay, a.Limits = c.Window, c.Dedup, c.Replay, c.Limits.Limits
 	a.Dedup.ReplayMinAge = c.Replay.MinAge
+	a.Liveness = c.Liveness
 	a.MaxDevices, a.MaxGroups, a.MaxGroupMetrics = c.Limits.MaxDevices, c.Limits.MaxGroups, c.Limits.MaxGroupMetrics
 	return a
 }

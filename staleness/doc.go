@@ -22,8 +22,15 @@
 //
 // # Liveness rule
 //
-// A device is late after LateAfterIntervals and silent after
-// SilentAfterIntervals of its learned reporting interval (an EWMA of its
-// inter-arrival times, seeded by the fleet file), so a device that reports
-// every minute is not called late after two seconds.
+// Phi accrual (Hayashibara et al.): per device an EWMA of the mean and
+// variance of its inter-arrival times (seeded by the fleet file's interval;
+// only readings that advance its event time count, so a flushed backlog
+// does not teach a false rhythm), and phi = −log10 P(quiet this long) under
+// a normal model whose standard deviation is floored (Config.MinStdDev,
+// Config.StdDevRatio). A device is late from Config.PhiLate and silent from
+// Config.PhiSilent, so a device that reports every minute is not called late
+// after two seconds, and a 1 Hz device is late after about 2.4 s and silent
+// after about 6.3 s. A device whose newest reading lags its receive time by
+// more than Config.DelayTolerance is delayed (backfilling); an "offline"
+// status or Last Will makes it offline until its next reading.
 package staleness

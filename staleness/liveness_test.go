@@ -1,6 +1,7 @@
 package staleness
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -13,6 +14,12 @@ func at(d time.Duration) int64 {
 	return t0 + int64(d)
 }
 
+// cfg is the default liveness configuration.
+var cfg = Config{}.WithDefaults()
+
+// A regular device's σ is floored at 0.25 × its interval, so (from the
+// normal tail: P(Z > 5.612) = 1e-8, P(Z > 21.27) ≈ 1e-100) it is late at
+// interval + 5.612·σ and silent at interval + 21.27·σ.
 func TestLivenessState(t *testing.T) {
 	t.Parallel()
 	type check struct {
@@ -31,47 +38,38 @@ func TestLivenessState(t *testing.T) {
 			checks: []check{{0, StateNeverSeen}, {time.Hour, StateNeverSeen}},
 		},
 		{
-			// 1 Hz: late at 3 intervals (3 s), silent at 10 (10 s).
-			name: "1 Hz device", interval: time.Second,
+			// 1 Hz, σ = 0.25 s: late from 2.403 s, silent from 6.318 s.
+			name: "1 Hz device is late after a few seconds", interval: time.Second,
 			setup: func(l *Liveness) { l.Observe(at(0), at(0)) },
 			checks: []check{
 				{0, StateLive},
-				{2 * time.Second, StateLive},
-				{3*time.Second - 1, StateLive},
-				{3 * time.Second, StateLate},
-				{10*time.Second - 1, StateLate},
-				{10 * time.Second, StateSilent},
+				{time.Second, StateLive},
+				{2300 * time.Millisecond, StateLive},
+				{2500 * time.Millisecond, StateLate},
+				{6200 * time.Millisecond, StateLate},
+				{6500 * time.Millisecond, StateSilent},
 				{time.Hour, StateSilent},
 			},
 		},
 		{
-			// A 60 s device is not late after 2 s (nor after two minutes).
-			name: "60 s device", interval: time.Minute,
+			// 60 s, σ = 15 s: late from 144.2 s, silent from 379 s.
+			name: "60 s device is not late after 2 s", interval: time.Minute,
 			setup: func(l *Liveness) { l.Observe(at(0), at(0)) },
 			checks: []check{
 				{2 * time.Second, StateLive},
-				{179 * time.Second, StateLive},
-				{180 * time.Second, StateLate},
-				{599 * time.Second, StateLate},
-				{600 * time.Second, StateSilent},
+				{140 * time.Second, StateLive},
+				{148 * time.Second, StateLate},
+				{375 * time.Second, StateLate},
+				{385 * time.Second, StateSilent},
 			},
 		},
 		{
 			name: "clock behind last seen is live", interval: time.Second,
-			setup:  func(l *Liveness) { l.Observe(at(time.Minute), at(time.Minute)) },
-			checks: []check{{0, StateLive}},
+			setup:  func(l *Liveness) { l.Observe(at(10*time.Second), at(10*time.Second)) },
+			checks: []check{{5 * time.Second, StateLive}},
 		},
 		{
-			name: "interval floor of 1ms", interval: 0,
-			setup: func(l *Liveness) { l.Observe(at(0), at(0)) },
-			checks: []check{
-				{3*time.Millisecond - 1, StateLive},
-				{3 * time.Millisecond, StateLate},
-				{10 * time.Millisecond, StateSilent},
-			},
-		},
-		{
-			name: "offline by status", interval: time.Second,
+			name: "offline wins, a reading clears it", interval: time.Second,
 			setup: func(l *Liveness) {
 				l.Observe(at(0), at(0))
 				l.SetStatus(false, at(time.Second))
@@ -79,27 +77,20 @@ func TestLivenessState(t *testing.T) {
 			checks: []check{{time.Second, StateOffline}, {time.Hour, StateOffline}},
 		},
 		{
-			name: "offline before ever seen", interval: time.Second,
+			name: "offline before any reading", interval: time.Second,
 			setup:  func(l *Liveness) { l.SetStatus(false, at(0)) },
-			checks: []check{{0, StateOffline}},
+			checks: []check{{time.Second, StateOffline}},
 		},
 		{
-			name: "offline cleared by a reading", interval: time.Second,
-			setup: func(l *Liveness) {
-				l.Observe(at(0), at(0))
-				l.SetStatus(false, at(time.Second))
-				l.Observe(at(2*time.Second), at(2*time.Second))
-			},
-			checks: []check{{2 * time.Second, StateLive}},
+			// Data arrives, but 40 s behind its receive time (> 30 s).
+			name: "backfilling device is delayed", interval: time.Second,
+			setup:  func(l *Liveness) { l.Observe(at(100*time.Second), at(60*time.Second)) },
+			checks: []check{{100 * time.Second, StateDelayed}, {time.Hour, StateSilent}},
 		},
 		{
-			name: "offline cleared by online: back to the interval rule", interval: time.Second,
-			setup: func(l *Liveness) {
-				l.Observe(at(0), at(0))
-				l.SetStatus(false, at(time.Second))
-				l.SetStatus(true, at(2*time.Second))
-			},
-			checks: []check{{2 * time.Second, StateLive}, {5 * time.Second, StateLate}, {20 * time.Second, StateSilent}},
+			name: "20 s lag is within the delay tolerance", interval: time.Second,
+			setup:  func(l *Liveness) { l.Observe(at(100*time.Second), at(80*time.Second)) },
+			checks: []check{{100 * time.Second, StateLive}},
 		},
 	}
 	for _, tt := range tests {
@@ -108,10 +99,59 @@ func TestLivenessState(t *testing.T) {
 			l := NewLiveness(tt.interval)
 			tt.setup(&l)
 			for _, c := range tt.checks {
-				require.Equal(t, c.want, l.State(at(c.now)), "state at +%v", c.now)
+				require.Equal(t, c.want, l.State(&cfg, at(c.now)), "at %v", c.now)
 			}
 		})
 	}
+	l := NewLiveness(time.Second)
+	l.Observe(at(0), at(0))
+	l.SetStatus(false, at(time.Second))
+	l.Observe(at(2*time.Second), at(2*time.Second))
+	require.Equal(t, StateLive, l.State(&cfg, at(2*time.Second)), "a reading after offline clears it")
+}
+
+// phiOf against the standard normal tail: P(Z > x) = 10^-phi.
+func TestPhiOf(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ x, phi float64 }{
+		{0, 0.30103},          // P = 0.5
+		{1.2815516, 1},        // P = 0.1
+		{3.0902323, 3},        // P = 0.001
+		{5.6120012, 8},        // P = 1e-8
+		{8.2221, 16},          // P = 1e-16
+		{-3.0902323, 0.00043}, // P = 0.999
+	} {
+		require.InDelta(t, c.phi, phiOf(c.x), 1e-3, "x=%v", c.x)
+	}
+	// The asymptotic branch (z >= 25) continues the exact one.
+	below, above := phiOf(25*math.Sqrt2-1e-9), phiOf(25*math.Sqrt2+1e-9)
+	require.InEpsilon(t, below, above, 1e-4)
+	require.False(t, math.IsInf(phiOf(1e6), 0), "saturates, never Inf")
+}
+
+func TestLivenessVarianceWidensTolerance(t *testing.T) {
+	t.Parallel()
+	// Seed 1 s (variance (0.25 s)²), then a 3 s gap: diff 2 s, so the mean
+	// becomes 1.25 s and the variance 0.875·(0.0625 + 0.125·4) = 0.4921875 s².
+	l := NewLiveness(time.Second)
+	l.Observe(at(0), at(0))
+	l.Observe(at(3*time.Second), at(3*time.Second))
+	require.Equal(t, int64(1_250_000_000), l.Interval)
+	require.InDelta(t, math.Sqrt(0.4921875)*1e9, l.StdDev(&cfg), 1)
+	// A jittery device gets more slack: 2.403 s after the last message is no
+	// longer late (late from 1.25 + 5.612·0.7016 = 5.19 s).
+	require.Equal(t, StateLive, l.State(&cfg, at(3*time.Second+2500*time.Millisecond)))
+	require.Equal(t, StateLate, l.State(&cfg, at(3*time.Second+5300*time.Millisecond)))
+}
+
+func TestLivenessConfig(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, cfg.Validate())
+	err := Config{PhiLate: 5, PhiSilent: 4, MinStdDev: -1, StdDevRatio: -1, DelayTolerance: -1}.Validate()
+	for _, f := range []string{"liveness.phi_silent", "liveness.min_std_dev", "liveness.std_dev_ratio", "liveness.delay_tolerance"} {
+		require.ErrorContains(t, err, f)
+	}
+	require.ErrorContains(t, Config{PhiLate: -1}.WithDefaults().Validate(), "liveness.phi_late")
 }
 
 func TestLivenessStatusFields(t *testing.T) {
@@ -184,19 +224,16 @@ func TestLivenessEWMA(t *testing.T) {
 
 func TestLivenessAdaptsToRhythm(t *testing.T) {
 	t.Parallel()
-	// Seeded at 1 s, the device reports every 10 s. Before learning, 10 s of
-	// quiet is silent; after three 10 s gaps the interval is 3.970703125 s,
-	// so 10 s is live and late starts at 3 × 3.970703125 = 11.912109375 s.
+	// Seeded at 1 s, the device reports every 10 s. Before it learns, 10 s
+	// of quiet is silent; after ten 10 s gaps it is not even late at 10 s.
 	l := NewLiveness(time.Second)
 	l.Observe(at(0), at(0))
-	require.Equal(t, StateSilent, l.State(at(10*time.Second)))
-	for _, r := range []time.Duration{10 * time.Second, 20 * time.Second, 30 * time.Second} {
+	require.Equal(t, StateSilent, l.State(&cfg, at(10*time.Second)))
+	for i := 1; i <= 10; i++ {
+		r := time.Duration(i) * 10 * time.Second
 		l.Observe(at(r), at(r))
 	}
-	require.Equal(t, StateLive, l.State(at(40*time.Second)))
-	require.Equal(t, StateLive, l.State(at(30*time.Second+11_912_109_374)))
-	require.Equal(t, StateLate, l.State(at(30*time.Second+11_912_109_375)))
-	require.Equal(t, StateSilent, l.State(at(30*time.Second+39_707_031_250)))
+	require.Equal(t, StateLive, l.State(&cfg, at(110*time.Second)))
 }
 
 func TestLivenessLastEvent(t *testing.T) {
