@@ -143,14 +143,16 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 			i := d.slot(name)
 			if w != nil && i >= 0 && i < len(w.accs) && w.accs[i].n > 0 {
 				a := &w.accs[i]
-				p.AddReported(a.value(d.metrics[i].spec.Reducer), uint64(a.n), a.lastTS)
+				v := a.value(d.metrics[i].spec.Reducer)
+				d.metrics[i].recordReduced(v, start)
+				p.AddReported(v, uint64(a.n), a.lastTS)
 				continue
 			}
 			spec, dm := s.roster.Metric(d.id, name), (*devMetric)(nil)
 			if i >= 0 {
 				spec, dm = d.metrics[i].spec, &d.metrics[i]
 			}
-			lo, hi, imp, ok := missingBounds(spec, dm)
+			lo, hi, imp, ok := missingBounds(spec, dm, start, end)
 			md := MissingDevice{Device: d.id, State: string(d.live.State(&s.cfg.Liveness, now)), LastSeen: d.live.LastSeen}
 			p.AddMissing(md, lo, hi, imp, ok, s.cfg.MaxMissingListed)
 		}

@@ -2,6 +2,9 @@ package aggregate
 
 import (
 	"math"
+	"time"
+
+	"github.com/rollcall-iot/rollcall/ingest"
 
 	"github.com/rollcall-iot/rollcall/dedup"
 	"github.com/rollcall-iot/rollcall/staleness"
@@ -26,12 +29,35 @@ type device struct {
 	rejected                      map[string]uint64 // by reason; nil until the first
 }
 
-// devMetric is one metric of a device: its resolved spec and last value.
+// devMetric is one metric of a device: its resolved spec, its last sample
+// (value, event time, boot) and its last device-level (reduced) value.
 type devMetric struct {
-	spec   staleness.Metric
-	last   float64
-	lastTS int64
-	has    bool
+	spec     staleness.Metric
+	last     float64
+	lastTS   int64
+	lastBoot uint64
+	has      bool
+
+	reduced       float64 // device-level value of the newest reported window
+	reducedWindow int64
+	hasReduced    bool
+}
+
+// plausible reports whether v fits the metric's physical envelope: within
+// [min, max], and for a monotonic counter not below its last value in the
+// same boot (a reboot may reset it).
+func (m *devMetric) plausible(v float64, r *ingest.Reading) bool {
+	if v < m.spec.Min || v > m.spec.Max {
+		return false
+	}
+	return !m.spec.Monotonic || !m.has || r.TS <= m.lastTS || r.Boot != m.lastBoot || v >= m.last
+}
+
+// recordReduced remembers the device-level value of the window at start.
+func (m *devMetric) recordReduced(v float64, start int64) {
+	if !m.hasReduced || start >= m.reducedWindow {
+		m.reduced, m.reducedWindow, m.hasReduced = v, start, true
+	}
 }
 
 // devWindow holds one device's accumulators in one window, indexed like
@@ -95,17 +121,53 @@ func (d *device) purge(cutoff int64) {
 	}
 }
 
-// missingBounds returns a missing device's bounds for metric spec m and its
-// imputed value, if any.
-func missingBounds(m staleness.Metric, dm *devMetric) (lo, hi, imputed float64, hasImputed bool) {
-	lo, hi = m.Min, m.Max
+// missingBounds returns the bounds of a missing device's device-level value
+// in the window [start, end) for metric spec m, and its imputed value, if
+// any (see docs/semantics.md).
+//
+// For the mean, last, min and max reducers the value is a sample value, so
+// it lies in [Min, Max] and, when the last sample v at time t is known and
+// the metric has a max_rate_per_s, within v ± rate × age where age is the
+// farthest the window reaches from t. A sum depends on the unknown number of
+// samples and is unbounded; a delta is bounded by rate × window (and by 0
+// below for a monotonic counter).
+func missingBounds(m staleness.Metric, dm *devMetric, start, end int64) (lo, hi, imputed float64, hasImputed bool) {
+	inf := math.Inf(1)
+	switch m.Reducer {
+	case staleness.ReduceSum:
+		lo, hi = -inf, inf
+	case staleness.ReduceDelta:
+		lo, hi = -inf, inf
+		if !math.IsInf(m.MaxRatePerS, 1) {
+			span := m.MaxRatePerS * time.Duration(end-start).Seconds()
+			lo, hi = -span, span
+		}
+		if m.Monotonic {
+			lo = max(lo, 0)
+		}
+	default:
+		lo, hi = m.Min, m.Max
+		if dm != nil && dm.has && !math.IsInf(m.MaxRatePerS, 1) {
+			age := time.Duration(max(end-dm.lastTS, dm.lastTS-start)).Seconds()
+			lo = max(lo, dm.last-m.MaxRatePerS*age)
+			hi = min(hi, dm.last+m.MaxRatePerS*age)
+		}
+	}
 	switch m.Impute {
 	case staleness.ImputeLast:
-		if dm != nil && dm.has {
-			return lo, hi, math.Min(math.Max(dm.last, m.Min), m.Max), true
+		switch {
+		case m.Reducer == staleness.ReduceSum || m.Reducer == staleness.ReduceDelta:
+			if dm != nil && dm.hasReduced {
+				imputed, hasImputed = dm.reduced, true
+			}
+		case dm != nil && dm.has:
+			imputed, hasImputed = dm.last, true
 		}
 	case staleness.ImputeZero:
-		return lo, hi, 0, true
+		imputed, hasImputed = 0, true
 	}
-	return lo, hi, 0, false
+	if hasImputed {
+		imputed = min(max(imputed, lo), hi)
+	}
+	return lo, hi, imputed, hasImputed
 }

@@ -45,7 +45,8 @@ const testFleet = `
 defaults:
   interval: 1s
   metrics:
-    power_kw: {min: 0, max: 100, device: mean, group: sum, impute: last}
+    power_kw: {min: 0, max: 100, max_rate_per_s: 2, device: mean, group: sum, impute: last}
+    energy_kwh: {min: 0, monotonic: true, device: delta, group: sum, impute: none}
 groups:
   site-a: {devices: [d1, d2, d3]}
 learn: {enabled: false}
@@ -134,12 +135,15 @@ func TestEngineCoverageAndMissing(t *testing.T) {
 				// d1 mean over i=10..19 is 24.5.
 				require.InDelta(t, 24.5+20, float64(b.Stats.Sum.Reported), 1e-9)
 				require.InDelta(t, 24.5+20+30, float64(b.Stats.Sum.Value), 1e-9, "d3 imputed with its last value")
-				require.InDelta(t, 24.5+20+0, float64(b.Stats.Sum.Lower), 1e-9)
-				require.InDelta(t, 24.5+20+100, float64(b.Stats.Sum.Upper), 1e-9)
+				// d3 last said 30 at 9 s and ramps at most 2/s; the window
+				// reaches 11 s from then: its value is in [8, 52].
+				require.InDelta(t, 24.5+20+8, float64(b.Stats.Sum.Lower), 1e-9)
+				require.InDelta(t, 24.5+20+52, float64(b.Stats.Sum.Upper), 1e-9)
 				require.InDelta(t, 20, float64(b.Stats.Min.Reported), 1e-9)
-				require.InDelta(t, 0, float64(b.Stats.Min.Lower), 1e-9)
+				require.InDelta(t, 8, float64(b.Stats.Min.Lower), 1e-9)
 				require.InDelta(t, 20, float64(b.Stats.Min.Upper), 1e-9)
-				require.InDelta(t, 100, float64(b.Stats.Max.Upper), 1e-9)
+				require.InDelta(t, 52, float64(b.Stats.Max.Upper), 1e-9)
+				require.InDelta(t, 24.5, float64(b.Stats.Max.Lower), 1e-9)
 				require.InDelta(t, 2.0/3, b.Coverage.Ratio, 1e-12)
 
 				// Once the watermark (the clock minus the idle timeout, as the

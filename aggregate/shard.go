@@ -31,6 +31,7 @@ type shard struct {
 	groups  map[string]*shardGroup
 
 	cnt      counters
+	slots    []int // scratch: metric slots of the reading being handled
 	states   map[staleness.State]int
 	lastScan int64
 }
@@ -146,6 +147,21 @@ func (s *shard) handle(m ingest.Message) {
 		s.reject(d, ingest.ReasonTooLate)
 		return
 	}
+	// Check the reading against each metric's physical envelope before it
+	// counts (a duplicate or replay is not counted whatever it carries).
+	slots := s.slots[:0]
+	for _, mv := range r.Metrics {
+		i := d.slot(mv.Name)
+		if i < 0 {
+			i = s.addMetric(d, mv.Name)
+		}
+		slots = append(slots, i)
+		if i >= 0 && !d.metrics[i].plausible(mv.Value, &r) {
+			s.reject(d, ingest.ReasonImplausible)
+			return
+		}
+	}
+	s.slots = slots
 	d.live.Observe(m.Received, r.TS)
 	w := d.window(start)
 	if start < g.shared.emitted.Load() {
@@ -156,12 +172,10 @@ func (s *shard) handle(m ingest.Message) {
 		g.dirty[start] = struct{}{}
 	}
 	w.newest = max(w.newest, r.TS)
-	for _, mv := range r.Metrics {
-		i := d.slot(mv.Name)
+	for j, mv := range r.Metrics {
+		i := slots[j]
 		if i < 0 {
-			if i = s.addMetric(d, mv.Name); i < 0 {
-				continue
-			}
+			continue // its group has max_group_metrics others
 		}
 		for len(w.accs) <= i {
 			if cap(w.accs) == 0 {
@@ -173,7 +187,7 @@ func (s *shard) handle(m ingest.Message) {
 		}
 		w.accs[i].add(mv.Value, r.TS)
 		if dm := &d.metrics[i]; !dm.has || r.TS >= dm.lastTS {
-			dm.last, dm.lastTS, dm.has = mv.Value, r.TS, true
+			dm.last, dm.lastTS, dm.lastBoot, dm.has = mv.Value, r.TS, r.Boot, true
 		}
 	}
 	if !g.hasEvent || r.TS < g.minEvent {
