@@ -30,13 +30,17 @@ type Partial struct {
 // replaying old messages.
 const FlagReplaying = "replaying:"
 
-// AddFlag adds flag f, keeping at most limit flags (all when limit <= 0).
+// AddFlag adds flag f, keeping the smallest limit flags (all when
+// limit <= 0), so the result does not depend on the order of the calls.
 func (p *Partial) AddFlag(f string, limit int) {
 	i, found := slices.BinarySearch(p.Flags, f)
-	if found || (limit > 0 && len(p.Flags) >= limit) {
+	if found || (limit > 0 && i >= limit) {
 		return
 	}
 	p.Flags = slices.Insert(p.Flags, i, f)
+	if limit > 0 && len(p.Flags) > limit {
+		p.Flags = p.Flags[:limit]
+	}
 }
 
 // Summary is the comparable, numeric part of a Partial.

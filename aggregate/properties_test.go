@@ -58,6 +58,7 @@ type genDev struct {
 	imp      float64
 	hasImp   bool
 	md       MissingDevice
+	flagged  bool // replaying
 	dups     uint64
 	replays  uint64
 	late     uint64
@@ -110,6 +111,7 @@ func genGroup(c chooser) (devs []genDev, maxListed int, scale float64) {
 			}
 		}
 		d.dups, d.replays, d.late = uint64(c.IntN(3)), uint64(c.IntN(2)), uint64(c.IntN(2))
+		d.flagged = c.IntN(5) == 0
 		devs = append(devs, d)
 	}
 	return devs, c.IntN(6), scale
@@ -128,6 +130,9 @@ func partialOf(devs []genDev, maxListed int) Partial {
 		p.Duplicates += d.dups
 		p.Replays += d.replays
 		p.Late += d.late
+		if d.flagged {
+			p.AddFlag(FlagReplaying+d.id, maxListed)
+		}
 	}
 	return p
 }
@@ -170,7 +175,7 @@ func sameFloat(a, b, tol float64) bool {
 }
 
 // requireSamePartial checks that got summarises the same devices as want:
-// counts, minima, maxima and the missing list exactly, sums within
+// counts, minima, maxima, the missing list and the flags exactly, sums within
 // 1e-9 × scale (float addition is not associative).
 func requireSamePartial(t testing.TB, want, got *Partial, scale float64) {
 	t.Helper()
@@ -193,6 +198,9 @@ func requireSamePartial(t testing.TB, want, got *Partial, scale float64) {
 	g.Sum, g.ImpSum, g.LoSum, g.HiSum = 0, 0, 0, 0
 	require.Equal(t, w, g)
 	require.Equal(t, want.Missing, got.Missing)
+	if len(want.Flags)+len(got.Flags) > 0 { // nil and empty are the same
+		require.Equal(t, want.Flags, got.Flags)
+	}
 	require.Equal(t, [4]any{want.Group, want.Metric, want.Start, want.End}, [4]any{got.Group, got.Metric, got.Start, got.End})
 }
 
