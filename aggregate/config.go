@@ -58,6 +58,12 @@ type Config struct {
 	// MaxGroupMetrics bounds the distinct metrics per group; values of
 	// further metrics are ignored and counted. Default: 64.
 	MaxGroupMetrics int `yaml:"-"`
+	// RejectSamples bounds the recent rejected messages kept for
+	// GET /api/v1/rejects. Default: 100.
+	RejectSamples int `yaml:"reject_samples"`
+	// RejectSampleRate bounds the samples taken per second; rejections past
+	// it are only counted. Default: 10.
+	RejectSampleRate float64 `yaml:"reject_sample_rate"`
 	// MaxMissingListed bounds the missing devices an aggregate names; the
 	// rest are counted in coverage.missing_unlisted. Default: 100.
 	MaxMissingListed int `yaml:"max_missing_listed"`
@@ -97,6 +103,12 @@ func (c Config) WithDefaults() Config {
 	if c.MaxGroupMetrics == 0 {
 		c.MaxGroupMetrics = DefaultMaxGroupMetrics
 	}
+	if c.RejectSamples == 0 {
+		c.RejectSamples = DefaultRejectSamples
+	}
+	if c.RejectSampleRate == 0 {
+		c.RejectSampleRate = DefaultRejectSampleRate
+	}
 	if c.MaxMissingListed == 0 {
 		c.MaxMissingListed = DefaultMaxMissingListed
 	}
@@ -125,6 +137,12 @@ func (c Config) Validate() error {
 	}
 	if c.EmitInterval < time.Millisecond {
 		errs = append(errs, fmt.Errorf("aggregate.emit_interval: %v is below 1ms", c.EmitInterval))
+	}
+	if c.RejectSamples < 1 || c.RejectSamples > 100_000 {
+		errs = append(errs, fmt.Errorf("aggregate.reject_samples: %d must be in [1, 100000]", c.RejectSamples))
+	}
+	if !(c.RejectSampleRate > 0) {
+		errs = append(errs, fmt.Errorf("aggregate.reject_sample_rate: %v must be positive", c.RejectSampleRate))
 	}
 	if c.MinCoverage < 0 || c.MinCoverage > 1 {
 		errs = append(errs, fmt.Errorf("aggregate.min_coverage: %v must be in [0, 1]", c.MinCoverage))

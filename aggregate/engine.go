@@ -42,9 +42,10 @@ type Engine struct {
 	done   chan struct{}
 
 	// Coordinator state, owned by Run's goroutine.
-	groups map[string]*coordGroup
-	open   map[openKey]*openAgg
-	early  [numReasons]atomic.Uint64 // rejects before routing, by reason
+	groups  map[string]*coordGroup
+	open    map[openKey]*openAgg
+	early   [numReasons]atomic.Uint64 // rejects before routing, by reason
+	rejects *rejectLog                // sample of rejected messages
 
 	states    [][]stateCount // latest device-state counts per shard
 	replaying []int          // latest replaying-device count per shard
@@ -124,14 +125,15 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	}
 	e := &Engine{
 		cfg: cfg, log: log.With("stage", "aggregate"), roster: roster, emit: emit,
-		reg:    newRegistry(),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
-		groups: map[string]*coordGroup{},
-		open:   map[openKey]*openAgg{},
+		reg:     newRegistry(),
+		rejects: newRejectLog(cfg.RejectSamples, cfg.RejectSampleRate),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		groups:  map[string]*coordGroup{},
+		open:    map[openKey]*openAgg{},
 	}
 	for i := range cfg.Shards {
-		e.shards = append(e.shards, newShard(i, &e.cfg, roster, e.reg, e.log))
+		e.shards = append(e.shards, newShard(i, &e.cfg, roster, e.reg, e.log, e.rejects))
 	}
 	e.states = make([][]stateCount, len(e.shards))
 	e.replaying = make([]int, len(e.shards))
@@ -167,9 +169,12 @@ func (e *Engine) Offer(m ingest.Message) bool {
 	}
 }
 
-// Reject counts a message rejected before routing. It implements
-// ingest.Router.
-func (e *Engine) Reject(reason string) { e.early[reasonIndex(reason)].Add(1) }
+// Reject counts (and may sample) a message rejected before routing. It
+// implements ingest.Router.
+func (e *Engine) Reject(r ingest.Rejection) {
+	e.early[reasonIndex(r.Reason)].Add(1)
+	e.rejects.add(time.Unix(0, r.Received), r.Reason, r.Detail, "", "", r.Topic, r.Payload)
+}
 
 var _ ingest.Router = (*Engine)(nil)
 

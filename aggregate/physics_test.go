@@ -82,5 +82,12 @@ func TestEnginePlausibility(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, uint64(3), ds[0].Counts.Rejected[ingest.ReasonImplausible])
 		require.Equal(t, 6.0, ds[0].Metrics["energy_kwh"])
+		samples, skipped := h.e.Rejects()
+		require.Zero(t, skipped)
+		require.Len(t, samples, 3)
+		require.Equal(t, "implausible", samples[0].Reason)
+		require.Equal(t, "d1", samples[0].Device)
+		require.Contains(t, samples[0].Detail, `"power_kw": 150`)
+		require.Contains(t, samples[0].Payload, `"power_kw":150`)
 	})
 }

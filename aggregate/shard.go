@@ -1,6 +1,8 @@
 package aggregate
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -16,13 +18,14 @@ import (
 // devices hashed to it; nothing else touches that state, so the hot path
 // takes no lock. The coordinator talks to it only through ctl.
 type shard struct {
-	id     int
-	log    *slog.Logger
-	cfg    *Config
-	roster *staleness.Roster
-	reg    *registry
-	win    window.Tumbling
-	dec    *ingest.Decoder
+	id      int
+	log     *slog.Logger
+	rejects *rejectLog
+	cfg     *Config
+	roster  *staleness.Roster
+	reg     *registry
+	win     window.Tumbling
+	dec     *ingest.Decoder
 
 	in  chan ingest.Message
 	ctl chan ctlRequest
@@ -57,10 +60,11 @@ type counters struct {
 	lastEvent        int64
 }
 
-func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log *slog.Logger) *shard {
+func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log *slog.Logger, rejects *rejectLog) *shard {
 	return &shard{
 		id:      id,
 		log:     log,
+		rejects: rejects,
 		cfg:     cfg,
 		roster:  roster,
 		reg:     reg,
@@ -110,13 +114,13 @@ func (s *shard) handle(m ingest.Message) {
 	s.cnt.received++
 	var r ingest.Reading
 	if err := s.dec.Decode(m.Site, m.Device, m.Payload, m.Received, &r); err != nil {
-		s.reject(s.devices[m.Device], ingest.ReasonOf(err))
+		s.reject(s.devices[m.Device], &m, err)
 		return
 	}
 	r.Redelivered = m.Redelivered
 	d := s.device(m.Site, m.Device, r.TS)
 	if d == nil {
-		s.reject(nil, ingest.ReasonUnknownDevice)
+		s.reject(nil, &m, errUnknownDevice)
 		return
 	}
 	start := s.win.Start(r.TS)
@@ -144,7 +148,7 @@ func (s *shard) handle(m ingest.Message) {
 	}
 	g := d.g
 	if start < g.shared.cutoff.Load() {
-		s.reject(d, ingest.ReasonTooLate)
+		s.reject(d, &m, errTooLate)
 		return
 	}
 	// Check the reading against each metric's physical envelope before it
@@ -157,7 +161,8 @@ func (s *shard) handle(m ingest.Message) {
 		}
 		slots = append(slots, i)
 		if i >= 0 && !d.metrics[i].plausible(mv.Value, &r) {
-			s.reject(d, ingest.ReasonImplausible)
+			s.reject(d, &m, &ingest.RejectError{Reason: ingest.ReasonImplausible,
+				Detail: fmt.Sprintf("metric %q: %v is outside the physical envelope of %s", mv.Name, mv.Value, d.id)})
 			return
 		}
 	}
@@ -203,19 +208,35 @@ func (s *shard) handle(m ingest.Message) {
 func (s *shard) handleStatus(m ingest.Message) {
 	state, _, err := ingest.DecodeStatus(m.Payload)
 	if err != nil {
-		s.reject(s.devices[m.Device], ingest.ReasonOf(err))
+		s.reject(s.devices[m.Device], &m, err)
 		return
 	}
 	d := s.device(m.Site, m.Device, m.Received)
 	if d == nil {
-		s.reject(nil, ingest.ReasonUnknownDevice)
+		s.reject(nil, &m, errUnknownDevice)
 		return
 	}
 	s.cnt.status++
 	d.live.SetStatus(state == "online", m.Received)
 }
 
-func (s *shard) reject(d *device, reason string) {
+// Rejections the workers decide themselves.
+var (
+	errUnknownDevice = &ingest.RejectError{Reason: ingest.ReasonUnknownDevice,
+		Detail: "not on the roster (learning disabled), or limits.max_devices / max_groups reached"}
+	errTooLate = &ingest.RejectError{Reason: ingest.ReasonTooLate,
+		Detail: "its window is final (older than window.allowed_lateness)"}
+)
+
+// reject counts a rejected message (for d, when known) and offers it to the
+// rejects sample.
+func (s *shard) reject(d *device, m *ingest.Message, err error) {
+	reason, detail := ingest.ReasonOf(err), err.Error()
+	var re *ingest.RejectError
+	if errors.As(err, &re) {
+		detail = re.Detail
+	}
+	s.rejects.add(time.Unix(0, m.Received), reason, detail, m.Site, m.Device, "", m.Payload)
 	s.cnt.outcome[outRejected]++
 	s.cnt.rejected[reasonIndex(reason)]++
 	if d != nil {

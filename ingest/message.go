@@ -24,9 +24,20 @@ type Message struct {
 // block: it returns false when the message cannot be queued, and the caller
 // then counts it as dropped (QoS 0) or leaves it unacknowledged for the
 // broker to redeliver (QoS 1). Reject counts a message rejected before it
-// could be routed (reason is a Reason* constant, e.g. bad_topic); it must
-// not block either. Both are called from one goroutine at a time.
+// could be routed (e.g. bad_topic); it must not block either. Both are
+// called from one goroutine at a time.
 type Router interface {
 	Offer(m Message) bool
-	Reject(reason string)
+	Reject(r Rejection)
+}
+
+// Rejection is a message rejected before routing.
+type Rejection struct {
+	// Reason is a Reason* constant; Detail says what exactly was wrong.
+	Reason, Detail string
+	Topic          string
+	// Payload is owned by the rejection; nobody modifies it.
+	Payload []byte
+	// Received is the gateway's receive time, Unix nanoseconds.
+	Received int64
 }

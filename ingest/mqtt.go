@@ -238,15 +238,21 @@ func (s *Subscriber) onConnect(c mqtt.Client) {
 // topic and offers the message to its worker's queue.
 func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 	s.received.Inc()
+	recv := time.Now().UnixNano()
 	kind, site, device, err := s.topics.Parse(m.Topic())
 	if err != nil {
-		s.router.Reject(ReasonOf(err))
+		var re *RejectError
+		detail := err.Error()
+		if errors.As(err, &re) {
+			detail = re.Detail
+		}
+		s.router.Reject(Rejection{Reason: ReasonOf(err), Detail: detail, Topic: m.Topic(), Payload: m.Payload(), Received: recv})
 		m.Ack()
 		return
 	}
 	msg := Message{
 		Kind: kind, Site: site, Device: device, Payload: m.Payload(),
-		Received: time.Now().UnixNano(), Redelivered: m.Duplicate(),
+		Received: recv, Redelivered: m.Duplicate(),
 	}
 	if m.Qos() > 0 {
 		msg.Ack = m.Ack

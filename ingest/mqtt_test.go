@@ -19,6 +19,8 @@ type fakeRouter struct {
 	msgs    []Message
 	offers  int
 	rejects map[string]int
+	// rejections are the Reject calls, in order.
+	rejections []Rejection
 }
 
 func (r *fakeRouter) Offer(m Message) bool {
@@ -32,13 +34,14 @@ func (r *fakeRouter) Offer(m Message) bool {
 	return true
 }
 
-func (r *fakeRouter) Reject(reason string) {
+func (r *fakeRouter) Reject(rej Rejection) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.rejects == nil {
 		r.rejects = map[string]int{}
 	}
-	r.rejects[reason]++
+	r.rejects[rej.Reason]++
+	r.rejections = append(r.rejections, rej)
 }
 
 func (r *fakeRouter) snapshot() (msgs []Message, offers int, rejects map[string]int) {
@@ -76,6 +79,12 @@ func TestSubscriberRoutesAndRejectsBadTopics(t *testing.T) {
 		return len(msgs) == 2 && rej[ReasonBadTopic] == 1
 	}, 10*time.Second, 10*time.Millisecond)
 	msgs, _, _ := r.snapshot()
+	r.mu.Lock()
+	rej := r.rejections[0]
+	r.mu.Unlock()
+	require.Contains(t, rej.Topic, strings.Repeat("x", 200))
+	require.NotEmpty(t, rej.Detail)
+	require.NotZero(t, rej.Received)
 	require.Equal(t, TopicTelemetry, msgs[0].Kind)
 	require.Equal(t, "site-a", msgs[0].Site)
 	require.Equal(t, "wt-01", msgs[0].Device)
