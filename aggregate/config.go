@@ -28,6 +28,12 @@ const (
 	DefaultMaxGroups = 1000
 	// DefaultMaxGroupMetrics bounds the distinct metrics of one group.
 	DefaultMaxGroupMetrics = 64
+	// DefaultDeviceRate is each device's sustained message rate limit, per
+	// second.
+	DefaultDeviceRate = 100.0
+	// DefaultDeviceBurst is how many messages a device may send at once
+	// (a partitioned device flushing its buffer) before the rate applies.
+	DefaultDeviceBurst = 1000
 	// DefaultMaxMissingListed bounds the devices an aggregate names as missing.
 	DefaultMaxMissingListed = 100
 	// DefaultStateScanInterval is how often device states are counted and
@@ -58,6 +64,12 @@ type Config struct {
 	// MaxGroupMetrics bounds the distinct metrics per group; values of
 	// further metrics are ignored and counted. Default: 64.
 	MaxGroupMetrics int `yaml:"-"`
+	// DeviceRate limits each device's messages per second (token bucket on
+	// the gateway clock); messages past it are rejected rate_limited before
+	// they are decoded. Default: 100.
+	DeviceRate float64 `yaml:"-"`
+	// DeviceBurst is the token bucket's depth. Default: 1000.
+	DeviceBurst int `yaml:"-"`
 	// RejectSamples bounds the recent rejected messages kept for
 	// GET /api/v1/rejects. Default: 100.
 	RejectSamples int `yaml:"reject_samples"`
@@ -109,6 +121,12 @@ func (c Config) WithDefaults() Config {
 	if c.RejectSampleRate == 0 {
 		c.RejectSampleRate = DefaultRejectSampleRate
 	}
+	if c.DeviceRate == 0 {
+		c.DeviceRate = DefaultDeviceRate
+	}
+	if c.DeviceBurst == 0 {
+		c.DeviceBurst = DefaultDeviceBurst
+	}
 	if c.MaxMissingListed == 0 {
 		c.MaxMissingListed = DefaultMaxMissingListed
 	}
@@ -137,6 +155,12 @@ func (c Config) Validate() error {
 	}
 	if c.EmitInterval < time.Millisecond {
 		errs = append(errs, fmt.Errorf("aggregate.emit_interval: %v is below 1ms", c.EmitInterval))
+	}
+	if !(c.DeviceRate > 0) {
+		errs = append(errs, fmt.Errorf("limits.device_rate: %v must be positive", c.DeviceRate))
+	}
+	if c.DeviceBurst < 1 {
+		errs = append(errs, fmt.Errorf("limits.device_burst: %d must be at least 1", c.DeviceBurst))
 	}
 	if c.RejectSamples < 1 || c.RejectSamples > 100_000 {
 		errs = append(errs, fmt.Errorf("aggregate.reject_samples: %d must be in [1, 100000]", c.RejectSamples))

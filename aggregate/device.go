@@ -22,6 +22,7 @@ type device struct {
 	live    staleness.Liveness
 	dd      dedup.State
 	replay  dedup.Detector
+	rate    bucket
 	metrics []devMetric
 	wins    []devWindow // open windows, ascending by start
 

@@ -60,15 +60,22 @@ type harness struct {
 	seq map[string]uint64
 }
 
-func newHarness(t *testing.T, shards int) *harness {
+func newHarness(t *testing.T, shards int) *harness { return newHarnessWith(t, shards, nil) }
+
+// newHarnessWith is newHarness with the engine config adjusted by mutate.
+func newHarnessWith(t *testing.T, shards int, mutate func(*Config)) *harness {
 	f, err := staleness.ParseFleet([]byte(testFleet))
 	require.NoError(t, err)
 	c := &collector{}
 	reg := prometheus.NewRegistry()
-	e, err := New(Config{
+	cfg := Config{
 		Shards: shards,
 		Window: window.Config{Size: 10 * time.Second, AllowedLateness: 20 * time.Second, AllowedSkew: 2 * time.Second},
-	}, staleness.NewRoster(f), c, nil, reg)
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	e, err := New(cfg, staleness.NewRoster(f), c, nil, reg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -112,6 +112,11 @@ func (s *shard) handle(m ingest.Message) {
 		return
 	}
 	s.cnt.received++
+	// A known device past its rate is rejected before any parsing work.
+	if d := s.devices[m.Device]; d != nil && !d.rate.allow(m.Received, s.cfg.DeviceRate, float64(s.cfg.DeviceBurst)) {
+		s.reject(d, &m, errRateLimited)
+		return
+	}
 	var r ingest.Reading
 	if err := s.dec.Decode(m.Site, m.Device, m.Payload, m.Received, &r); err != nil {
 		s.reject(s.devices[m.Device], &m, err)
@@ -226,6 +231,8 @@ var (
 		Detail: "not on the roster (learning disabled), or limits.max_devices / max_groups reached"}
 	errTooLate = &ingest.RejectError{Reason: ingest.ReasonTooLate,
 		Detail: "its window is final (older than window.allowed_lateness)"}
+	errRateLimited = &ingest.RejectError{Reason: ingest.ReasonRateLimited,
+		Detail: "the device exceeds limits.device_rate (burst limits.device_burst)"}
 )
 
 // reject counts a rejected message (for d, when known) and offers it to the

@@ -87,6 +87,12 @@ type Limits struct {
 	MaxGroups int `yaml:"max_groups"`
 	// MaxGroupMetrics bounds distinct metrics per group. Default: 64.
 	MaxGroupMetrics int `yaml:"max_group_metrics"`
+	// DeviceRate limits each device's messages per second; past it they
+	// are rejected rate_limited. Default: 100.
+	DeviceRate float64 `yaml:"device_rate"`
+	// DeviceBurst is how many messages a device may send at once (e.g. a
+	// flushed buffer) before DeviceRate applies. Default: 1000.
+	DeviceBurst int `yaml:"device_burst"`
 }
 
 // Defaults returns the configuration with every default filled in: the
@@ -135,6 +141,8 @@ func (c Config) WithDefaults() Config {
 	c.Limits.MaxDevices = c.Aggregate.MaxDevices
 	c.Limits.MaxGroups = c.Aggregate.MaxGroups
 	c.Limits.MaxGroupMetrics = c.Aggregate.MaxGroupMetrics
+	c.Limits.DeviceRate = c.Aggregate.DeviceRate
+	c.Limits.DeviceBurst = c.Aggregate.DeviceBurst
 	return c
 }
 
@@ -145,6 +153,7 @@ func (c Config) aggregateConfig() aggregate.Config {
 	a.Dedup.ReplayMinAge = c.Replay.MinAge
 	a.Liveness = c.Liveness
 	a.MaxDevices, a.MaxGroups, a.MaxGroupMetrics = c.Limits.MaxDevices, c.Limits.MaxGroups, c.Limits.MaxGroupMetrics
+	a.DeviceRate, a.DeviceBurst = c.Limits.DeviceRate, c.Limits.DeviceBurst
 	return a
 }
 

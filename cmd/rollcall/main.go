@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -18,6 +19,10 @@ import (
 	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/sim"
 )
+
+// DemoMemoryLimit is the demo's soft memory limit (runtime/debug) when
+// GOMEMLIMIT is not set.
+const DemoMemoryLimit = 256 << 20
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -184,6 +189,10 @@ func demo(ctx context.Context, cfg gateway.Config, log *slog.Logger, stdout io.W
 			return err
 		}
 		cfg.Fleet = name
+	}
+	// The demo bounds its heap unless the user set GOMEMLIMIT.
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(DemoMemoryLimit)
 	}
 	g, err := gateway.New(cfg, log)
 	if err != nil {

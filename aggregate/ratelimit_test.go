@@ -1,0 +1,51 @@
+package aggregate
+
+import (
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall-iot/rollcall/ingest"
+)
+
+func TestBucket(t *testing.T) {
+	t.Parallel()
+	s := func(sec float64) int64 { return int64(sec * 1e9) }
+	var b bucket
+	// Burst 3 at rate 2/s: three at once, the fourth refused.
+	for i := range 3 {
+		require.True(t, b.allow(s(10), 2, 3), "burst %d", i)
+	}
+	require.False(t, b.allow(s(10), 2, 3))
+	// 0.5 s later one token (2/s × 0.5 s) is back, not two.
+	require.True(t, b.allow(s(10.5), 2, 3))
+	require.False(t, b.allow(s(10.5), 2, 3))
+	// After a long pause the bucket is full again, not fuller.
+	for i := range 3 {
+		require.True(t, b.allow(s(100), 2, 3), "refilled %d", i)
+	}
+	require.False(t, b.allow(s(100), 2, 3))
+	// A clock that steps back does not refill.
+	require.False(t, b.allow(s(50), 2, 3))
+}
+
+func TestEngineDeviceRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarnessWith(t, 2, func(c *Config) { c.DeviceRate, c.DeviceBurst = 1, 5 })
+		ts := time.Now()
+		for i := range 8 { // eight at once: the burst of 5 passes
+			p := fmt.Sprintf(`{"seq":%d,"ts":%d,"metrics":{"power_kw":1}}`, i+1, ts.UnixMilli())
+			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: "d1", Payload: []byte(p), Received: ts.UnixNano()}))
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		// d1 is listed (it exists from the start): five take the burst,
+		// three are refused.
+		require.Equal(t, 3.0, testutil.ToFloat64(h.e.m.rejected.WithLabelValues(ingest.ReasonRateLimited)))
+		require.Equal(t, 5.0, testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeAccepted)))
+	})
+}
