@@ -35,6 +35,7 @@ type ctlRequest struct {
 
 // statusReply is a shard's report at the start of each emit round.
 type statusReply struct {
+	processed uint64 // highest journal index the shard has handled
 	groups    []groupStatus
 	cnt       counters
 	states    map[staleness.State]int // nil when no scan happened this round
@@ -51,7 +52,7 @@ type groupStatus struct {
 // every StateScanInterval it also counts device states and retires learned
 // devices silent for longer than the roster allows.
 func (s *shard) status(now int64) statusReply {
-	r := statusReply{cnt: s.cnt}
+	r := statusReply{cnt: s.cnt, processed: s.processed}
 	s.cnt = counters{lastEvent: s.cnt.lastEvent}
 	for _, g := range s.groups {
 		r.groups = append(r.groups, groupStatus{name: g.name, maxEvent: g.maxEvent, minEvent: g.minEvent, hasEvent: g.hasEvent})

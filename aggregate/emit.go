@@ -122,11 +122,26 @@ func (e *Engine) send(k openKey, oa *openAgg, rev int, final bool, g *coordGroup
 		kind = KindProvisional
 	}
 	e.m.emitted.WithLabelValues(kind).Inc()
-	e.emit.Emit(merged.Finish(FinishInfo{
+	a := merged.Finish(FinishInfo{
 		Watermark:   g.lc.Watermark(),
 		EmittedAt:   at,
 		Revision:    rev,
 		Final:       final,
 		MinCoverage: e.cfg.MinCoverage,
-	}))
+	})
+	if pe, ok := e.emit.(PartialEmitter); ok {
+		pe.EmitPartial(a, merged) // merged owns its slices (cloned above)
+		return
+	}
+	e.emit.Emit(a)
+}
+
+// PartialEmitter is an Emitter that also takes the merged partial behind
+// each aggregate: this gateway's summary of the window, which a tier above
+// merges with other gateways' (federation). When the engine's Emitter
+// implements it, the engine calls EmitPartial instead of Emit, under the
+// same contract; p is owned by the receiver.
+type PartialEmitter interface {
+	Emitter
+	EmitPartial(a Aggregate, p Partial)
 }

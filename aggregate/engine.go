@@ -47,6 +47,13 @@ type Engine struct {
 	early   [numReasons]atomic.Uint64 // rejects before routing, by reason
 	rejects *rejectLog                // sample of rejected messages
 
+	snapReq  chan chan *Snapshot // Snapshot requests, served between rounds
+	roundReq chan roundRequest   // replayed rounds, run between live ones
+	recorder func(RoundMark) error
+	roundSeq uint64
+	held     atomic.Bool // Hold: no emission during a replay
+	skip     []uint64    // per shard: journal index handled before the restored snapshot
+
 	states    [][]stateCount // latest device-state counts per shard
 	replaying []int          // latest replaying-device count per shard
 	lastEvent int64          // newest accepted event time, Unix ns
@@ -125,12 +132,14 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	}
 	e := &Engine{
 		cfg: cfg, log: log.With("stage", "aggregate"), roster: roster, emit: emit,
-		reg:     newRegistry(),
-		rejects: newRejectLog(cfg.RejectSamples, cfg.RejectSampleRate),
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
-		groups:  map[string]*coordGroup{},
-		open:    map[openKey]*openAgg{},
+		reg:      newRegistry(),
+		rejects:  newRejectLog(cfg.RejectSamples, cfg.RejectSampleRate),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+		snapReq:  make(chan chan *Snapshot),
+		roundReq: make(chan roundRequest),
+		groups:   map[string]*coordGroup{},
+		open:     map[openKey]*openAgg{},
 	}
 	for i := range cfg.Shards {
 		e.shards = append(e.shards, newShard(i, &e.cfg, roster, e.reg, e.log, e.rejects))
@@ -216,20 +225,22 @@ func (e *Engine) Run(ctx context.Context) error {
 			<-stopped
 		}
 	}()
-	for _, g := range e.roster.Groups() {
-		e.group(g, e.cfg.Now().UnixNano())
-	}
 	t := time.NewTicker(e.cfg.EmitInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			e.all(func(s *shard) any { s.drain(); return nil })
-			e.round()
+			e.tick()
 			e.log.Info("aggregate stopped")
 			return nil
 		case <-t.C:
-			e.round()
+			e.tick()
+		case req := <-e.snapReq:
+			req <- e.snapshot()
+		case req := <-e.roundReq:
+			e.round(req.mark.Now, true)
+			close(req.done)
 		}
 	}
 }
@@ -290,13 +301,36 @@ func (e *Engine) group(name string, first int64) *coordGroup {
 	return g
 }
 
-// round is one emit round: collect the shards' status, advance watermarks,
-// ask the shards for the due partials, merge and emit.
-func (e *Engine) round() {
+// tick is a live emit round at the gateway clock, unless held.
+func (e *Engine) tick() {
+	if !e.held.Load() {
+		e.round(e.cfg.Now().UnixNano(), false)
+	}
+}
+
+// round is one emit round at now: collect the shards' status, record the
+// round (so a replay can repeat it exactly), advance watermarks, ask the
+// shards for the due partials, merge and emit. Given the shards' state and
+// now, a round is deterministic.
+func (e *Engine) round(now int64, replayed bool) {
 	t0 := time.Now()
-	now := e.cfg.Now().UnixNano()
-	for i, r := range e.all(func(s *shard) any { return s.status(now) }) {
+	replies := e.all(func(s *shard) any { return s.status(now) })
+	mark := RoundMark{Seq: e.roundSeq + 1, Now: now, Processed: make([]uint64, len(replies))}
+	for i, r := range replies {
+		mark.Processed[i] = r.(statusReply).processed
+	}
+	if !replayed && e.recorder != nil {
+		if err := e.recorder(mark); err != nil {
+			e.m.recordErrors.Inc()
+			e.log.Warn("recording emit round failed: a replay after a crash may differ from this round", "err", err)
+		}
+	}
+	e.roundSeq = mark.Seq
+	for i, r := range replies {
 		e.absorb(i, r.(statusReply), now)
+	}
+	for _, g := range e.roster.Groups() {
+		e.group(g, now)
 	}
 	w := e.cfg.Window
 	names := make([]string, 0, len(e.groups))
@@ -331,7 +365,7 @@ func (e *Engine) round() {
 			open: slices.Clone(g.lc.Open()), cutoff: g.lc.Cutoff(), size: int64(w.Size),
 		})
 	}
-	emittedAt := e.cfg.Now()
+	emittedAt := time.Unix(0, now)
 	for i, r := range e.all(func(s *shard) any { return s.flush(now, fl) }) {
 		for _, p := range r.([]Partial) {
 			e.store(i, p)

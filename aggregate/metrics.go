@@ -36,22 +36,23 @@ const (
 )
 
 type metrics struct {
-	received   prometheus.Counter
-	messages   *prometheus.CounterVec
-	rejected   *prometheus.CounterVec
-	status     prometheus.Counter
-	dropped    *prometheus.CounterVec
-	devices    *prometheus.GaugeVec
-	replaying  prometheus.Gauge
-	emitted    *prometheus.CounterVec
-	skipped    prometheus.Counter
-	groups     prometheus.Gauge
-	emitTime   prometheus.Histogram
-	lastEvent  prometheus.Gauge
-	queueLen   prometheus.GaugeFunc
-	queueCap   prometheus.GaugeFunc
-	collectors []prometheus.Collector
-	reg        prometheus.Registerer
+	received     prometheus.Counter
+	messages     *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	status       prometheus.Counter
+	dropped      *prometheus.CounterVec
+	devices      *prometheus.GaugeVec
+	replaying    prometheus.Gauge
+	emitted      *prometheus.CounterVec
+	skipped      prometheus.Counter
+	recordErrors prometheus.Counter
+	groups       prometheus.Gauge
+	emitTime     prometheus.Histogram
+	lastEvent    prometheus.Gauge
+	queueLen     prometheus.GaugeFunc
+	queueCap     prometheus.GaugeFunc
+	collectors   []prometheus.Collector
+	reg          prometheus.Registerer
 }
 
 func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*metrics, error) {
@@ -92,6 +93,10 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 			Name: "rollcall_window_skipped_total",
 			Help: "Windows never emitted because a watermark jumped more than window.max_catch_up windows.",
 		}),
+		recordErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rollcall_aggregate_round_record_errors_total",
+			Help: "Emit rounds that could not be recorded in the journal (a replay after a crash may then differ).",
+		}),
 		groups: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rollcall_aggregate_groups",
 			Help: "Groups being aggregated.",
@@ -130,7 +135,7 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 	m.dropped.WithLabelValues(DropGroupMetricsFull)
 	m.collectors = []prometheus.Collector{
 		m.received, m.messages, m.rejected, m.status, m.dropped, m.devices, m.replaying, m.emitted,
-		m.skipped, m.groups, m.emitTime, m.lastEvent, m.queueLen, m.queueCap,
+		m.skipped, m.recordErrors, m.groups, m.emitTime, m.lastEvent, m.queueLen, m.queueCap,
 	}
 	for i, c := range m.collectors {
 		if err := reg.Register(c); err != nil {

@@ -33,10 +33,11 @@ type shard struct {
 	devices map[string]*device
 	groups  map[string]*shardGroup
 
-	cnt      counters
-	slots    []int // scratch: metric slots of the reading being handled
-	states   map[staleness.State]int
-	lastScan int64
+	cnt       counters
+	processed uint64 // highest journal index handled
+	slots     []int  // scratch: metric slots of the reading being handled
+	states    map[staleness.State]int
+	lastScan  int64
 }
 
 // shardGroup is a shard's part of a group: the group's devices hashed here.
@@ -107,6 +108,7 @@ func (s *shard) handle(m ingest.Message) {
 	if m.Ack != nil {
 		defer m.Ack()
 	}
+	s.processed = max(s.processed, m.Index)
 	if m.Kind == ingest.TopicStatus {
 		s.handleStatus(m)
 		return

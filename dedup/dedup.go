@@ -206,3 +206,43 @@ func ContentHash(ms []ingest.Metric) uint64 {
 	}
 	return d.Sum64()
 }
+
+// StateSnapshot is the serialisable form of a State, for checkpoints.
+type StateSnapshot struct {
+	Started  bool
+	Boot     uint64
+	Top      uint64
+	Bits     []uint64
+	NewestTS int64
+	Hashes   []HashEntry
+	HPos     int
+}
+
+// HashEntry is one (event time, content hash) of a reading without seq.
+type HashEntry struct {
+	TS   int64
+	Hash uint64
+}
+
+// Snapshot returns s's state; the slices are copies.
+func (s *State) Snapshot() StateSnapshot {
+	ss := StateSnapshot{Started: s.started, Boot: s.boot, Top: s.top, NewestTS: s.newestTS, HPos: s.hpos}
+	if s.bits != nil {
+		ss.Bits = append([]uint64(nil), s.bits...)
+	}
+	for _, h := range s.hashes {
+		ss.Hashes = append(ss.Hashes, HashEntry{TS: h.ts, Hash: h.hash})
+	}
+	return ss
+}
+
+// Restore sets s to a snapshot taken with the same Config.
+func (s *State) Restore(ss StateSnapshot) {
+	*s = State{started: ss.Started, boot: ss.Boot, top: ss.Top, newestTS: ss.NewestTS, hpos: ss.HPos}
+	if ss.Bits != nil {
+		s.bits = append([]uint64(nil), ss.Bits...)
+	}
+	for _, h := range ss.Hashes {
+		s.hashes = append(s.hashes, hashEntry{ts: h.TS, hash: h.Hash})
+	}
+}

@@ -125,3 +125,27 @@ func (d *Detector) Expire(cfg *ReplayConfig, now int64) (cleared bool) {
 	}
 	return false
 }
+
+// DetectorSnapshot is the serialisable form of a Detector.
+type DetectorSnapshot struct {
+	Times       []int64
+	Pos         int
+	Total       uint64
+	First, Last int64
+	Flagged     bool
+	Since       int64
+}
+
+// Snapshot returns d's state.
+func (d *Detector) Snapshot() DetectorSnapshot {
+	return DetectorSnapshot{Times: append([]int64(nil), d.times...), Pos: d.pos, Total: d.Total,
+		First: d.First, Last: d.Last, Flagged: d.Flagged, Since: d.Since}
+}
+
+// Restore sets d to a snapshot.
+func (d *Detector) Restore(s DetectorSnapshot) {
+	*d = Detector{pos: s.Pos, Total: s.Total, First: s.First, Last: s.Last, Flagged: s.Flagged, Since: s.Since}
+	if len(s.Times) > 0 {
+		d.times = append([]int64(nil), s.Times...)
+	}
+}

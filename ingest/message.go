@@ -14,6 +14,9 @@ type Message struct {
 	Received int64
 	// Redelivered is the MQTT DUP flag.
 	Redelivered bool
+	// Index is the message's journal index once it is journaled (0 before,
+	// or without a journal).
+	Index uint64
 	// Ack acknowledges the message to the broker (QoS 1). It is nil when
 	// there is nothing to acknowledge (QoS 0). The consumer calls it exactly
 	// once, after the message has been accepted (or rejected for good).

@@ -116,8 +116,8 @@ type Liveness struct {
 	// Interval is the learned mean inter-arrival time (ns), seeded from the
 	// fleet file's interval.
 	Interval int64
-	// variance of the inter-arrival time, ns².
-	variance float64
+	// Variance is the learned variance of the inter-arrival time, ns².
+	Variance float64
 	// Offset is receive time minus event time of the newest reading (ns):
 	// transport delay plus how far the device's clock lags.
 	Offset int64
@@ -131,7 +131,7 @@ type Liveness struct {
 // NewLiveness returns the liveness of a device expected every interval.
 func NewLiveness(interval time.Duration) Liveness {
 	iv := float64(interval) * DefaultStdDevRatio
-	return Liveness{Interval: int64(interval), variance: iv * iv}
+	return Liveness{Interval: int64(interval), Variance: iv * iv}
 }
 
 // Observe records a reading received at recv with event time ts. Only
@@ -147,7 +147,7 @@ func (l *Liveness) Observe(recv, ts int64) {
 		gap := float64(recv - l.LastSeen)
 		diff := gap - float64(l.Interval)
 		l.Interval += int64(ewmaWeight * diff)
-		l.variance = (1 - ewmaWeight) * (l.variance + ewmaWeight*diff*diff)
+		l.Variance = (1 - ewmaWeight) * (l.Variance + ewmaWeight*diff*diff)
 	}
 	l.LastSeen = max(l.LastSeen, recv)
 	l.LastEvent = ts
@@ -165,7 +165,7 @@ func (l *Liveness) SetStatus(online bool, recv int64) {
 // StdDev returns the inter-arrival standard deviation used for phi: the
 // learned one, floored by cfg.
 func (l *Liveness) StdDev(cfg *Config) float64 {
-	return max(math.Sqrt(l.variance), float64(cfg.MinStdDev), cfg.StdDevRatio*float64(l.Interval))
+	return max(math.Sqrt(l.Variance), float64(cfg.MinStdDev), cfg.StdDevRatio*float64(l.Interval))
 }
 
 // Phi returns the suspicion level at now: −log10 of the probability that a

@@ -93,3 +93,22 @@ func (l *Lifecycle) Advance(wm int64) (provisional, final []int64) {
 // Next returns the start of the first window not yet emitted provisional:
 // readings for earlier windows (at or after Cutoff) are revisions.
 func (l *Lifecycle) Next() int64 { return l.next }
+
+// LifecycleSnapshot is the serialisable form of a Lifecycle.
+type LifecycleSnapshot struct {
+	Started   bool
+	Next      int64
+	Open      []int64
+	Watermark int64
+	Skipped   uint64
+}
+
+// Snapshot returns l's state.
+func (l *Lifecycle) Snapshot() LifecycleSnapshot {
+	return LifecycleSnapshot{Started: l.started, Next: l.next, Open: append([]int64(nil), l.open...), Watermark: l.watermark, Skipped: l.Skipped}
+}
+
+// Restore sets l to a snapshot taken with the same Config.
+func (l *Lifecycle) Restore(s LifecycleSnapshot) {
+	l.started, l.next, l.open, l.watermark, l.Skipped = s.Started, s.Next, append([]int64(nil), s.Open...), s.Watermark, s.Skipped
+}
