@@ -17,6 +17,8 @@ import (
 	"github.com/rollcall-iot/rollcall/dedup"
 	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/sink"
+	natssink "github.com/rollcall-iot/rollcall/sink/nats"
+	"github.com/rollcall-iot/rollcall/sink/prom"
 	"github.com/rollcall-iot/rollcall/sink/store"
 	"github.com/rollcall-iot/rollcall/staleness"
 	"github.com/rollcall-iot/rollcall/window"
@@ -59,10 +61,19 @@ type Config struct {
 	Liveness staleness.Config `yaml:"liveness"`
 	// Limits are the per-message and fleet-size limits.
 	Limits Limits `yaml:"limits"`
+	// Journal is the ingest journal: every accepted message is journaled
+	// and, at QoS 1, acknowledged only after its group commit.
+	Journal JournalConfig `yaml:"journal"`
+	// Checkpoint configures checkpoints of the engine and the API store.
+	Checkpoint CheckpointConfig `yaml:"checkpoint"`
 	// Sink configures the fan-out to sinks.
 	Sink sink.Config `yaml:"sink"`
 	// Store bounds the API's in-memory history.
 	Store store.Config `yaml:"store"`
+	// Prom configures the Prometheus sink (latest aggregates as gauges).
+	Prom prom.Config `yaml:"prom"`
+	// NATS configures the NATS sink (partials for federation).
+	NATS natssink.Config `yaml:"nats"`
 	// ShutdownTimeout bounds a graceful shutdown. Default: 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error. Default: info.
@@ -135,8 +146,12 @@ func (c Config) WithDefaults() Config {
 	c.Dedup.ReplayMinAge = c.Replay.MinAge
 	c.Dedup = c.Dedup.WithDefaults()
 	c.Limits.Limits = c.Limits.Limits.WithDefaults()
+	c.Journal = c.Journal.withDefaults()
+	c.Checkpoint = c.Checkpoint.WithDefaults()
 	c.Sink = c.Sink.WithDefaults()
 	c.Store = c.Store.WithDefaults()
+	c.Prom = c.Prom.WithDefaults()
+	c.NATS = c.NATS.WithDefaults()
 	c.Aggregate = c.aggregateConfig().WithDefaults()
 	c.Limits.MaxDevices = c.Aggregate.MaxDevices
 	c.Limits.MaxGroups = c.Aggregate.MaxGroups
@@ -175,7 +190,12 @@ func (c Config) Validate() error {
 	if _, err := ingest.NewTopics(c.Topics.Telemetry, c.Topics.Status); err != nil {
 		errs = append(errs, fmt.Errorf("topics: %w", err))
 	}
-	errs = append(errs, c.HTTP.Validate(), c.aggregateConfig().Validate(), c.Sink.Validate(), c.Store.Validate())
+	errs = append(errs, c.HTTP.Validate(), c.aggregateConfig().Validate(), c.Sink.Validate(), c.Store.Validate(),
+		c.Journal.validate(), c.Checkpoint.Validate())
+	errs = append(errs, c.Prom.Validate(), c.natsConfig().Validate())
+	if c.NATS.Enabled && c.NATS.URL == "" && !c.Embedded() {
+		errs = append(errs, errors.New("nats.url: required when mqtt.url names an external broker (there is no embedded NATS server)"))
+	}
 	mqtt := c.MQTT
 	if c.Embedded() {
 		mqtt.URL = "tcp://embedded" // filled in at start
@@ -183,10 +203,10 @@ func (c Config) Validate() error {
 		b.StoreDir = c.DataDir
 		errs = append(errs, section("broker", b.Validate()))
 		// Both subscriptions (telemetry and status) get the broker's
-		// in-flight window, and hashing may send all of it to one worker.
-		if need := 2 * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Aggregate.QueueLen {
-			errs = append(errs, fmt.Errorf("aggregate.queue_len: %d must hold the broker's in-flight window, 2 × broker.max_ack_pending = %d",
-				c.Aggregate.QueueLen, need))
+		// in-flight window; the ingest queue must hold all of it.
+		if need := 2 * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Journal.QueueLen {
+			errs = append(errs, fmt.Errorf("journal.queue_len: %d must hold the broker's in-flight window, 2 × broker.max_ack_pending = %d",
+				c.Journal.QueueLen, need))
 		}
 	}
 	errs = append(errs, mqtt.Validate())

@@ -20,11 +20,16 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"negative payload limit", func(c *Config) { c.Limits.MaxPayloadBytes = -1 }, []string{"limits.max_payload_bytes"}},
 		{"negative max devices", func(c *Config) { c.Limits.MaxDevices = -1 }, []string{"limits.max_devices"}},
-		{"queue smaller than the in-flight window", func(c *Config) { c.Aggregate.QueueLen = 100 }, []string{"aggregate.queue_len", "2 × broker.max_ack_pending = 2048"}},
+		{"queue smaller than the in-flight window", func(c *Config) { c.Journal.QueueLen = 100 }, []string{"journal.queue_len", "2 × broker.max_ack_pending = 2048"}},
+		{"bad journal sync", func(c *Config) { c.Journal.Sync = "sometimes" }, []string{"journal.sync"}},
+		{"checkpoint interval too short", func(c *Config) { c.Checkpoint.Interval = time.Millisecond }, []string{"checkpoint.interval"}},
 		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, []string{"log_level"}},
 		{"bad broker listen", func(c *Config) { c.Broker.Listen = "nope" }, []string{"broker.listen"}},
 		{"bad qos", func(c *Config) { c.MQTT.QoS = 2 }, []string{"mqtt.qos"}},
 		{"bad topic template", func(c *Config) { c.Topics.Telemetry = "fleet/{site}/telemetry" }, []string{"topics"}},
+		{"bad prom series limit", func(c *Config) { c.Prom.MaxSeries = -1 }, []string{"prom.max_series"}},
+		{"nats without a server", func(c *Config) { c.NATS.Enabled, c.MQTT.URL = true, "tcp://127.0.0.1:1883" }, []string{"nats.url: required"}},
+		{"bad nats limits", func(c *Config) { c.NATS.MaxBytes, c.NATS.PublishAttempts = -1, 99 }, []string{"nats.max_bytes", "nats.publish_attempts"}},
 		{"several at once", func(c *Config) { c.Window.Size = -time.Second; c.HTTP.Addr = "x" }, []string{"window.size", "http.addr"}},
 	}
 	for _, tc := range tests {
@@ -41,8 +46,17 @@ func TestConfigValidate(t *testing.T) {
 	require.NoError(t, Defaults().Validate())
 	// The queue rule is about the embedded broker's window only.
 	c := Defaults()
-	c.Aggregate.QueueLen, c.MQTT.URL = 100, "tcp://127.0.0.1:1883"
+	c.Journal.QueueLen, c.MQTT.URL = 100, "tcp://127.0.0.1:1883"
 	require.NoError(t, c.WithDefaults().Validate())
+	// With the embedded broker, nats.url defaults to its NATS listener; the
+	// gateway id to the MQTT client id.
+	c = Defaults()
+	c.NATS.Enabled, c.MQTT.ClientID = true, "gw-7"
+	c = c.WithDefaults()
+	require.NoError(t, c.Validate())
+	require.Equal(t, "gw-7", c.natsConfig().GatewayID)
+	c.NATS.GatewayID = "gw-8"
+	require.Equal(t, "gw-8", c.natsConfig().GatewayID)
 }
 
 func TestLoadFile(t *testing.T) {

@@ -16,7 +16,10 @@ import (
 	"github.com/rollcall-iot/rollcall/aggregate"
 	"github.com/rollcall-iot/rollcall/api"
 	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/journal"
 	"github.com/rollcall-iot/rollcall/sink"
+	natssink "github.com/rollcall-iot/rollcall/sink/nats"
+	"github.com/rollcall-iot/rollcall/sink/prom"
 	"github.com/rollcall-iot/rollcall/sink/store"
 	"github.com/rollcall-iot/rollcall/staleness"
 )
@@ -35,8 +38,20 @@ type Gateway struct {
 	engine *aggregate.Engine
 	fanout *sink.Fanout
 	store  *store.Store
+	prom   *prom.Sink     // nil unless prom.enabled
+	nats   *natssink.Sink // nil unless nats.enabled
 	api    *api.Server
 	ln     net.Listener
+
+	journal  *journal.Journal
+	durable  *durable
+	ckDir    string
+	restored *aggregate.Snapshot // the checkpoint loaded at start, nil if none
+
+	ckFailures *prometheus.CounterVec
+	ckBytes    prometheus.Gauge
+	ckTime     prometheus.Gauge
+	ckSeconds  prometheus.Histogram
 }
 
 // New builds a gateway from cfg (defaults are applied). On error, whatever
@@ -67,15 +82,7 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	if g.store, err = store.New(cfg.Store, g.reg); err != nil {
-		return nil, err
-	}
-	if g.fanout, err = sink.NewFanout(cfg.Sink, log, g.reg, g.store); err != nil {
-		return nil, err
-	}
-	if g.engine, err = aggregate.New(cfg.aggregateConfig(), roster, g.fanout, log, g.reg); err != nil {
-		return nil, err
-	}
+	// The broker starts first: the nats sink may publish to it.
 	mqttCfg := cfg.MQTT
 	if cfg.Embedded() {
 		bc := cfg.Broker
@@ -86,15 +93,33 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 		mqttCfg.URL = g.broker.MQTTURL()
 		log.Info("embedded broker listening", "mqtt", g.broker.MQTTAddr(), "max_ack_pending", bc.MaxAckPending)
 	}
+	if g.store, err = store.New(cfg.Store, g.reg); err != nil {
+		return nil, err
+	}
+	writers, err := g.sinks() // store, then prom and nats if enabled (sinks.go)
+	if err != nil {
+		return nil, err
+	}
+	if g.fanout, err = sink.NewFanout(cfg.Sink, log, g.reg, writers...); err != nil {
+		return nil, err
+	}
+	if g.engine, err = aggregate.New(cfg.aggregateConfig(), roster, g.fanout, log, g.reg); err != nil {
+		return nil, err
+	}
+	if err := g.openDurability(); err != nil {
+		return nil, err
+	}
 	topics, err := ingest.NewTopics(cfg.Topics.Telemetry, cfg.Topics.Status)
 	if err != nil {
 		return nil, err
 	}
-	if g.sub, err = ingest.NewSubscriber(mqttCfg, topics, g.engine, log, g.reg); err != nil {
+	if g.sub, err = ingest.NewSubscriber(mqttCfg, topics, g.durable, log, g.reg); err != nil {
 		return nil, err
 	}
 	if g.api, err = api.New(cfg.HTTP, api.Deps{
 		Store: g.store, Engine: g.engine, Ready: g.ready, Gatherer: g.reg,
+		Rejects:    g.engine.Rejects,
+		MetricStat: func(m string) string { return roster.Metric("", m).Stat },
 	}, log, g.reg); err != nil {
 		return nil, err
 	}
@@ -118,11 +143,14 @@ func (g *Gateway) MQTTURL() string {
 // Registry returns the gateway's metrics registry.
 func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
 
-// ready is /readyz: broker subscription up and workers not saturated.
+// ready is /readyz: broker subscription up, journal writable and workers
+// not saturated.
 func (g *Gateway) ready() error {
 	switch {
 	case !g.sub.Connected():
 		return errors.New("not connected to the broker")
+	case g.durable.Full():
+		return errors.New("journal full: nothing is acknowledged until a checkpoint frees space")
 	case g.engine.Saturation() >= ReadySaturation:
 		return fmt.Errorf("pipeline saturated: a worker queue is over %.0f%% full", ReadySaturation*100)
 	}
@@ -139,9 +167,33 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer stopSinks()
 	defer stopHTTP()
 	engDone, sinkDone, httpDone := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	jCtx, stopJournal := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJournal()
+	jDone, ckDone := make(chan error, 1), make(chan struct{})
 	go func() { sinkDone <- g.fanout.Run(sinkCtx) }()
+	// Recovery: the engine holds its rounds until the journal after the
+	// checkpoint is replayed, then goes live.
+	g.engine.Hold()
 	go func() { engDone <- g.engine.Run(engCtx) }()
 	go func() { httpDone <- g.api.Serve(httpCtx, g.ln) }()
+	if err := g.replayJournal(ctx); err != nil {
+		g.log.Error("journal replay failed", "err", err)
+		stopEngine()
+		stopSinks()
+		stopHTTP()
+		<-engDone
+		<-sinkDone
+		<-httpDone
+		g.close()
+		return fmt.Errorf("journal replay: %w", err)
+	}
+	g.engine.Release()
+	go func() { jDone <- g.durable.run(jCtx) }()
+	ckCtx, stopCheckpoints := context.WithCancel(ctx)
+	go func() {
+		defer close(ckDone)
+		g.checkpointLoop(ckCtx)
+	}()
 	g.sub.Start()
 	g.log.Info("rollcall started", "http", g.HTTPAddr(), "mqtt", g.MQTTURL(), "window", g.cfg.Window.Size, "allowed_lateness", g.cfg.Window.AllowedLateness)
 
@@ -164,8 +216,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}
 	g.sub.Stop() // 1. stop intake
-	stopEngine() // 2. drain the workers, emit what is due
-	errs := []error{runErr, wait("aggregate", engDone)}
+	stopCheckpoints()
+	<-ckDone
+	// 2. journal what is queued, let the workers handle it, checkpoint (so
+	// a restart replays little), then emit what is due.
+	dctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	errs := []error{runErr, g.durable.do(dctx, g.durable.drainFlush), g.engine.Settle(dctx), g.takeCheckpoint(dctx)}
+	cancel()
+	stopEngine()
+	errs = append(errs, wait("aggregate", engDone))
+	stopJournal()
+	errs = append(errs, wait("journal", jDone))
 	stopSinks() // 3. sinks write what is queued
 	errs = append(errs, wait("sinks", sinkDone))
 	stopHTTP()
@@ -191,6 +252,12 @@ func (g *Gateway) close() {
 	if g.ln != nil {
 		_ = g.ln.Close()
 	}
+	if g.journal != nil {
+		if err := g.journal.Close(); err != nil {
+			g.log.Error("closing the journal", "err", err)
+		}
+	}
+	g.closeSinks()
 	if g.broker != nil {
 		g.broker.Shutdown()
 	}

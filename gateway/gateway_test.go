@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,6 +168,17 @@ func runFleetScenario(t *testing.T, mqttURL string) {
 				continue
 			}
 			reporting, sum := tr.window(group, a.Window.Start)
+			if a.Coverage.Reported != len(reporting) {
+				resp, _ := http.Get(base + "/metrics")
+				b, _ := io.ReadAll(resp.Body)
+				for _, l := range strings.Split(string(b), "\n") {
+					if strings.HasPrefix(l, "rollcall_messages") || strings.HasPrefix(l, "rollcall_journal_appended_records") {
+						t.Log("metrics:", l)
+					}
+				}
+				j, _ := json.Marshal(a)
+				t.Log("aggregate:", string(j))
+			}
 			require.Equal(t, map[string]int{"site-a": 3, "site-b": 2}[group], a.Coverage.Expected, "%s %v", group, a.Window.Start)
 			require.Equal(t, len(reporting), a.Coverage.Reported, "%s %v", group, a.Window.Start)
 			require.InDelta(t, sum, float64(a.Stats.Sum.Reported), 1e-6, "%s %v", group, a.Window.Start)
