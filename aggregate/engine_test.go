@@ -235,3 +235,40 @@ func TestEngineDuplicateNotCounted(t *testing.T) {
 		require.True(t, math.IsNaN(float64(a.Stats.Sum.Value)) == false)
 	})
 }
+
+// A message the broker re-sends with the DUP flag is counted as a duplicate
+// but not in the window's counts, and never flags the device replaying.
+func TestEngineRedeliveryIsNotTheDevicesDuplicate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2)
+		t0 := time.Now().Truncate(10 * time.Second).Add(10 * time.Second)
+		time.Sleep(time.Until(t0))
+		redeliver := func(d string, seq uint64, ts time.Time) {
+			p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":10}}`, seq, ts.UnixMilli())
+			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: d, Payload: []byte(p),
+				Received: time.Now().UnixNano(), Redelivered: true}))
+		}
+		for i := range 13 {
+			ts := t0.Add(time.Duration(i) * time.Second)
+			time.Sleep(time.Until(ts))
+			h.send("d1", ts, 10)
+			redeliver("d1", h.seq["d1"], ts) // recent
+			if i >= 8 {
+				redeliver("d1", 1, t0) // old: would be a replay without DUP
+			}
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		a, ok := h.c.find("power_kw", t0, 0)
+		require.True(t, ok)
+		require.Equal(t, uint64(10), a.Counts.Samples)
+		require.Zero(t, a.Counts.Duplicates)
+		require.Zero(t, a.Counts.Replays)
+		require.Equal(t, float64(18), testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeDuplicate)))
+		require.Zero(t, testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeReplay)))
+		ds, err := h.e.Devices(context.Background(), DeviceFilter{ID: "d1"})
+		require.NoError(t, err)
+		require.False(t, ds[0].Replaying)
+		require.Equal(t, uint64(18), ds[0].Counts.Duplicates)
+	})
+}
