@@ -11,7 +11,7 @@ set -euo pipefail
 
 # Components installed when no argument is given. Add one here when a test
 # starts using it.
-DEFAULT_COMPONENTS="mosquitto"
+DEFAULT_COMPONENTS="mosquitto prometheus influxd chromium"
 
 # Pinned versions.
 INFLUXD_MODULE="github.com/influxdata/influxdb/cmd/influxd@v1.8.10"

@@ -1,5 +1,5 @@
-// Package testserver starts real servers (Debian's mosquitto, and later
-// InfluxDB and Prometheus) as processes on free loopback ports for
+// Package testserver starts real servers (Debian's mosquitto and
+// Prometheus, and later InfluxDB) as processes on free loopback ports for
 // integration tests, and stops them in t.Cleanup.
 //
 // Each server gets a temp config and data dir; its stdout and stderr go to a
