@@ -9,7 +9,10 @@
 //
 // # Emits
 //
-// Each aggregate to every Writer, in emission order per sink.
+// Each aggregate to every Writer, in emission order per sink. When the
+// engine hands over the merged partial behind an aggregate
+// (aggregate.PartialEmitter), a PartialWriter (sink/nats) gets it too,
+// through WritePartial; the partial is shared and read-only.
 //
 // # Drops
 //

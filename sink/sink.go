@@ -69,6 +69,16 @@ type Writer interface {
 	Write(ctx context.Context, a aggregate.Aggregate) error
 }
 
+// PartialWriter is a Writer that also wants the mergeable partial behind
+// each aggregate (sink/nats publishes it for federation). When the engine
+// hands the fan-out a partial (aggregate.PartialEmitter), the fan-out calls
+// WritePartial instead of Write, under Write's contract; otherwise Write.
+// p is shared with the other sinks: WritePartial must not modify it.
+type PartialWriter interface {
+	Writer
+	WritePartial(ctx context.Context, a aggregate.Aggregate, p *aggregate.Partial) error
+}
+
 // Fanout delivers every aggregate to every Writer through per-sink queues.
 type Fanout struct {
 	cfg    Config
@@ -83,10 +93,16 @@ type Fanout struct {
 
 type queue struct {
 	w  Writer
-	ch chan aggregate.Aggregate
+	ch chan item
 }
 
-var _ aggregate.Emitter = (*Fanout)(nil)
+// item is one queued aggregate and, when the engine gave one, its partial.
+type item struct {
+	a aggregate.Aggregate
+	p *aggregate.Partial
+}
+
+var _ aggregate.PartialEmitter = (*Fanout)(nil)
 
 // NewFanout returns a fan-out to writers.
 func NewFanout(cfg Config, log *slog.Logger, reg prometheus.Registerer, writers ...Writer) (*Fanout, error) {
@@ -117,7 +133,7 @@ func NewFanout(cfg Config, log *slog.Logger, reg prometheus.Registerer, writers 
 		}, []string{"sink"}),
 	}
 	for _, w := range writers {
-		f.queues = append(f.queues, &queue{w: w, ch: make(chan aggregate.Aggregate, cfg.QueueLen)})
+		f.queues = append(f.queues, &queue{w: w, ch: make(chan item, cfg.QueueLen)})
 		for _, r := range []string{DropQueueFull, DropShutdown} {
 			f.dropped.WithLabelValues(w.Name(), r)
 		}
@@ -134,11 +150,19 @@ func NewFanout(cfg Config, log *slog.Logger, reg prometheus.Registerer, writers 
 
 // Emit queues a on every sink without blocking: a full queue drops its
 // oldest aggregate. Emit is called from one goroutine.
-func (f *Fanout) Emit(a aggregate.Aggregate) {
+func (f *Fanout) Emit(a aggregate.Aggregate) { f.enqueue(item{a: a}) }
+
+// EmitPartial is Emit with the partial behind a, for PartialWriters; the
+// other sinks get a alone.
+func (f *Fanout) EmitPartial(a aggregate.Aggregate, p aggregate.Partial) {
+	f.enqueue(item{a: a, p: &p})
+}
+
+func (f *Fanout) enqueue(it item) {
 	for _, q := range f.queues {
 		for {
 			select {
-			case q.ch <- a:
+			case q.ch <- it:
 			default:
 				select {
 				case <-q.ch:
@@ -167,8 +191,15 @@ func (f *Fanout) Run(ctx context.Context) error {
 
 func (f *Fanout) run(ctx context.Context, q *queue) {
 	name := q.w.Name()
-	write := func(wctx context.Context, a aggregate.Aggregate) {
-		if err := q.w.Write(wctx, a); err != nil {
+	pw, _ := q.w.(PartialWriter)
+	write := func(wctx context.Context, it item) {
+		var err error
+		if pw != nil && it.p != nil {
+			err = pw.WritePartial(wctx, it.a, it.p)
+		} else {
+			err = q.w.Write(wctx, it.a)
+		}
+		if err != nil {
 			f.errs.WithLabelValues(name).Inc()
 			f.log.LogAttrs(wctx, slog.LevelDebug, "sink write failed", slog.String("sink", name), slog.Any("err", err))
 			return
@@ -180,16 +211,16 @@ func (f *Fanout) run(ctx context.Context, q *queue) {
 	// queue rather than see ctx.Done. Such an aggregate belongs to the drain
 	// and must not be written with the cancelled ctx (a context-aware Write
 	// would fail it at once).
-	var first *aggregate.Aggregate
+	var first *item
 loop:
 	for {
 		select {
-		case a := <-q.ch:
+		case it := <-q.ch:
 			if ctx.Err() != nil {
-				first = &a
+				first = &it
 				break loop
 			}
-			write(ctx, a)
+			write(ctx, it)
 			f.qlen.WithLabelValues(name).Set(float64(len(q.ch)))
 		case <-ctx.Done():
 			break loop
@@ -202,12 +233,12 @@ loop:
 	}
 	for {
 		select {
-		case a := <-q.ch:
+		case it := <-q.ch:
 			if dctx.Err() != nil {
 				f.dropped.WithLabelValues(name, DropShutdown).Inc()
 				continue
 			}
-			write(dctx, a)
+			write(dctx, it)
 		default:
 			f.qlen.WithLabelValues(name).Set(0)
 			return

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -374,4 +375,52 @@ func TestMetricsPreinitialised(t *testing.T) {
 	// Registering the same metrics twice is an error, not a panic.
 	_, err = NewFanout(Config{}, nil, reg, &recorder{name: "a"})
 	require.Error(t, err)
+}
+
+// partialRecorder is a PartialWriter that records which method got each
+// aggregate.
+type partialRecorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (*partialRecorder) Name() string { return "partial" }
+
+func (p *partialRecorder) Write(_ context.Context, a aggregate.Aggregate) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got = append(p.got, fmt.Sprintf("write %d", a.Revision))
+	return nil
+}
+
+func (p *partialRecorder) WritePartial(_ context.Context, a aggregate.Aggregate, pt *aggregate.Partial) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got = append(p.got, fmt.Sprintf("partial %d %s %d", a.Revision, pt.Group, pt.Reported))
+	return nil
+}
+
+func (p *partialRecorder) seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.got...)
+}
+
+// TestFanoutPartials: EmitPartial hands the partial to PartialWriters and
+// the aggregate alone to other writers; Emit gives every writer Write.
+func TestFanoutPartials(t *testing.T) {
+	t.Parallel()
+	pw := &partialRecorder{}
+	r := &recorder{name: "plain"}
+	f, err := NewFanout(Config{QueueLen: 10}, nil, prometheus.NewRegistry(), pw, r)
+	require.NoError(t, err)
+	stop := start(t, f)
+	p := aggregate.NewPartial("site-a", "power_kw", 0, 10)
+	p.AddReported(1, 1, 0)
+	f.EmitPartial(agg(1), p)
+	f.Emit(agg(2))
+	require.Eventually(t, func() bool { return len(pw.seen()) == 2 && len(r.seen()) == 2 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, stop())
+	require.Equal(t, []string{"partial 1 site-a 1", "write 2"}, pw.seen())
+	require.Equal(t, []int{1, 2}, r.seen())
 }

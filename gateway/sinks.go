@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"net"
+	"net/url"
+
+	"github.com/rollcall-iot/rollcall/sink"
+	natssink "github.com/rollcall-iot/rollcall/sink/nats"
+	"github.com/rollcall-iot/rollcall/sink/prom"
+)
+
+// sinks returns the fan-out's writers: the API store, then the Prometheus
+// and NATS sinks when enabled. It runs after the embedded broker started,
+// whose NATS listener is the nats sink's default server.
+func (g *Gateway) sinks() ([]sink.Writer, error) {
+	ws := []sink.Writer{g.store}
+	var err error
+	if g.cfg.Prom.Enabled {
+		if g.prom, err = prom.New(g.cfg.Prom, g.reg); err != nil {
+			return nil, err
+		}
+		ws = append(ws, g.prom)
+	}
+	if g.cfg.NATS.Enabled {
+		nc := g.cfg.natsConfig()
+		if nc.URL == "" && g.broker != nil {
+			nc.URL = loopbackURL(g.broker.ClientURL())
+		}
+		if g.nats, err = natssink.New(nc, g.log, g.reg); err != nil {
+			return nil, err
+		}
+		ws = append(ws, g.nats)
+		g.log.Info("publishing partials to nats", "url", nc.RedactedURL(), "stream", natssink.StreamName, "gateway_id", nc.GatewayID)
+	}
+	return ws, nil
+}
+
+// natsConfig is the nats section with the gateway id defaulting to the
+// MQTT client id (resolved here, after the file and flags set the latter).
+func (c Config) natsConfig() natssink.Config {
+	n := c.NATS
+	if n.GatewayID == "" {
+		n.GatewayID = c.MQTT.ClientID
+	}
+	return n
+}
+
+// closeSinks releases what sinks opened (the NATS connection), after the
+// fan-out stopped or when New fails.
+func (g *Gateway) closeSinks() {
+	if g.nats != nil {
+		g.nats.Close()
+	}
+}
+
+// loopbackURL replaces an unspecified listen host (0.0.0.0, ::) in u with
+// 127.0.0.1, so that it can be dialled.
+func loopbackURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	if ip := net.ParseIP(p.Hostname()); p.Hostname() == "" || (ip != nil && ip.IsUnspecified()) {
+		p.Host = net.JoinHostPort("127.0.0.1", p.Port())
+	}
+	return p.String()
+}
