@@ -349,7 +349,14 @@ func (e *Engine) round(now int64, replayed bool) {
 		skipped := g.lc.Skipped
 		prov, fin := g.lc.Advance(wm)
 		e.m.skipped.Add(float64(g.lc.Skipped - skipped))
-		g.shared.cutoff.Store(g.lc.Cutoff())
+		cutoff := g.lc.Cutoff()
+		if !g.lc.Started() {
+			// Before its first emission a group accepts anything within the
+			// lateness horizon (a broker's backlog at start), and its first
+			// window moves back to the oldest (Rewind).
+			cutoff = min(cutoff, now-int64(w.AllowedLateness)-int64(w.Size))
+		}
+		g.shared.cutoff.Store(cutoff)
 		g.shared.emitted.Store(g.lc.Next())
 		g.shared.watermark.Store(g.lc.Watermark())
 		metrics := e.reg.metricsOf(g.shared)
@@ -362,7 +369,7 @@ func (e *Engine) round(now int64, replayed bool) {
 		due[n] = dueWindows{provisional: prov, final: fin}
 		fl = append(fl, groupFlush{
 			group: n, metrics: metrics, windows: union(prov, fin),
-			open: slices.Clone(g.lc.Open()), cutoff: g.lc.Cutoff(), size: int64(w.Size),
+			open: slices.Clone(g.lc.Open()), cutoff: cutoff, size: int64(w.Size),
 		})
 	}
 	emittedAt := time.Unix(0, now)

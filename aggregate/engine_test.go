@@ -272,3 +272,28 @@ func TestEngineRedeliveryIsNotTheDevicesDuplicate(t *testing.T) {
 		require.Equal(t, uint64(18), ds[0].Counts.Duplicates)
 	})
 }
+
+// A broker's backlog at start (readings older than the clock's window) is
+// accepted and aggregated, not rejected too_late.
+func TestEngineBacklogAtStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2)
+		time.Sleep(200 * time.Millisecond) // a few idle rounds before the backlog arrives
+		// Within the lateness horizon (20 s + a 10 s window), older than the
+		// clock's own window.
+		t0 := time.Now().Truncate(10 * time.Second).Add(-20 * time.Second)
+		for i := range 40 {
+			ts := t0.Add(time.Duration(i) * time.Second)
+			h.send("d1", ts, 10)
+			h.send("d2", ts, 20)
+			h.send("d3", ts, 30)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Zero(t, testutil.ToFloat64(h.e.m.rejected.WithLabelValues(ingest.ReasonTooLate)))
+		a, ok := h.c.find("power_kw", t0, 0)
+		require.True(t, ok, "the oldest backlog window is emitted")
+		require.Equal(t, 3, a.Coverage.Reported)
+		require.Equal(t, uint64(30), a.Counts.Samples)
+	})
+}

@@ -46,6 +46,9 @@ func (l *Lifecycle) Rewind(ts, floor int64) {
 	}
 }
 
+// Started reports whether the group has emitted a window.
+func (l *Lifecycle) Started() bool { return l.started }
+
 // Cutoff returns the start of the oldest window that still accepts readings.
 // A reading whose window starts before it is too late.
 func (l *Lifecycle) Cutoff() int64 {

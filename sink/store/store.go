@@ -1,23 +1,3 @@
-// Package store is the bounded in-memory history of aggregates behind the
-// HTTP API.
-//
-// # Consumes
-//
-// Every aggregate the engine emits, as a sink.Writer.
-//
-// # Emits
-//
-// Query answers: per group and metric the windows in a time range (newest
-// last) with their latest revision or every revision, and the newest window
-// per series.
-//
-// # Drops
-//
-// Per series, windows beyond Config.MaxWindows are evicted oldest first
-// (rollcall_store_evicted_total{reason="max_windows"}); per window,
-// revisions beyond Config.MaxRevisions are evicted oldest first, keeping the
-// latest (reason="max_revisions"); aggregates of new series beyond
-// Config.MaxSeries are not stored (reason="max_series").
 package store
 
 import (
@@ -44,6 +24,14 @@ const (
 	DefaultMaxWindows = 360
 	// DefaultMaxRevisions is the revisions kept per window.
 	DefaultMaxRevisions = 16
+	// DefaultBacklog is the aggregates kept in emission order for stream
+	// readers (about 10 minutes of 2 sites × 2 metrics × 10 s windows with
+	// a revision and a final each, many times over).
+	DefaultBacklog = 4096
+	// MaxSubscribers bounds the subscribers of one store; Subscribe refuses
+	// more with ErrTooManySubscribers. The API's http.max_streams is the
+	// limit users meet first.
+	MaxSubscribers = 1024
 )
 
 // Eviction reasons: the reason label of rollcall_store_evicted_total.
@@ -62,6 +50,10 @@ type Config struct {
 	// MaxRevisions bounds the revisions kept per window (the latest is
 	// always kept). Default: 16.
 	MaxRevisions int `yaml:"max_revisions"`
+	// Backlog is how many of the newest aggregates are kept in emission
+	// order, so that a stream client that reconnects (Last-Event-ID) or
+	// reads slowly gets what it missed. Default: 4096.
+	Backlog int `yaml:"backlog"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -75,15 +67,23 @@ func (c Config) WithDefaults() Config {
 	if c.MaxRevisions == 0 {
 		c.MaxRevisions = DefaultMaxRevisions
 	}
+	if c.Backlog == 0 {
+		c.Backlog = DefaultBacklog
+	}
 	return c
 }
 
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
 	var errs []error
-	for name, v := range map[string]int{"max_series": c.MaxSeries, "max_windows": c.MaxWindows, "max_revisions": c.MaxRevisions} {
-		if v < 1 {
-			errs = append(errs, fmt.Errorf("store.%s: %d must be positive", name, v))
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"max_series", c.MaxSeries}, {"max_windows", c.MaxWindows}, {"max_revisions", c.MaxRevisions}, {"backlog", c.Backlog},
+	} {
+		if f.v < 1 {
+			errs = append(errs, fmt.Errorf("store.%s: %d must be positive", f.name, f.v))
 		}
 	}
 	return errors.Join(errs...)
@@ -96,11 +96,15 @@ type Key struct {
 
 // Store keeps recent aggregates. It is safe for concurrent use.
 type Store struct {
-	cfg     Config
-	evicted *prometheus.CounterVec
+	cfg         Config
+	epoch       uint64
+	evicted     *prometheus.CounterVec
+	subscribers prometheus.Gauge
 
-	mu     sync.RWMutex
-	series map[Key]*series
+	mu      sync.RWMutex
+	series  map[Key]*series
+	backlog backlog
+	subs    map[*Subscription]struct{}
 }
 
 // series holds one group and metric's windows, ascending by start; each
@@ -111,7 +115,8 @@ type series struct {
 
 var _ sink.Writer = (*Store)(nil)
 
-// New returns an empty store.
+// New returns an empty store. It registers rollcall_store_evicted_total
+// and rollcall_store_subscribers with reg.
 func New(cfg Config, reg prometheus.Registerer) (*Store, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -119,17 +124,33 @@ func New(cfg Config, reg prometheus.Registerer) (*Store, error) {
 	}
 	s := &Store{
 		cfg: cfg,
+		// Any value that differs between two runs of the process will do:
+		// it only tells a stream client that its sequence numbers are from
+		// another run.
+		epoch: uint64(time.Now().UnixNano()),
 		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rollcall_store_evicted_total",
 			Help: "Aggregates the API store evicted or refused, by reason.",
 		}, []string{"reason"}),
-		series: map[Key]*series{},
+		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rollcall_store_subscribers",
+			Help: "Stream readers subscribed to the API store.",
+		}),
+		series:  map[Key]*series{},
+		backlog: backlog{ring: make([]Entry, cfg.Backlog)},
+		subs:    map[*Subscription]struct{}{},
 	}
 	for _, r := range []string{EvictMaxSeries, EvictMaxWindows, EvictMaxRevisions} {
 		s.evicted.WithLabelValues(r)
 	}
-	if err := reg.Register(s.evicted); err != nil {
-		return nil, fmt.Errorf("store: register metrics: %w", err)
+	cs := []prometheus.Collector{s.evicted, s.subscribers}
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("store: register metrics: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -143,7 +164,8 @@ func (s *Store) Write(_ context.Context, a aggregate.Aggregate) error {
 	return nil
 }
 
-// Add stores a.
+// Add stores a, gives it the next sequence number and signals the
+// subscribers. It never waits for a subscriber.
 func (s *Store) Add(a aggregate.Aggregate) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,9 +179,20 @@ func (s *Store) Add(a aggregate.Aggregate) {
 		sr = &series{}
 		s.series[k] = sr
 	}
+	s.backlog.push(a)
+	s.notify()
 	i := sort.Search(len(sr.windows), func(i int) bool { return !sr.windows[i][0].Window.Start.Before(a.Window.Start) })
 	if i < len(sr.windows) && sr.windows[i][0].Window.Start.Equal(a.Window.Start) {
-		revs := append(sr.windows[i], a)
+		revs := sr.windows[i]
+		// Revisions stay ordered by number: a revision re-emitted after a
+		// restart (journal replay) replaces itself wherever it is, and never
+		// hides a newer one.
+		j, found := slices.BinarySearchFunc(revs, a.Revision, func(x aggregate.Aggregate, rev int) int { return x.Revision - rev })
+		if found {
+			revs[j] = a
+			return
+		}
+		revs = slices.Insert(revs, j, a)
 		if len(revs) > s.cfg.MaxRevisions {
 			revs = slices.Delete(revs, 0, 1)
 			s.evicted.WithLabelValues(EvictMaxRevisions).Inc()
@@ -181,6 +214,10 @@ type Query struct {
 	From, To time.Time
 	// Limit keeps the newest Limit windows (0: all).
 	Limit int
+	// MaxPoints, when positive, bounds the aggregates returned: windows are
+	// taken newest first while all their revisions fit, but at least one
+	// window is returned. It matters with AllRevisions.
+	MaxPoints int
 	// AllRevisions returns every kept revision of each window, oldest
 	// first; otherwise only the latest.
 	AllRevisions bool
@@ -191,11 +228,19 @@ var ErrUnknownSeries = errors.New("store: unknown group or metric")
 
 // History returns the matching aggregates, oldest window first.
 func (s *Store) History(q Query) ([]aggregate.Aggregate, error) {
+	aggs, _, err := s.HistoryPage(q)
+	return aggs, err
+}
+
+// HistoryPage is History that also reports whether the range holds older
+// windows than those returned (cut off by Limit or MaxPoints): the next
+// page is the same query with To set to the oldest returned window's start.
+func (s *Store) HistoryPage(q Query) (aggs []aggregate.Aggregate, more bool, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sr := s.series[Key{q.Group, q.Metric}]
 	if sr == nil {
-		return nil, ErrUnknownSeries
+		return nil, false, ErrUnknownSeries
 	}
 	lo, hi := 0, len(sr.windows)
 	if !q.From.IsZero() {
@@ -205,23 +250,48 @@ func (s *Store) History(q Query) ([]aggregate.Aggregate, error) {
 		hi = sort.Search(len(sr.windows), func(i int) bool { return !sr.windows[i][0].Window.Start.Before(q.To) })
 	}
 	hi = max(hi, lo)
-	if q.Limit > 0 && hi-lo > q.Limit {
-		lo = hi - q.Limit
+	first := lo
+	if q.Limit > 0 && hi-first > q.Limit {
+		first = hi - q.Limit
+	}
+	if q.MaxPoints > 0 {
+		// Walk back from the newest window while its points still fit.
+		points, i := 0, hi
+		for i > first {
+			n := 1
+			if q.AllRevisions {
+				n = len(sr.windows[i-1])
+			}
+			if points+n > q.MaxPoints && i < hi {
+				break
+			}
+			points += n
+			i--
+		}
+		first = i
 	}
 	out := []aggregate.Aggregate{}
-	for _, revs := range sr.windows[lo:hi] {
+	for _, revs := range sr.windows[first:hi] {
 		if q.AllRevisions {
 			out = append(out, revs...)
 		} else {
 			out = append(out, revs[len(revs)-1])
 		}
 	}
-	return out, nil
+	return out, first > lo, nil
 }
 
 // Latest returns the latest revision of the newest window of every series
 // matching group and metric (empty matches all), sorted by group and metric.
 func (s *Store) Latest(group, metric string) []aggregate.Aggregate {
+	out, _ := s.LatestSeq(group, metric)
+	return out
+}
+
+// LatestSeq is Latest with the sequence number of the newest aggregate
+// added when the answer was taken: a stream reader that continues with
+// Since(seq) misses nothing between the two.
+func (s *Store) LatestSeq(group, metric string) ([]aggregate.Aggregate, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []aggregate.Aggregate{}
@@ -237,7 +307,7 @@ func (s *Store) Latest(group, metric string) []aggregate.Aggregate {
 		}
 		return strings.Compare(a.Metric, b.Metric)
 	})
-	return out
+	return out, s.backlog.seq
 }
 
 // Has reports which of group and metric the store knows, for telling an

@@ -285,18 +285,19 @@ func TestWriter(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, Config{MaxSeries: 1000, MaxWindows: 360, MaxRevisions: 16}, Config{}.WithDefaults())
+	require.Equal(t, Config{MaxSeries: 1000, MaxWindows: 360, MaxRevisions: 16, Backlog: 4096}, Config{}.WithDefaults())
 	tests := []struct {
 		name string
 		cfg  Config
 		want []string
 	}{
 		{"defaults", Config{}, nil},
-		{"ones", Config{MaxSeries: 1, MaxWindows: 1, MaxRevisions: 1}, nil},
+		{"ones", Config{MaxSeries: 1, MaxWindows: 1, MaxRevisions: 1, Backlog: 1}, nil},
 		{"negative series", Config{MaxSeries: -1}, []string{"store.max_series"}},
 		{"negative windows", Config{MaxWindows: -1}, []string{"store.max_windows"}},
 		{"negative revisions", Config{MaxRevisions: -1}, []string{"store.max_revisions"}},
-		{"all", Config{MaxSeries: -1, MaxWindows: -2, MaxRevisions: -3}, []string{"store.max_series", "store.max_windows", "store.max_revisions"}},
+		{"negative backlog", Config{Backlog: -1}, []string{"store.backlog"}},
+		{"all", Config{MaxSeries: -1, MaxWindows: -2, MaxRevisions: -3, Backlog: -4}, []string{"store.max_series", "store.max_windows", "store.max_revisions", "store.backlog"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -323,9 +324,19 @@ func TestMetricsRegistered(t *testing.T) {
 	n, err := testutil.GatherAndCount(reg, "rollcall_store_evicted_total")
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
-	// A second store on the same registry is refused.
+	n, err = testutil.GatherAndCount(reg, "rollcall_store_subscribers")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	// A second store on the same registry is refused, and leaves nothing
+	// registered behind.
 	_, err = New(Config{}, reg)
 	require.Error(t, err)
+	reg.Unregister(s.evicted)
+	_, err = New(Config{}, reg)
+	require.Error(t, err, "the subscribers gauge is still registered")
+	n, err = testutil.GatherAndCount(reg, "rollcall_store_evicted_total")
+	require.NoError(t, err)
+	require.Zero(t, n, "the failed New unregistered its counter")
 }
 
 // TestConcurrent is a smoke test for the race detector: writers and readers
@@ -388,4 +399,56 @@ func TestConcurrent(t *testing.T) {
 	// 800. Revisions: every window's third revision evicted its first.
 	require.Equal(t, float64(writers*100+(writers*windows-100)), evicted(s, EvictMaxWindows))
 	require.Equal(t, float64(writers*windows), evicted(s, EvictMaxRevisions))
+}
+
+func TestHistoryPage(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t, Config{})
+	// Windows 0..50 s; window 30 has 3 revisions, window 40 has 2.
+	for _, start := range []int{0, 10, 20, 30, 40, 50} {
+		s.Add(agg("g", "m", start, 0))
+	}
+	s.Add(agg("g", "m", 30, 1))
+	s.Add(agg("g", "m", 30, 2))
+	s.Add(agg("g", "m", 40, 1))
+	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+	tests := []struct {
+		name string
+		q    Query
+		want []id
+		more bool
+	}{
+		{"everything", Query{}, []id{{0, 0}, {10, 0}, {20, 0}, {30, 2}, {40, 1}, {50, 0}}, false},
+		{"limit leaves more", Query{Limit: 2}, []id{{40, 1}, {50, 0}}, true},
+		{"next page", Query{Limit: 2, To: at(40)}, []id{{20, 0}, {30, 2}}, true},
+		{"last page", Query{Limit: 2, To: at(20)}, []id{{0, 0}, {10, 0}}, false},
+		{"limit inside a range leaves more", Query{From: at(10), To: at(40), Limit: 2}, []id{{20, 0}, {30, 2}}, true},
+		{"exact fit", Query{From: at(20), To: at(40), Limit: 2}, []id{{20, 0}, {30, 2}}, false},
+		{"points without revisions", Query{MaxPoints: 3}, []id{{30, 2}, {40, 1}, {50, 0}}, true},
+		{
+			"points cut at whole windows", Query{MaxPoints: 4, AllRevisions: true},
+			[]id{{40, 0}, {40, 1}, {50, 0}}, true,
+		},
+		{
+			"points: the next page", Query{MaxPoints: 4, AllRevisions: true, To: at(40)},
+			[]id{{20, 0}, {30, 0}, {30, 1}, {30, 2}}, true,
+		},
+		{
+			"points: one window even if it does not fit", Query{MaxPoints: 2, AllRevisions: true, To: at(40)},
+			[]id{{30, 0}, {30, 1}, {30, 2}}, true,
+		},
+		{"points and limit: the smaller wins", Query{MaxPoints: 10, Limit: 1, AllRevisions: true}, []id{{50, 0}}, true},
+		{"empty range", Query{From: at(60)}, []id{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			q := tt.q
+			q.Group, q.Metric = "g", "m"
+			got, more, err := s.HistoryPage(q)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, ids(got))
+			require.Equal(t, tt.more, more, "more")
+		})
+	}
 }
