@@ -3,33 +3,27 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
 
-// Defaults and limits of Config.
+// Defaults and limits of Config and of the MQTT connections.
 const (
-	// DefaultDevicesPerSite is the default number of turbines per site.
-	DefaultDevicesPerSite = 10
-	// DefaultInterval is the default reporting interval of every device.
-	DefaultInterval = time.Second
-	// DefaultQoS is the default MQTT QoS of telemetry publishes.
-	DefaultQoS = 1
-	// DefaultSeed is the default seed of the value generator.
-	DefaultSeed = 1
-	// DefaultTopicTemplate is the default telemetry topic (DESIGN.md, "Wire format").
-	DefaultTopicTemplate = "fleet/{site}/{device}/telemetry"
-	// DefaultClientIDPrefix is the default prefix of the fleet's MQTT client id.
+	// DefaultSpeed runs simulated time at the pace of the wall clock.
+	DefaultSpeed = 1.0
+	// DefaultClientIDPrefix is the default prefix of the MQTT client ids.
 	DefaultClientIDPrefix = "rollcall-sim"
-
-	// MaxDevices is the largest fleet (sites × devices per site) a Fleet runs.
-	MaxDevices = 10000
-	// MinInterval is the shortest Config.Interval.
-	MinInterval = 10 * time.Millisecond
-	// MaxInterval is the longest Config.Interval.
-	MaxInterval = time.Hour
+	// DefaultMaxInflight is the default Config.MaxInflight.
+	DefaultMaxInflight = 10_000
+	// DefaultMaxPending is the default Config.MaxPending.
+	DefaultMaxPending = 1_000_000
+	// MaxDeviceConnections is the most devices with an MQTT connection of
+	// their own (offline faults, Scenario.LastWill). Each costs a socket and
+	// a few goroutines in the simulator and a session in the broker.
+	MaxDeviceConnections = 1000
 
 	// ConnectAttempts is how many times Run tries to connect before it gives up.
 	ConnectAttempts = 5
@@ -41,125 +35,92 @@ const (
 	// ConnectBackoffMax caps the wait between connection attempts, and between
 	// the client's reconnection attempts after a lost connection.
 	ConnectBackoffMax = 4 * time.Second
-	// AckTimeout is how long a publish may stay unconfirmed (no PUBACK at QoS 1)
-	// before it counts as failed.
+	// PublishTimeout bounds how long one publish may wait for the client to
+	// take it; then it fails. It is paho's own bound; a write deadline per
+	// message (paho's WriteTimeout) would cost a third of the throughput.
+	PublishTimeout = 30 * time.Second
+	// AckTimeout is how long a publish may stay unconfirmed (no PUBACK at
+	// QoS ≥ 1, not written at QoS 0) before it counts as failed.
 	AckTimeout = 10 * time.Second
-	// DrainTimeout bounds how long Run waits, after ctx is done, for the
+	// DrainTimeout bounds how long Run waits, when it stops, for the
 	// confirmations of publishes already sent.
-	DrainTimeout = time.Second
-	// DisconnectQuiesce is how long the MQTT disconnect may take.
+	DrainTimeout = 2 * time.Second
+	// DisconnectQuiesce is how long an MQTT disconnect may take.
 	DisconnectQuiesce = 250 * time.Millisecond
-	// WarnEvery is the shortest interval between two warnings of one kind
-	// (failed publishes, missed slots).
+	// WarnEvery is the shortest interval between two warnings of one kind.
 	WarnEvery = 10 * time.Second
+	// maxSleep bounds one wait of the schedule, so that confirmations are
+	// reaped and the clock re-read at least this often.
+	maxSleep = time.Second
+	// pacingTick is the shortest wait of the schedule: events due within it
+	// go out together, at most this late. It bounds the wake-ups to 1000/s,
+	// which cost more than the messages themselves with 10,000 devices.
+	pacingTick = time.Millisecond
 )
 
-// The demo fleet's fault (DESIGN.md, "rollcall demo").
-const (
-	// DemoSilentDevice is the turbine of the demo fleet that goes silent.
-	DemoSilentDevice = "wt-07"
-	// DemoSilentAfter is when, after the fleet starts, DemoSilentDevice goes silent.
-	DemoSilentAfter = 3 * time.Second
-	// DemoDevicesPerSite is the demo fleet's turbines per site, so the site
-	// with the silent turbine reports 19 of 20.
-	DemoDevicesPerSite = 20
-)
-
-// DefaultSites returns the default sites, "site-a" and "site-b". It returns a
-// new slice at each call.
-func DefaultSites() []string { return []string{"site-a", "site-b"} }
-
-// FaultKind names a scripted device fault.
-type FaultKind string
-
-// FaultSilent stops a device's publishing at Fault.After, without a Last
-// Will: the broker and the gateway see nothing but the absence of readings.
-// It is the only kind the stand-in simulates.
-const FaultSilent FaultKind = "silent"
-
-// Fault scripts one device's misbehaviour.
-type Fault struct {
-	// Device is the id of the faulty device, for example "wt-07".
-	Device string `yaml:"device"`
-	// Kind is the fault. Only FaultSilent is supported.
-	Kind FaultKind `yaml:"kind"`
-	// After is when the fault starts, measured from the fleet's start (the
-	// first scheduled publish). Zero: from the start.
-	After time.Duration `yaml:"after"`
-}
-
-// Config describes a small simulated fleet. The zero value of every field
-// except BrokerURL means its default (see WithDefaults).
-//
-// Devices are numbered across the fleet in site order: with the defaults,
-// site-a has wt-01 … wt-10 and site-b has wt-11 … wt-20.
+// Config is one run of a scenario: where it publishes, how fast, and where
+// the ground truth goes. The zero value of every field except BrokerURL (or
+// Deliver) and Scenario means its default.
 type Config struct {
 	// BrokerURL is the MQTT broker, as a paho URL such as
-	// "tcp://127.0.0.1:1883". Required.
-	BrokerURL string `yaml:"broker_url"`
-	// Sites are the site names, substituted for {site} in TopicTemplate.
-	// Default: DefaultSites() ("site-a", "site-b").
-	Sites []string `yaml:"sites"`
-	// DevicesPerSite is the number of turbines at each site. Sites ×
-	// DevicesPerSite is at most MaxDevices. Default: DefaultDevicesPerSite (10).
-	DevicesPerSite int `yaml:"devices_per_site"`
-	// Interval is each device's reporting interval, between MinInterval and
-	// MaxInterval. Default: DefaultInterval (1s).
-	Interval time.Duration `yaml:"interval"`
-	// QoS is the MQTT QoS of telemetry publishes, 1 or 2. Zero means the
-	// default, so the stand-in cannot publish at QoS 0. Default: DefaultQoS (1).
-	QoS byte `yaml:"qos"`
-	// Seed seeds the value generator: equal seeds and fleet layouts give equal
-	// values. Zero means the default. Default: DefaultSeed (1).
-	Seed int64 `yaml:"seed"`
-	// Faults script device faults; at most one per device.
-	Faults []Fault `yaml:"faults"`
-	// TopicTemplate is the telemetry topic, with the placeholders {site} and
-	// {device}; {device} is required. Default: DefaultTopicTemplate
-	// ("fleet/{site}/{device}/telemetry").
-	TopicTemplate string `yaml:"topic_template"`
-	// ClientIDPrefix prefixes the fleet's MQTT client id, which is
-	// "<prefix>-<8 random hex digits>" so that fleets do not take over each
-	// other's sessions. Default: DefaultClientIDPrefix ("rollcall-sim").
-	ClientIDPrefix string `yaml:"client_id_prefix"`
-	// Now is the clock. The fleet schedules publishes and stamps readings
-	// with it. Default: time.Now.
-	Now func() time.Time `yaml:"-"`
+	// "tcp://127.0.0.1:1883". Required unless Deliver is set. Devices with
+	// a connection of their own need tcp:// or mqtt://.
+	BrokerURL string
+	// Scenario is what to simulate. Its zero fields mean their defaults.
+	Scenario Scenario
+	// Speed is how many simulated seconds pass per wall-clock second;
+	// math.Inf(1) runs as fast as the publisher takes messages (it needs
+	// Scenario.Duration). Wire timestamps are simulated time. Default: 1.
+	Speed float64
+	// Start is the simulated time of the start. Zero means Scenario.Start,
+	// or when that is zero, derived from Now when Run starts, so that
+	// simulated time ends at the wall clock and never runs ahead of it:
+	// now − Duration × (1 − 1/Speed) (now itself at speed 1, now −
+	// Duration at infinite speed). Truncated to milliseconds.
+	Start time.Time
+	// Truth receives the ground truth as JSON lines (see TruthWindow,
+	// TruthFault). Nil: no truth is computed.
+	Truth io.Writer
+	// Deliver, when set, replaces MQTT: every message the broker would see
+	// (telemetry, births and the Last Wills the broker would publish) is
+	// handed to Deliver, synchronously, in order, on the goroutine of Run.
+	// For tests and benchmarks. Deliver must not block for long; it may keep
+	// m.Payload but must not modify it (duplicates and replays share it).
+	Deliver func(m Message)
+	// ClientIDPrefix prefixes the MQTT client ids:
+	// "<prefix>-<8 random hex digits>" for the shared connection and
+	// "<prefix>-<hex>-<device>" for a device's own one.
+	// Default: DefaultClientIDPrefix ("rollcall-sim").
+	ClientIDPrefix string
+	// MaxInflight bounds the publishes awaiting their confirmation; when it
+	// is reached the schedule waits (and falls behind). Default:
+	// DefaultMaxInflight (10000).
+	MaxInflight int
+	// MaxPending bounds the messages the simulator holds for later sending
+	// (delay, jitter, reorder and partition flushes); past it new ones are
+	// dropped and counted in Stats.Dropped. Default: DefaultMaxPending.
+	MaxPending int
+	// Now is the wall clock. It must advance like time.Now (or run in a
+	// testing/synctest bubble), because the schedule sleeps with timers.
+	// Default: time.Now.
+	Now func() time.Time
 }
 
-// DemoConfig returns the fleet of `rollcall demo`: two sites of 20 turbines
-// (site-a wt-01..wt-20, site-b wt-21..wt-40), where wt-07 (site-a) goes
-// silent after 3s, so site-a reports 19 of 20.
-func DemoConfig(brokerURL string) Config {
-	return Config{
-		BrokerURL:      brokerURL,
-		DevicesPerSite: DemoDevicesPerSite,
-		Faults:         []Fault{{Device: DemoSilentDevice, Kind: FaultSilent, After: DemoSilentAfter}},
-	}.WithDefaults()
-}
-
-// WithDefaults returns c with every zero field set to its default.
+// WithDefaults returns c with every zero field set to its default, the
+// scenario's included.
 func (c Config) WithDefaults() Config {
-	if len(c.Sites) == 0 {
-		c.Sites = DefaultSites()
-	}
-	if c.DevicesPerSite == 0 {
-		c.DevicesPerSite = DefaultDevicesPerSite
-	}
-	if c.Interval == 0 {
-		c.Interval = DefaultInterval
-	}
-	if c.QoS == 0 {
-		c.QoS = DefaultQoS
-	}
-	if c.Seed == 0 {
-		c.Seed = DefaultSeed
-	}
-	if c.TopicTemplate == "" {
-		c.TopicTemplate = DefaultTopicTemplate
+	c.Scenario = c.Scenario.WithDefaults()
+	if c.Speed == 0 {
+		c.Speed = DefaultSpeed
 	}
 	if c.ClientIDPrefix == "" {
 		c.ClientIDPrefix = DefaultClientIDPrefix
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = DefaultMaxPending
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -167,77 +128,61 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate returns every problem of c at once. Zero values that WithDefaults
-// fills are accepted.
+// Validate returns every problem of c at once, the scenario's included.
+// Zero values that WithDefaults fills are accepted.
 func (c Config) Validate() error {
+	_, err := c.WithDefaults().validate()
+	return err
+}
+
+// validate checks c (with defaults filled) and returns the compiled plan.
+func (c Config) validate() (*plan, error) {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	if c.BrokerURL == "" {
-		add("broker_url: required")
-	} else if u, err := url.Parse(c.BrokerURL); err != nil || u.Scheme == "" || u.Host == "" {
-		add("broker_url: %q is not a URL of the form scheme://host:port", c.BrokerURL)
-	}
-	for i, s := range c.Sites {
-		switch {
-		case s == "":
-			add("sites[%d]: empty", i)
-		case strings.ContainsAny(s, "/+#"):
-			add("sites[%d]: %q contains one of / + #", i, s)
-		case slices.Index(c.Sites, s) < i:
-			add("sites[%d]: %q is listed twice", i, s)
+	if c.Deliver == nil {
+		if c.BrokerURL == "" {
+			add("broker_url: required")
+		} else if u, err := url.Parse(c.BrokerURL); err != nil || u.Scheme == "" || u.Host == "" {
+			add("broker_url: %q is not a URL of the form scheme://host:port", c.BrokerURL)
 		}
 	}
-	c = c.WithDefaults() // the checks below need the effective sizes
-	// ids stays nil while the fleet size is invalid.
-	var ids []string
-	switch n := len(c.Sites) * c.DevicesPerSite; {
-	case c.DevicesPerSite < 0:
-		add("devices_per_site: %d is negative", c.DevicesPerSite)
-	case n > MaxDevices:
-		add("sites, devices_per_site: %d sites × %d devices is more than MaxDevices (%d)",
-			len(c.Sites), c.DevicesPerSite, MaxDevices)
-	default:
-		ids = c.deviceIDs()
-	}
-	if c.Interval < MinInterval || c.Interval > MaxInterval {
-		add("interval: %s is not between %s and %s", c.Interval, MinInterval, MaxInterval)
-	}
-	if c.QoS > 2 {
-		add("qos: %d is not 1 or 2", c.QoS)
-	}
-	if !strings.Contains(c.TopicTemplate, "{device}") {
-		add("topic_template: %q lacks the {device} placeholder", c.TopicTemplate)
-	}
-	if strings.ContainsAny(c.TopicTemplate, "+#") {
-		add("topic_template: %q contains a wildcard (+ or #)", c.TopicTemplate)
+	start := !c.Start.IsZero() || !c.Scenario.Start.IsZero()
+	switch {
+	case math.IsNaN(c.Speed) || c.Speed < 0:
+		add("speed: %v is not a positive number or +Inf", c.Speed)
+	case math.IsInf(c.Speed, 1) && c.Scenario.Duration == 0:
+		add("speed: infinite speed needs a duration")
+	case c.Speed > 1 && c.Scenario.Duration == 0 && !start:
+		add("speed: %v needs a duration (or a start), so that simulated time can start in the past and never run ahead of the clock", c.Speed)
 	}
 	if strings.ContainsAny(c.ClientIDPrefix, " \t\r\n") {
 		add("client_id_prefix: %q contains white space", c.ClientIDPrefix)
 	}
-	for i, f := range c.Faults {
-		if ids != nil && !slices.Contains(ids, f.Device) {
-			add("faults[%d].device: %q is not in the fleet (%s … %s)", i, f.Device, ids[0], ids[len(ids)-1])
+	if c.MaxInflight < 1 {
+		add("max_inflight: %d is less than 1", c.MaxInflight)
+	}
+	if c.MaxPending < 1 {
+		add("max_pending: %d is less than 1", c.MaxPending)
+	}
+	if err := c.Scenario.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("scenario: %w", err))
+		return nil, errors.Join(errs...)
+	}
+	p, err := compile(c.Scenario)
+	if err != nil {
+		return nil, errors.Join(append(errs, err)...)
+	}
+	if c.Deliver == nil && p.ownCount > 0 {
+		if p.ownCount > MaxDeviceConnections {
+			add("scenario: %d devices need a connection of their own (offline faults, last_will); at most %d (MaxDeviceConnections)",
+				p.ownCount, MaxDeviceConnections)
 		}
-		if slices.IndexFunc(c.Faults[:i], func(g Fault) bool { return g.Device == f.Device }) >= 0 {
-			add("faults[%d].device: %q already has a fault", i, f.Device)
-		}
-		if f.Kind != FaultSilent {
-			add("faults[%d].kind: %q is not a known fault kind (known: %q)", i, f.Kind, FaultSilent)
-		}
-		if f.After < 0 {
-			add("faults[%d].after: %s is negative", i, f.After)
+		if u, err := url.Parse(c.BrokerURL); err == nil && u.Scheme != "tcp" && u.Scheme != "mqtt" {
+			add("broker_url: devices with a connection of their own (offline faults, last_will) need tcp:// or mqtt://, not %s://", u.Scheme)
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// deviceIDs returns the device ids of a valid c in fleet order: "wt-01",
-// "wt-02", …, numbered across the sites.
-func (c Config) deviceIDs() []string {
-	ids := make([]string, len(c.Sites)*c.DevicesPerSite)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("wt-%02d", i+1)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
-	return ids
+	return p, nil
 }

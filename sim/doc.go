@@ -1,58 +1,72 @@
-// Package sim is a small simulated fleet of wind turbines that publishes
-// telemetry to an MQTT broker. It is the in-process stand-in that
-// `rollcall demo` runs (DemoConfig: two sites of 20 turbines, wt-07 in
-// site-a going silent after 3s, so site-a reports 19 of 20); the full scenario-driven simulator, fleetsim, comes
-// later (DESIGN.md, "The simulator").
+// Package sim is the fleet simulator (DESIGN.md, "The simulator"): wind
+// turbines and generic devices that publish telemetry over MQTT, faults
+// scripted per device and time range, and the ground truth that tests score
+// rollcall against. cmd/fleetsim runs it against any broker; `rollcall demo`
+// runs DemoConfig in process. docs/simulator.md describes the scenario format.
 //
-// # What it emits
+// # Consumes
 //
-// Each device publishes one reading per Config.Interval on its own telemetry
-// topic (Config.TopicTemplate, by default fleet/{site}/{device}/telemetry),
-// in the wire format of DESIGN.md, "Wire format":
+// A Scenario (YAML, LoadScenario; shipped examples in sim/scenarios, by name
+// with ExampleScenario) and a Config: the broker URL (or Config.Deliver for
+// an in-process run), Speed, Start, and a writer for the truth.
+//
+// # Emits
+//
+// MQTT messages in the wire format of DESIGN.md, "Wire format", on
+// fleet/{site}/{device}/telemetry (Scenario.Topics):
 //
 //	{"seq":1,"boot":1,"ts":"2026-11-22T10:00:00.123Z","metrics":{"power_kw":1523.4,"wind_ms":11.2}}
 //
-// The fields:
+// Its fields:
 //
-//   - seq counts a device's published readings from 1, without gaps.
-//   - boot is the number of the Fleet.Run call (1 for the first): each run is
-//     a restart of every device.
-//   - ts is the reading's scheduled time in UTC, truncated to milliseconds,
-//     not the time it was actually sent.
-//   - wind_ms is the site's wind (an AR(1) process around 9 m/s, clamped to
-//     [0, 30]) plus per-turbine noise; power_kw is PowerKW at that speed. Both
-//     are rounded to 0.1, and power_kw is exactly the rounded PowerKW(wind_ms).
+//   - seq counts a device's readings from 1 within a boot; readings a fault
+//     loses still take their number, so the gaps show. boot is the number of
+//     the Fleet.Run call, plus one per reboot fault.
+//   - ts is the reading's simulated time in UTC, truncated to milliseconds
+//     (shifted by a clock_skew fault). At Speed 1 it is the wall clock; at
+//     Speed N simulated time runs N times as fast and, by default, starts in
+//     the past so that it ends at the wall clock (Config.Start).
+//   - Turbines publish power_kw and wind_ms, rounded to 0.1; generic devices
+//     the metrics of their site, rounded to their resolution.
 //
-// Devices are numbered across the fleet (with 10 per site, site-a has
-// wt-01 … wt-10 and site-b wt-11 … wt-20). Their publishes are spread evenly over the interval in fleet
-// order, so they do not all arrive at once. One goroutine, woken by one
-// ticker, runs the whole schedule; one MQTT client (clean session, no Last
-// Will) publishes for every device.
+// Devices with an MQTT connection of their own (offline faults,
+// Scenario.LastWill) publish "online" on their status topic when it comes up
+// and have the Last Will "offline"; all others share one connection.
 //
-// # Determinism
+// The ground truth goes to Config.Truth as JSON lines: a TruthRun, one
+// TruthWindow per group, metric and window (the statistics over the devices
+// of each device's mean over the samples it generated, published or not), a
+// TruthFault per injected fault when it ends, and a TruthEnd. ReadTruth
+// parses it. The truth holds one window's sums at a time: its memory is one
+// number per device and metric.
 //
-// The values depend only on Config.Seed and the fleet's layout (sites and
-// devices per site): a run draws them round by round from a seeded PCG
-// generator, including the rounds and devices it does not publish. The
-// timestamps follow the schedule, so with an injected Config.Now the whole
-// message stream is reproducible; only the MQTT client id is random.
+// # Ordering and delivery
 //
-// # Faults
+// One goroutine runs every device from one event heap in simulated-time
+// order (no goroutine or ticker per device); events at equal times run in
+// the order they were scheduled. With the same scenario, seed and start, a
+// run publishes the same messages in the same order and writes the same
+// truth, byte for byte (Config.Deliver; over MQTT the broker may interleave
+// connections). The physics (wind field, power curve, generic processes)
+// draw from random streams per site and per device, and faults from streams
+// of their own, so a fault changes no value (a burst adds samples).
 //
-// Config.Faults scripts per-device faults. Only FaultSilent exists: the
-// device stops publishing at Fault.After after the start, without a Last
-// Will.
+// Publishes are at least once at QoS ≥ 1 and the schedule never waits for a
+// confirmation, only for a full in-flight window (Config.MaxInflight). When
+// the broker or the machine is too slow, readings go out late: nothing is
+// skipped, Stats.Lag grows and a warning is logged.
 //
-// # Delivery and losses
+// # Losses, each counted (Stats)
 //
-// Publishes are at least once (QoS 1 by default); the schedule never waits
-// for a confirmation. Readings are lost in two ways, each counted and logged
-// at Warn at most once per WarnEvery:
-//
-//   - Fleet.Missed: the fleet fell more than one Interval behind its schedule
-//     (a stalled process or a publish blocked on the connection) and skipped
-//     the overdue readings. seq does not advance for them.
-//   - Fleet.Failed: the client reported an error for a publish, or it was
-//     unconfirmed after AckTimeout or when Run stopped (after DrainTimeout).
-//     These are included in Fleet.Sent, and seq advanced for them.
+//   - Lost: readings of a device that is silent, offline or rebooting, and
+//     held messages due while their device is offline. Scripted; also in the
+//     truth's fault records.
+//   - Dropped: held messages past a partition's buffer (the oldest go) or
+//     past Config.MaxPending (the newest go); logged at most once per
+//     WarnEvery.
+//   - Failed: publishes the client failed, or the broker did not confirm
+//     within AckTimeout or before the run stopped (DrainTimeout); logged at
+//     most once per WarnEvery.
+//   - Unsent: messages still held (delayed, buffered, reordered) when the run
+//     stopped.
 package sim

@@ -1,0 +1,121 @@
+package sim
+
+import (
+	"math"
+	"strings"
+	"time"
+)
+
+// forever stands for "until the end of the run".
+const forever = time.Duration(math.MaxInt64)
+
+// plan is a scenario compiled for running: the devices in fleet order and
+// the fault instances (one per fault and device). It is immutable.
+type plan struct {
+	scenario Scenario
+	groups   []Group
+	devices  []devicePlan
+	faults   []faultPlan
+	ownCount int // devices with a connection of their own
+}
+
+// devicePlan is the fixed part of one device.
+type devicePlan struct {
+	id          string
+	group       int // index in plan.groups
+	local       int // index in the group's Devices
+	topic       string
+	statusTopic string
+	interval    time.Duration
+	// offset is the device's phase within its interval: devices are spread
+	// evenly over it in fleet order, so they do not all publish at once.
+	offset time.Duration
+	// own: the device has an MQTT connection of its own, with a Last Will.
+	own    bool
+	faults []int // indices in plan.faults, in scenario order
+}
+
+// faultPlan is one fault on one device.
+type faultPlan struct {
+	spec     *FaultSpec
+	id       int // the instance's index in plan.faults
+	index    int // the spec's index in Scenario.Faults
+	device   int
+	from, to time.Duration // to is forever when open
+	target   int           // spoof: the device whose topic it uses
+}
+
+func (f *faultPlan) active(t time.Duration) bool { return f.from <= t && t < f.to }
+
+// compile expands a valid scenario (with defaults filled).
+func compile(s Scenario) (*plan, error) {
+	groups, err := s.Groups()
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{scenario: s, groups: groups}
+	byID := map[string]int{}
+	n := 0
+	for _, g := range groups {
+		n += len(g.Devices)
+	}
+	for gi, g := range groups {
+		for li, id := range g.Devices {
+			i := len(p.devices)
+			byID[id] = i
+			p.devices = append(p.devices, devicePlan{
+				id: id, group: gi, local: li,
+				topic:       expandTopic(s.Topics.Telemetry, g.Name, id),
+				statusTopic: expandTopic(s.Topics.Status, g.Name, id),
+				interval:    g.Interval,
+				offset:      time.Duration(int64(g.Interval) * int64(i) / int64(n)),
+				own:         s.LastWill,
+			})
+		}
+	}
+	for fi := range s.Faults {
+		spec := &s.Faults[fi]
+		for _, d := range spec.pick(s.Seed, fi, byID, groups) {
+			fp := faultPlan{spec: spec, id: len(p.faults), index: fi, device: d, from: spec.From, to: spec.To, target: -1}
+			if fp.to == 0 {
+				fp.to = forever
+			}
+			if spec.Kind == FaultReboot {
+				fp.to = spec.From + spec.Downtime
+			}
+			if spec.Kind == FaultSpoof {
+				fp.target = p.spoofTarget(d, spec.Target, byID)
+			}
+			if spec.Kind == FaultOffline {
+				p.devices[d].own = true
+			}
+			p.devices[d].faults = append(p.devices[d].faults, len(p.faults))
+			p.faults = append(p.faults, fp)
+		}
+	}
+	for _, d := range p.devices {
+		if d.own {
+			p.ownCount++
+		}
+	}
+	return p, nil
+}
+
+// spoofTarget returns the device whose topic device d spoofs: target when
+// set and not d itself, else the next device of d's site, else the next in
+// the fleet.
+func (p *plan) spoofTarget(d int, target string, byID map[string]int) int {
+	if t, ok := byID[target]; ok && t != d {
+		return t
+	}
+	g := p.groups[p.devices[d].group]
+	if len(g.Devices) > 1 {
+		return byID[g.Devices[(p.devices[d].local+1)%len(g.Devices)]]
+	}
+	return (d + 1) % len(p.devices)
+}
+
+// expandTopic fills a topic template's placeholders.
+func expandTopic(tmpl, site, device string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(tmpl, "{site}", site), "{device}", device)
+}
