@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,20 @@ const (
 	DefaultIdleTimeout = 60 * time.Second
 	// DefaultMaxHeaderBytes bounds a request's headers.
 	DefaultMaxHeaderBytes = 16 << 10
+	// DefaultMaxURLBytes bounds a request's path and query string.
+	DefaultMaxURLBytes = 4 << 10
+	// DefaultMaxBodyBytes bounds a request's body. Every endpoint is GET, so
+	// a body is never needed.
+	DefaultMaxBodyBytes = 4 << 10
+	// DefaultMaxRange bounds the time range of one history query.
+	DefaultMaxRange = 24 * time.Hour
+	// DefaultMaxStreams bounds the Server-Sent Events streams open at once.
+	DefaultMaxStreams = 32
+	// DefaultStreamHeartbeat is how often an idle stream gets a comment
+	// line, so that proxies keep it open and a vanished client is noticed.
+	DefaultStreamHeartbeat = 15 * time.Second
+	// MinTokenLen is the shortest bearer token accepted.
+	MinTokenLen = 16
 	// ShutdownTimeout bounds the graceful shutdown of Serve: requests still
 	// running after it are cut off.
 	ShutdownTimeout = 5 * time.Second
@@ -39,8 +54,10 @@ type Config struct {
 	// Addr is the listen address (host:port) of Serve without a listener.
 	// Default: ":8080".
 	Addr string `yaml:"addr"`
-	// MaxLimit is the most windows a history answer may hold; a larger
-	// limit parameter is refused with 400. Default: 10000.
+	// MaxLimit is the most aggregates (points) one history answer holds: a
+	// larger limit parameter is refused with 400 limit_too_large, and with
+	// revisions=all a page ends early, at a whole window, to stay within it
+	// (next_cursor continues). Default: 10000.
 	MaxLimit int `yaml:"max_limit"`
 	// DefaultLimit is the windows of a history answer whose request has no
 	// limit parameter. At most MaxLimit. Default: 360.
@@ -61,8 +78,42 @@ type Config struct {
 	// Default: 60s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxHeaderBytes bounds a request's headers, in bytes; larger ones are
-	// refused with 431. Default: 16384.
+	// refused with 431 (plain text, by net/http). Default: 16384.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxURLBytes bounds a request's path and query string, in bytes;
+	// longer ones are refused with 414 uri_too_long. At most MaxHeaderBytes.
+	// Default: 4096.
+	MaxURLBytes int `yaml:"max_url_bytes"`
+	// MaxBodyBytes bounds a request's body, in bytes; larger ones are
+	// refused with 413 too_large. Default: 4096.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxRange bounds the time range of a history query, to − from; a
+	// wider one is refused with 400 range_too_large. A query without from
+	// starts MaxRange before to (or before now). Default: 24h.
+	MaxRange time.Duration `yaml:"max_range"`
+	// MaxStreams bounds the Server-Sent Events streams open at once; more
+	// are refused with 429 too_many_streams. Default: 32.
+	MaxStreams int `yaml:"max_streams"`
+	// StreamHeartbeat is how often an idle stream gets a comment line.
+	// Default: 15s.
+	StreamHeartbeat time.Duration `yaml:"stream_heartbeat"`
+
+	// Token, when set, is the bearer token every /api/v1 request must carry
+	// ("Authorization: Bearer <token>"), compared in constant time; others
+	// get 401 unauthorized. /healthz, /readyz and the status page's static
+	// files never need it; /metrics only with MetricsAuth. At least 16
+	// characters, no spaces. It never appears in logs. Default: none, no
+	// authentication.
+	Token Secret `yaml:"token"`
+	// MetricsAuth puts /metrics behind Token as well (Prometheus then needs
+	// `authorization: {credentials: <token>}`). Default: false, so that
+	// scrapers need no secret.
+	MetricsAuth bool `yaml:"metrics_auth"`
+	// TLSCert and TLSKey are PEM files of the server's certificate (chain)
+	// and private key. With both set the server speaks only HTTPS (TLS 1.2
+	// or later). Default: plain HTTP.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 
 	// Now is the gateway clock, for the status page and log throttling.
 	// Default: time.Now.
@@ -98,6 +149,21 @@ func (c Config) WithDefaults() Config {
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if c.MaxURLBytes == 0 {
+		c.MaxURLBytes = min(DefaultMaxURLBytes, c.MaxHeaderBytes)
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxRange == 0 {
+		c.MaxRange = DefaultMaxRange
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = DefaultMaxStreams
+	}
+	if c.StreamHeartbeat == 0 {
+		c.StreamHeartbeat = DefaultStreamHeartbeat
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -122,6 +188,31 @@ func (c Config) Validate() error {
 	if c.MaxHeaderBytes < 1 {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes: %d must be positive", c.MaxHeaderBytes))
 	}
+	if c.MaxURLBytes < 1 {
+		errs = append(errs, fmt.Errorf("http.max_url_bytes: %d must be positive", c.MaxURLBytes))
+	} else if c.MaxHeaderBytes >= 1 && c.MaxURLBytes > c.MaxHeaderBytes {
+		errs = append(errs, fmt.Errorf("http.max_url_bytes: %d exceeds http.max_header_bytes %d", c.MaxURLBytes, c.MaxHeaderBytes))
+	}
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("http.max_body_bytes: %d is negative", c.MaxBodyBytes))
+	}
+	if c.MaxStreams < 1 {
+		errs = append(errs, fmt.Errorf("http.max_streams: %d must be positive", c.MaxStreams))
+	}
+	if t := string(c.Token); t != "" {
+		if len(t) < MinTokenLen {
+			errs = append(errs, fmt.Errorf("http.token: must be at least %d characters", MinTokenLen))
+		}
+		if strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			errs = append(errs, errors.New("http.token: must not contain spaces or control characters"))
+		}
+	}
+	if c.MetricsAuth && c.Token == "" {
+		errs = append(errs, errors.New("http.metrics_auth: needs http.token"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("http.tls_cert and http.tls_key: set both or neither"))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -131,6 +222,8 @@ func (c Config) Validate() error {
 		{"read_timeout", c.ReadTimeout},
 		{"write_timeout", c.WriteTimeout},
 		{"idle_timeout", c.IdleTimeout},
+		{"max_range", c.MaxRange},
+		{"stream_heartbeat", c.StreamHeartbeat},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("http.%s: %v must be positive", d.name, d.v))

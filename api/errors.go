@@ -28,11 +28,29 @@ const (
 	CodeUnavailable = "unavailable"
 	// CodeInternal: the server failed to build the response (500).
 	CodeInternal = "internal"
+	// CodeUnauthorized: a bearer token is configured and the request lacks
+	// it or carries another (401).
+	CodeUnauthorized = "unauthorized"
+	// CodeRangeTooLarge: a history query spans more than Config.MaxRange
+	// (400).
+	CodeRangeTooLarge = "range_too_large"
+	// CodeLimitTooLarge: the limit parameter exceeds Config.MaxLimit (400).
+	CodeLimitTooLarge = "limit_too_large"
+	// CodeTooManyStreams: Config.MaxStreams streams are open (429).
+	CodeTooManyStreams = "too_many_streams"
+	// CodeTooLarge: the request body exceeds Config.MaxBodyBytes (413).
+	CodeTooLarge = "too_large"
+	// CodeURITooLong: the path and query exceed Config.MaxURLBytes (414).
+	CodeURITooLong = "uri_too_long"
 )
 
 // ErrMissingDependency is returned by New when a required field of Deps, or
 // the registerer, is nil; the error names which.
 var ErrMissingDependency = errors.New("api: missing dependency")
+
+// ErrTLS is returned by New when Config.TLSCert and Config.TLSKey cannot be
+// loaded; the error says why.
+var ErrTLS = errors.New("api: tls")
 
 // Error is an error response. Its JSON form, {"error": "...", "code":
 // "..."}, is the body of every non-2xx answer; Status is the HTTP status.

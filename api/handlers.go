@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,10 +26,30 @@ const (
 // write; larger Unix times are refused.
 const maxUnixSeconds = 253402300799
 
-// AggregatesResponse is the answer of /api/v1/aggregates and
-// /api/v1/aggregates/latest.
+// AggregatesResponse is the answer of /api/v1/aggregates: one page of a
+// series' windows, oldest first.
 type AggregatesResponse struct {
 	Aggregates []aggregate.Aggregate `json:"aggregates"`
+	// NextCursor, when present, fetches the page of older windows: repeat
+	// the request with cursor=NextCursor.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// LatestResponse is the answer of /api/v1/aggregates/latest.
+type LatestResponse struct {
+	Aggregates []aggregate.Aggregate `json:"aggregates"`
+	// LastEventID is the stream position of this answer: a stream opened
+	// with it as Last-Event-ID sends every aggregate emitted after it.
+	LastEventID string `json:"last_event_id"`
+}
+
+// RejectsResponse is the answer of /api/v1/rejects.
+type RejectsResponse struct {
+	// Rejects are recent rejected messages, oldest first.
+	Rejects []aggregate.RejectSample `json:"rejects"`
+	// NotSampled counts rejections since start that were counted but not
+	// kept as samples (the sample is rate-limited).
+	NotSampled uint64 `json:"not_sampled"`
 }
 
 // DevicesResponse is the answer of /api/v1/devices.
@@ -47,6 +68,10 @@ type GroupsResponse struct {
 type GroupStatus struct {
 	aggregate.GroupInfo
 	Coverage map[string]MetricCoverage `json:"coverage"`
+	// MetricStats names, per metric of Metrics, the group statistic the
+	// fleet file chose for it (sum, mean, min, max, count): the one to
+	// show first.
+	MetricStats map[string]string `json:"metric_stats"`
 }
 
 // MetricCoverage is the coverage of one metric's newest window in a group.
@@ -64,12 +89,16 @@ type statusBody struct {
 }
 
 func (s *Server) handleAggregates(w http.ResponseWriter, r *http.Request) {
-	q, e := s.historyQuery(r.URL.Query())
+	q, hash, e := s.historyQuery(r.URL.Query())
 	if e != nil {
-		s.writeError(w, e)
+		if e.Code == CodeRangeTooLarge || e.Code == CodeLimitTooLarge {
+			s.refuse(w, e)
+		} else {
+			s.writeError(w, e)
+		}
 		return
 	}
-	aggs, err := s.deps.Store.History(q)
+	aggs, more, err := s.deps.Store.HistoryPage(q)
 	switch {
 	case errors.Is(err, store.ErrUnknownSeries):
 		s.writeError(w, s.unknownSeries(q.Group, q.Metric))
@@ -79,57 +108,88 @@ func (s *Server) handleAggregates(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "store query failed"})
 		return
 	}
-	s.writeJSON(w, http.StatusOK, AggregatesResponse{Aggregates: aggs})
+	out := AggregatesResponse{Aggregates: aggs}
+	if more && len(aggs) > 0 {
+		out.NextCursor = cursor{V: cursorVersion, Q: hash, From: unixNano(q.From), To: aggs[0].Window.Start.UnixNano()}.String()
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }
 
-// historyQuery parses the parameters of /api/v1/aggregates.
-func (s *Server) historyQuery(v url.Values) (store.Query, *Error) {
-	var q store.Query
-	var e *Error
+// historyQuery parses the parameters of /api/v1/aggregates. hash
+// identifies the query for its cursors.
+func (s *Server) historyQuery(v url.Values) (q store.Query, hash uint64, e *Error) {
 	if q.Group, e = required(v, "group"); e != nil {
-		return q, e
+		return q, 0, e
 	}
 	if q.Metric, e = required(v, "metric"); e != nil {
-		return q, e
+		return q, 0, e
 	}
 	if q.From, e = timeParam(v, "from"); e != nil {
-		return q, e
+		return q, 0, e
 	}
 	if q.To, e = timeParam(v, "to"); e != nil {
-		return q, e
+		return q, 0, e
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && q.From.After(q.To) {
-		return q, badParameter("from", "%s is after to %s", q.From.Format(time.RFC3339Nano), q.To.Format(time.RFC3339Nano))
+		return q, 0, badParameter("from", "%s is after to %s", q.From.Format(time.RFC3339Nano), q.To.Format(time.RFC3339Nano))
 	}
 	limit, e := param(v, "limit")
 	if e != nil {
-		return q, e
+		return q, 0, e
 	}
 	q.Limit = s.cfg.DefaultLimit
 	if limit != "" {
 		n, err := strconv.Atoi(limit)
 		switch {
 		case err != nil:
-			return q, badParameter("limit", "%q is not an integer", limit)
+			return q, 0, badParameter("limit", "%q is not an integer", limit)
 		case n < 1:
-			return q, badParameter("limit", "%d must be positive", n)
+			return q, 0, badParameter("limit", "%d must be positive", n)
 		case n > s.cfg.MaxLimit:
-			return q, badParameter("limit", "%d exceeds the maximum of %d", n, s.cfg.MaxLimit)
+			return q, 0, &Error{Status: http.StatusBadRequest, Code: CodeLimitTooLarge,
+				Message: fmt.Sprintf("parameter \"limit\": %d exceeds the maximum of %d (http.max_limit)", n, s.cfg.MaxLimit)}
 		}
 		q.Limit = n
 	}
+	q.MaxPoints = s.cfg.MaxLimit
 	revs, e := param(v, "revisions")
 	if e != nil {
-		return q, e
+		return q, 0, e
 	}
 	switch revs {
 	case "", RevisionsLatest:
 	case RevisionsAll:
 		q.AllRevisions = true
 	default:
-		return q, badParameter("revisions", "%q is neither %q nor %q", revs, RevisionsLatest, RevisionsAll)
+		return q, 0, badParameter("revisions", "%q is neither %q nor %q", revs, RevisionsLatest, RevisionsAll)
 	}
-	return q, nil
+	curs, e := param(v, "cursor")
+	if e != nil {
+		return q, 0, e
+	}
+	hash = queryHash(q.Group, q.Metric, v.Get("from"), v.Get("to"), revs)
+	if curs != "" {
+		c, e := parseCursor(curs, hash)
+		if e != nil {
+			return q, 0, e
+		}
+		q.From, q.To = fromUnixNano(c.From), fromUnixNano(c.To)
+		return q, hash, nil
+	}
+	// The range: to − from, with an open to counting from now. A query
+	// without from covers MaxRange.
+	end := q.To
+	if end.IsZero() {
+		end = s.cfg.Now()
+	}
+	if q.From.IsZero() {
+		q.From = end.Add(-s.cfg.MaxRange)
+	} else if span := end.Sub(q.From); span > s.cfg.MaxRange {
+		return q, 0, &Error{Status: http.StatusBadRequest, Code: CodeRangeTooLarge,
+			Message: fmt.Sprintf("from %s to %s spans %v, more than %v (http.max_range)",
+				q.From.Format(time.RFC3339), end.Format(time.RFC3339), span.Round(time.Second), s.cfg.MaxRange)}
+	}
+	return q, hash, nil
 }
 
 func (s *Server) handleAggregatesLatest(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +204,7 @@ func (s *Server) handleAggregatesLatest(w http.ResponseWriter, r *http.Request) 
 		s.writeError(w, e)
 		return
 	}
-	aggs := s.deps.Store.Latest(group, metric)
+	aggs, seq := s.deps.Store.LatestSeq(group, metric)
 	if len(aggs) == 0 && (group != "" || metric != "") {
 		groupKnown, metricKnown := s.deps.Store.Has(group, metric)
 		switch {
@@ -159,7 +219,7 @@ func (s *Server) handleAggregatesLatest(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 	}
-	s.writeJSON(w, http.StatusOK, AggregatesResponse{Aggregates: aggs})
+	s.writeJSON(w, http.StatusOK, LatestResponse{Aggregates: aggs, LastEventID: s.eventID(seq)})
 }
 
 // unknownSeries says which of group and metric the store does not know.
@@ -265,7 +325,38 @@ func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 		if c == nil {
 			c = map[string]MetricCoverage{}
 		}
-		out.Groups = append(out.Groups, GroupStatus{GroupInfo: g, Coverage: c})
+		stats := map[string]string{}
+		if s.deps.MetricStat != nil {
+			for _, m := range g.Metrics {
+				stats[m] = s.deps.MetricStat(m)
+			}
+		}
+		out.Groups = append(out.Groups, GroupStatus{GroupInfo: g, Coverage: c, MetricStats: stats})
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleRejects(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	reason, e := param(v, "reason")
+	if e != nil {
+		s.writeError(w, e)
+		return
+	}
+	device, e := param(v, "device")
+	if e != nil {
+		s.writeError(w, e)
+		return
+	}
+	out := RejectsResponse{Rejects: []aggregate.RejectSample{}}
+	if s.deps.Rejects != nil {
+		var all []aggregate.RejectSample
+		all, out.NotSampled = s.deps.Rejects()
+		for _, rj := range all {
+			if (reason == "" || rj.Reason == reason) && (device == "" || rj.Device == device) {
+				out.Rejects = append(out.Rejects, rj)
+			}
+		}
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }

@@ -2,10 +2,11 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,7 +45,7 @@ type Engine interface {
 var _ Engine = (*aggregate.Engine)(nil)
 
 // Deps are the server's collaborators. Store, Engine and Gatherer are
-// required.
+// required; the functions are optional.
 type Deps struct {
 	// Store holds the aggregate history.
 	Store *store.Store
@@ -55,25 +56,45 @@ type Deps struct {
 	// called concurrently and must not block. A nil Ready means always
 	// ready.
 	Ready func() error
-	// Gatherer is exposed on /metrics.
+	// Gatherer is exposed on /metrics and summarised on /api/v1/pipeline.
 	Gatherer prometheus.Gatherer
+	// Rejects returns the recent rejected-message samples, oldest first,
+	// and how many rejections were not sampled, for /api/v1/rejects
+	// ((*aggregate.Engine).Rejects). It is called concurrently and must not
+	// block; the slice belongs to the caller. Nil: no samples.
+	Rejects func() ([]aggregate.RejectSample, uint64)
+	// MetricStat returns the group statistic the fleet file chose for a
+	// metric (sum, mean, min, max, count), shown first by the status page
+	// and the CLI. It is called concurrently and must not block. Nil: no
+	// preference.
+	MetricStat func(metric string) string
 }
 
 // Server is rollcall's HTTP API. Its methods are safe for concurrent use.
 type Server struct {
-	cfg     Config
-	deps    Deps
-	log     *slog.Logger
-	m       *metrics
-	handler http.Handler
-	status  *template.Template
-	warn    throttle
+	cfg       Config
+	deps      Deps
+	log       *slog.Logger
+	m         *metrics
+	handler   http.Handler
+	routes    []route
+	tokenHash [sha256.Size]byte
+	tls       *tls.Config // nil: plain HTTP
+	static    map[string]staticFile
+	warn      throttle
+
+	// streams holds one token per open stream (capacity Config.MaxStreams).
+	streams chan struct{}
+	// stopping is closed when Serve begins to shut down: streams end, so
+	// that the graceful shutdown need not wait for them.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 // New returns a server for cfg (zero fields mean the defaults) that answers
-// from deps. It registers rollcall_api_requests_total{handler,code} and
-// rollcall_api_request_duration_seconds{handler} with reg. A nil log
-// discards.
+// from deps. It loads the TLS certificate, if any (an error wraps ErrTLS),
+// and registers the rollcall_api_* metrics of the package doc with reg. A
+// nil log discards.
 func New(cfg Config, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -98,9 +119,18 @@ func New(cfg Config, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*S
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tmpl, err := parseStatusTemplate()
+	log = log.With("stage", "api")
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: http.tls_cert, http.tls_key: %w", ErrTLS, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	files, err := staticFiles()
 	if err != nil {
-		return nil, fmt.Errorf("api: status page template: %w", err)
+		return nil, fmt.Errorf("api: status page files: %w", err)
 	}
 	compress, err := gzhttp.NewWrapper()
 	if err != nil {
@@ -110,32 +140,63 @@ func New(cfg Config, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log.With("stage", "api"), m: m, status: tmpl}
-	s.handler = compress(s.routes())
+	s := &Server{
+		cfg: cfg, deps: deps, log: log, m: m, tls: tlsCfg, static: files,
+		streams:  make(chan struct{}, cfg.MaxStreams),
+		stopping: make(chan struct{}),
+	}
+	if cfg.Token != "" {
+		s.tokenHash = sha256.Sum256([]byte(cfg.Token))
+	}
+	s.routes = s.routeTable()
+	s.handler = compress(s.mux())
 	return s, nil
 }
 
-// routes builds the mux. Every path is registered twice: for GET (and so
+// Query parameters shared by several routes.
+var (
+	paramsHistory = []string{"group", "metric", "from", "to", "limit", "revisions", "cursor"}
+	paramsSeries  = []string{"group", "metric"}
+	paramsStream  = []string{"group", "metric", "last_event_id"}
+	paramsDevices = []string{"state", "group"}
+	paramsRejects = []string{"reason", "device"}
+	// anyParams marks a route that ignores its query parameters.
+	anyParams = []string{"*"}
+)
+
+// routeTable lists every endpoint. docs/api.yaml describes the same set
+// (TestOpenAPI checks it).
+func (s *Server) routeTable() []route {
+	metricsAuth := s.cfg.MetricsAuth
+	return []route{
+		{handlerAggregates, "/api/v1/aggregates", paramsHistory, true, http.HandlerFunc(s.handleAggregates)},
+		{handlerAggregatesLatest, "/api/v1/aggregates/latest", paramsSeries, true, http.HandlerFunc(s.handleAggregatesLatest)},
+		{handlerStream, "/api/v1/aggregates/stream", paramsStream, true, http.HandlerFunc(s.handleStream)},
+		{handlerDevices, "/api/v1/devices", paramsDevices, true, http.HandlerFunc(s.handleDevices)},
+		{handlerDevice, "/api/v1/devices/{id}", nil, true, http.HandlerFunc(s.handleDevice)},
+		{handlerGroups, "/api/v1/groups", nil, true, http.HandlerFunc(s.handleGroups)},
+		{handlerRejects, "/api/v1/rejects", paramsRejects, true, http.HandlerFunc(s.handleRejects)},
+		{handlerPipeline, "/api/v1/pipeline", nil, true, http.HandlerFunc(s.handlePipeline)},
+		// Probes and scrapers may add parameters of their own: outside
+		// /api/v1 parameters are ignored.
+		{handlerHealthz, "/healthz", anyParams, false, http.HandlerFunc(s.handleHealthz)},
+		{handlerReadyz, "/readyz", anyParams, false, http.HandlerFunc(s.handleReadyz)},
+		{handlerMetrics, "/metrics", anyParams, metricsAuth, promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{})},
+		// The status page's files hold no data: the page asks the API,
+		// with the token when one is configured.
+		{handlerStatus, "/{$}", anyParams, false, http.HandlerFunc(s.handleStatus)},
+		{handlerStatic, "/static/{file}", anyParams, false, http.HandlerFunc(s.handleStatic)},
+	}
+}
+
+// mux builds the mux. Every path is registered twice: for GET (and so
 // HEAD) with its handler, and for every other method with a 405, so that
 // the mux's plain-text 404 and 405 answers never show; "/" catches the rest.
-func (s *Server) routes() *http.ServeMux {
+func (s *Server) mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	for _, r := range []struct {
-		name, path string
-		h          http.Handler
-	}{
-		{handlerAggregates, "/api/v1/aggregates", http.HandlerFunc(s.handleAggregates)},
-		{handlerAggregatesLatest, "/api/v1/aggregates/latest", http.HandlerFunc(s.handleAggregatesLatest)},
-		{handlerDevices, "/api/v1/devices", http.HandlerFunc(s.handleDevices)},
-		{handlerDevice, "/api/v1/devices/{id}", http.HandlerFunc(s.handleDevice)},
-		{handlerGroups, "/api/v1/groups", http.HandlerFunc(s.handleGroups)},
-		{handlerHealthz, "/healthz", http.HandlerFunc(s.handleHealthz)},
-		{handlerReadyz, "/readyz", http.HandlerFunc(s.handleReadyz)},
-		{handlerMetrics, "/metrics", promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{})},
-		{handlerStatus, "/{$}", http.HandlerFunc(s.handleStatus)},
-	} {
-		mux.Handle("GET "+r.path, s.m.instrument(r.name, r.h))
-		mux.Handle(r.path, s.m.instrument(r.name, http.HandlerFunc(s.methodNotAllowed)))
+	for _, rt := range s.routes {
+		mux.Handle("GET "+rt.path, s.m.instrument(rt.name, s.guard(rt)))
+		mux.Handle(rt.path, s.m.instrument(rt.name, http.HandlerFunc(s.methodNotAllowed)))
 	}
 	mux.Handle("/", s.m.instrument(handlerNotFound, http.HandlerFunc(s.notFound)))
 	return mux
@@ -159,6 +220,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		ln = l
 	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
@@ -172,13 +236,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	s.log.Info("http listening", "addr", ln.Addr().String())
+	s.log.Info("http listening", "addr", ln.Addr().String(), "tls", s.tls != nil,
+		"token", s.cfg.Token, "metrics_auth", s.cfg.MetricsAuth)
+	if s.tls == nil && s.cfg.Token != "" && !loopback(ln.Addr()) {
+		s.log.Warn("bearer token without TLS: the token crosses the network in clear text; set http.tls_cert and http.tls_key")
+	}
 
 	select {
 	case err := <-served:
 		return fmt.Errorf("api: serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Streams never end by themselves: end them first.
+	s.stopOnce.Do(func() { close(s.stopping) })
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -194,6 +264,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Info("http stopped")
 	}
 	return err
+}
+
+// loopback reports whether addr is a loopback address.
+func loopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // writeJSON answers status with v as JSON. v is encoded before anything is

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,6 +105,17 @@ func (f *fakeEngine) Groups(context.Context) ([]aggregate.GroupInfo, error) {
 	return f.groups, nil
 }
 
+// withRejects gives the server three reject samples, 7 not sampled.
+func withRejects(d *Deps) {
+	d.Rejects = func() ([]aggregate.RejectSample, uint64) {
+		return []aggregate.RejectSample{
+			{Time: t0, Reason: "bad_json", Device: "wt-01", Payload: "{", PayloadBytes: 1},
+			{Time: t0.Add(time.Second), Reason: "bad_value", Device: "wt-02", Payload: `{"metrics":{"power_kw":"x"}}`, PayloadBytes: 28},
+			{Time: t0.Add(2 * time.Second), Reason: "bad_value", Device: "wt-03", Payload: `{"metrics":{"power_kw":"y"}}`, PayloadBytes: 28},
+		}, 7
+	}
+}
+
 // blockingEngine blocks every query until its context is done.
 type blockingEngine struct{}
 
@@ -117,13 +129,18 @@ func (blockingEngine) Groups(ctx context.Context) ([]aggregate.GroupInfo, error)
 	return nil, ctx.Err()
 }
 
+// counts are device counts as the engine makes them: rejected never nil.
+func counts(rejected map[string]uint64) aggregate.DeviceCounts {
+	return aggregate.DeviceCounts{Accepted: 100, Rejected: rejected}
+}
+
 func goodEngine() *fakeEngine {
 	wm := start(6)
 	return &fakeEngine{
 		devices: []aggregate.DeviceInfo{
-			{ID: "wt-01", Group: "site-a", State: "live", Metrics: map[string]float64{"power_kw": 2000}},
-			{ID: "wt-07", Group: "site-a", State: "silent", Metrics: map[string]float64{"power_kw": 1100}},
-			{ID: "th-01", Group: "site-b", State: "live", Metrics: map[string]float64{}},
+			{ID: "wt-01", Group: "site-a", State: "live", Metrics: map[string]float64{"power_kw": 2000}, Counts: counts(map[string]uint64{})},
+			{ID: "wt-07", Group: "site-a", State: "silent", Metrics: map[string]float64{"power_kw": 1100}, Counts: counts(map[string]uint64{"bad_json": 2})},
+			{ID: "th-01", Group: "site-b", State: "live", Metrics: map[string]float64{}, Counts: counts(map[string]uint64{})},
 		},
 		groups: []aggregate.GroupInfo{
 			{Name: "site-a", Expected: 20, States: map[string]int{"live": 19, "silent": 1}, Metrics: []string{"power_kw", "temp_c"}, Watermark: &wm},
@@ -137,15 +154,27 @@ type fixture struct {
 	cfg    Config
 	engine Engine
 	ready  func() error
+	deps   func(*Deps) // changes the dependencies
 }
+
+// fixtureNow is the clock of fixture servers: 3 s after the newest window
+// of newStore ended.
+var fixtureNow = start(6).Add(3 * time.Second)
 
 func newServer(t *testing.T, f fixture) (*Server, *prometheus.Registry) {
 	t.Helper()
 	if f.engine == nil {
 		f.engine = goodEngine()
 	}
+	if f.cfg.Now == nil {
+		f.cfg.Now = func() time.Time { return fixtureNow }
+	}
 	reg := prometheus.NewRegistry()
-	s, err := New(f.cfg, Deps{Store: newStore(t), Engine: f.engine, Ready: f.ready, Gatherer: reg}, nil, reg)
+	deps := Deps{Store: newStore(t), Engine: f.engine, Ready: f.ready, Gatherer: reg}
+	if f.deps != nil {
+		f.deps(&deps)
+	}
+	s, err := New(f.cfg, deps, nil, reg)
 	require.NoError(t, err)
 	return s, reg
 }
@@ -201,8 +230,14 @@ func TestEndpoints(t *testing.T) {
 		{name: "aggregates limit zero", target: "/api/v1/aggregates?group=site-a&metric=power_kw&limit=0", status: 400, code: CodeBadParameter, contains: []string{`"limit"`, "positive"}},
 		{name: "aggregates limit negative", target: "/api/v1/aggregates?group=site-a&metric=power_kw&limit=-3", status: 400, code: CodeBadParameter, contains: []string{`"limit"`}},
 		{name: "aggregates limit not a number", target: "/api/v1/aggregates?group=site-a&metric=power_kw&limit=ten", status: 400, code: CodeBadParameter, contains: []string{`"limit"`, "integer"}},
-		{name: "aggregates limit over max", target: "/api/v1/aggregates?group=site-a&metric=power_kw&limit=10001", status: 400, code: CodeBadParameter, contains: []string{`"limit"`, "10000"}},
-		{name: "aggregates limit over configured max", target: "/api/v1/aggregates?group=site-a&metric=power_kw&limit=6", fx: fixture{cfg: Config{MaxLimit: 5}}, status: 400, code: CodeBadParameter, contains: []string{`"limit"`, "5"}},
+		{name: "aggregates limit over max", target: "/api/v1/aggregates?group=site-a&metric=power_kw&limit=10001", status: 400, code: CodeLimitTooLarge, contains: []string{`"limit"`, "10000", "http.max_limit"}},
+		{name: "aggregates limit over configured max", target: "/api/v1/aggregates?group=site-a&metric=power_kw&limit=6", fx: fixture{cfg: Config{MaxLimit: 5}}, status: 400, code: CodeLimitTooLarge, contains: []string{`"limit"`, "5"}},
+		{name: "aggregates range too large", target: "/api/v1/aggregates?group=site-a&metric=power_kw&from=2026-11-20T00:00:00Z&to=2026-11-22T00:00:00Z", status: 400, code: CodeRangeTooLarge, contains: []string{"48h0m0s", "24h0m0s", "http.max_range"}},
+		{name: "aggregates range from only, too far back", target: "/api/v1/aggregates?group=site-a&metric=power_kw&from=2026-11-21T09:00:00Z", status: 400, code: CodeRangeTooLarge},
+		{name: "aggregates range within a configured max", target: "/api/v1/aggregates?group=site-a&metric=power_kw&from=2026-11-22T10:00:00Z&to=2026-11-22T10:01:00Z", fx: fixture{cfg: Config{MaxRange: time.Minute}}, status: 200},
+		{name: "aggregates range over a configured max", target: "/api/v1/aggregates?group=site-a&metric=power_kw&from=2026-11-22T10:00:00Z&to=2026-11-22T10:01:01Z", fx: fixture{cfg: Config{MaxRange: time.Minute}}, status: 400, code: CodeRangeTooLarge},
+		{name: "aggregates unknown parameter", target: "/api/v1/aggregates?group=site-a&metric=power_kw&grup=x", status: 400, code: CodeBadParameter, contains: []string{`"grup"`, "unknown parameter", "cursor"}},
+		{name: "aggregates bad cursor", target: "/api/v1/aggregates?group=site-a&metric=power_kw&cursor=xyz", status: 400, code: CodeBadParameter, contains: []string{`"cursor"`, "malformed"}},
 		{name: "aggregates limit repeated", target: "/api/v1/aggregates?group=site-a&metric=power_kw&limit=1&limit=2", status: 400, code: CodeBadParameter, contains: []string{`"limit"`, "2 times"}},
 		{name: "aggregates bad revisions", target: "/api/v1/aggregates?group=site-a&metric=power_kw&revisions=some", status: 400, code: CodeBadParameter, contains: []string{`"revisions"`}},
 		{name: "aggregates unknown group", target: "/api/v1/aggregates?group=site-x&metric=power_kw", status: 422, code: CodeUnknownGroup, contains: []string{"site-x"}},
@@ -301,6 +336,44 @@ func TestEndpoints(t *testing.T) {
 			},
 		},
 		{name: "groups engine error", target: "/api/v1/groups", fx: fixture{engine: failing}, status: 503, code: CodeUnavailable},
+		{name: "groups take no parameters", target: "/api/v1/groups?x=1", status: 400, code: CodeBadParameter, contains: []string{`"x"`, "takes none"}},
+		{
+			name: "groups with the fleet's statistics", target: "/api/v1/groups",
+			fx: fixture{deps: func(d *Deps) {
+				d.MetricStat = func(m string) string { return map[string]string{"power_kw": "sum", "temp_c": "mean"}[m] }
+			}},
+			status: 200,
+			check: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				r := decode[GroupsResponse](t, rec)
+				require.Equal(t, map[string]string{"power_kw": "sum", "temp_c": "mean"}, r.Groups[0].MetricStats)
+				require.Equal(t, map[string]string{}, r.Groups[2].MetricStats, "no metrics")
+			},
+		},
+
+		{
+			name: "rejects without a source", target: "/api/v1/rejects", status: 200,
+			check: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				require.JSONEq(t, `{"rejects":[],"not_sampled":0}`, rec.Body.String())
+			},
+		},
+		{
+			name: "rejects", target: "/api/v1/rejects", fx: fixture{deps: withRejects}, status: 200,
+			check: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				r := decode[RejectsResponse](t, rec)
+				require.Len(t, r.Rejects, 3)
+				require.Equal(t, uint64(7), r.NotSampled)
+				require.Equal(t, "bad_json", r.Rejects[0].Reason, "oldest first")
+			},
+		},
+		{
+			name: "rejects by reason and device", target: "/api/v1/rejects?reason=bad_value&device=wt-03", fx: fixture{deps: withRejects}, status: 200,
+			check: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				r := decode[RejectsResponse](t, rec)
+				require.Len(t, r.Rejects, 1)
+				require.Equal(t, "wt-03", r.Rejects[0].Device)
+			},
+		},
+		{name: "rejects repeated reason", target: "/api/v1/rejects?reason=a&reason=b", status: 400, code: CodeBadParameter},
 
 		{name: "healthz", target: "/healthz", status: 200, contains: []string{`{"status":"ok"}`}},
 		{name: "healthz ignores the engine", target: "/healthz", fx: fixture{engine: failing, ready: func() error { return errors.New("x") }}, status: 200},
@@ -310,7 +383,13 @@ func TestEndpoints(t *testing.T) {
 		{name: "readyz not ready", target: "/readyz", fx: fixture{ready: func() error { return errors.New("broker not connected") }}, status: 503, code: CodeNotReady, contains: []string{"broker not connected"}},
 
 		{name: "metrics", target: "/metrics", status: 200, contains: []string{"rollcall_api_request_duration_seconds"}},
-		{name: "status page", target: "/", status: 200, contains: []string{"19/20"}},
+		{name: "metrics ignore parameters", target: "/metrics?debug=1", status: 200},
+		{name: "status page", target: "/", status: 200, contains: []string{`<script src="/static/app.js">`, "Fleet coverage"}},
+		{name: "status page ignores parameters", target: "/?windows=60", status: 200},
+		{name: "status script", target: "/static/app.js", status: 200, contains: []string{"/api/v1/aggregates/stream"}},
+		{name: "status style", target: "/static/style.css", status: 200, contains: []string{"svg.chart"}},
+		{name: "status file unknown", target: "/static/nope.js", status: 404, code: CodeNotFound},
+		{name: "status page only at /", target: "/static/index.html", status: 404, code: CodeNotFound},
 
 		{name: "unknown path", target: "/nope", status: 404, code: CodeNotFound},
 		{name: "unknown api path", target: "/api/v1", status: 404, code: CodeNotFound},
@@ -423,9 +502,6 @@ func TestUnknownNumbersAreNull(t *testing.T) {
 	rec := do(s.Handler(), http.MethodGet, "/api/v1/aggregates/latest", nil)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	require.Contains(t, rec.Body.String(), `"sum":{"value":null,"lower":0,"upper":null,"reported":null}`)
-	rec = do(s.Handler(), http.MethodGet, "/", nil)
-	require.Equal(t, http.StatusOK, rec.Code)
-	require.Contains(t, rec.Body.String(), "– [0, –]")
 }
 
 func TestCompression(t *testing.T) {
@@ -484,46 +560,46 @@ func TestRequestMetrics(t *testing.T) {
 	require.Contains(t, string(plain), "rollcall_api_requests_total")
 }
 
+// TestStatusPage checks how the page's files are served; what the page
+// shows is TestIntegrationStatusPage's (api/apitest), in Chromium.
 func TestStatusPage(t *testing.T) {
 	t.Parallel()
+	s, _ := newServer(t, fixture{})
+	h := s.Handler()
 	tests := []struct {
-		name     string
-		engine   Engine
-		contains []string
+		target, contentType string
 	}{
-		{
-			name:   "engine up",
-			engine: goodEngine(),
-			contains: []string{
-				`<meta http-equiv="refresh" content="5">`,
-				"<h2>site-a</h2>", "<h2>site-b</h2>", "<h2>site-c</h2>", "no windows yet",
-				"20 on the roster · 19 live · 1 silent",
-				"19/20", "41234.5 [-1, 44100]", "uncertain", "wt-07 (silent, 42s)",
-				"2026-11-22T10:00:50Z – 2026-11-22T10:01:00Z",
-				`href="/api/v1/aggregates?group=site-a&amp;metric=power_kw"`,
-				`href="/api/v1/groups"`, `href="/metrics"`,
-			},
-		},
-		{
-			name:     "engine down",
-			engine:   &fakeEngine{err: errors.New("boom")},
-			contains: []string{"engine: boom", "<h2>site-a</h2>", "19/20", "2026-11-22T10:01:03Z · refreshes"},
-		},
+		{"/", "text/html; charset=utf-8"},
+		{"/static/app.js", "text/javascript; charset=utf-8"},
+		{"/static/style.css", "text/css; charset=utf-8"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			now := start(6).Add(3 * time.Second)
-			s, _ := newServer(t, fixture{engine: tt.engine, cfg: Config{Now: func() time.Time { return now }}})
-			rec := do(s.Handler(), http.MethodGet, "/", nil)
-			require.Equal(t, http.StatusOK, rec.Code)
-			require.Equal(t, "text/html; charset=utf-8", rec.Header().Get("Content-Type"))
-			for _, c := range tt.contains {
-				require.Contains(t, rec.Body.String(), c)
-			}
-			require.NotContains(t, rec.Body.String(), "<script")
-		})
+		rec := do(h, http.MethodGet, tt.target, nil)
+		require.Equal(t, http.StatusOK, rec.Code, tt.target)
+		require.Equal(t, tt.contentType, rec.Header().Get("Content-Type"), tt.target)
+		require.Equal(t, "no-cache", rec.Header().Get("Cache-Control"))
+		require.Contains(t, rec.Header().Get("Content-Security-Policy"), "script-src 'self'")
+		etag := rec.Header().Get("ETag")
+		require.NotEmpty(t, etag)
+		// Revalidation costs no body.
+		rec = do(h, http.MethodGet, tt.target, http.Header{"If-None-Match": {etag}})
+		require.Equal(t, http.StatusNotModified, rec.Code, tt.target)
+		require.Empty(t, rec.Body.String())
 	}
+	// No CDN, no external resource: every src and href is on this server.
+	page := do(h, http.MethodGet, "/", nil).Body.String()
+	for _, m := range regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		require.True(t, strings.HasPrefix(m[1], "/"), "external reference %q", m[1])
+	}
+	require.Contains(t, page, `name="viewport"`, "usable on a phone")
+	// The page reads through the token when one is configured.
+	app := do(h, http.MethodGet, "/static/app.js", nil).Body.String()
+	require.Contains(t, app, "Authorization")
+	require.Contains(t, app, "Last-Event-ID")
+	require.NotContains(t, app, "innerHTML", "device names are text, never markup")
+	// Compressed when asked: the script is larger than the threshold.
+	rec := do(h, http.MethodGet, "/static/app.js", http.Header{"Accept-Encoding": {"gzip"}})
+	require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
 }
 
 func TestConfig(t *testing.T) {
@@ -536,6 +612,8 @@ func TestConfig(t *testing.T) {
 		Addr: ":8080", MaxLimit: 10000, DefaultLimit: 360, QueryTimeout: 5 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16384,
+		MaxURLBytes: 4096, MaxBodyBytes: 4096, MaxRange: 24 * time.Hour, MaxStreams: 32,
+		StreamHeartbeat: 15 * time.Second,
 	}, withoutNow)
 	require.NoError(t, c.Validate())
 	require.Equal(t, 100, Config{MaxLimit: 100}.WithDefaults().DefaultLimit, "the default limit follows a smaller max")
@@ -557,6 +635,17 @@ func TestConfig(t *testing.T) {
 		{"negative timeout", func(c *Config) { c.IdleTimeout = -time.Second }, []string{"http.idle_timeout"}},
 		{"header timeout over read timeout", func(c *Config) { c.ReadHeaderTimeout = time.Minute }, []string{"http.read_header_timeout"}},
 		{"query timeout over write timeout", func(c *Config) { c.QueryTimeout = time.Minute }, []string{"http.", "http.write_timeout"}},
+		{"url over headers", func(c *Config) { c.MaxURLBytes = c.MaxHeaderBytes + 1 }, []string{"http.max_url_bytes", "http.max_header_bytes"}},
+		{"negative url bytes", func(c *Config) { c.MaxURLBytes = -1 }, []string{"http.max_url_bytes"}},
+		{"negative body bytes", func(c *Config) { c.MaxBodyBytes = -1 }, []string{"http.max_body_bytes"}},
+		{"negative range", func(c *Config) { c.MaxRange = -time.Hour }, []string{"http.max_range"}},
+		{"no streams", func(c *Config) { c.MaxStreams = -1 }, []string{"http.max_streams"}},
+		{"negative heartbeat", func(c *Config) { c.StreamHeartbeat = -1 }, []string{"http.stream_heartbeat"}},
+		{"short token", func(c *Config) { c.Token = "short" }, []string{"http.token", "16"}},
+		{"token with a space", func(c *Config) { c.Token = "0123456789 abcdef" }, []string{"http.token", "spaces"}},
+		{"metrics auth without token", func(c *Config) { c.MetricsAuth = true }, []string{"http.metrics_auth"}},
+		{"cert without key", func(c *Config) { c.TLSCert = "cert.pem" }, []string{"http.tls_cert and http.tls_key"}},
+		{"key without cert", func(c *Config) { c.TLSKey = "key.pem" }, []string{"http.tls_cert and http.tls_key"}},
 		{
 			"every problem at once",
 			func(c *Config) { c.Addr, c.MaxLimit, c.ReadTimeout = "x", -1, -1 },
@@ -796,4 +885,94 @@ func TestErrorJSON(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"error":"m","code":"bad_parameter"}`, string(b))
 	require.Equal(t, "api: 400 bad_parameter: m", fmt.Sprint(&Error{Status: 400, Code: CodeBadParameter, Message: "m"}))
+}
+
+func TestCursorPages(t *testing.T) {
+	t.Parallel()
+	type window struct{ start, revision int }
+	// walk follows next_cursor from query and returns the pages.
+	walk := func(t *testing.T, s *Server, query string) [][]window {
+		t.Helper()
+		var pages [][]window
+		cursor := ""
+		for range 10 {
+			target := "/api/v1/aggregates?" + query
+			if cursor != "" {
+				target += "&cursor=" + url.QueryEscape(cursor)
+			}
+			rec := do(s.Handler(), http.MethodGet, target, nil)
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			r := decode[AggregatesResponse](t, rec)
+			page := []window{}
+			for _, a := range r.Aggregates {
+				page = append(page, window{int(a.Window.Start.Sub(t0) / (10 * time.Second)), a.Revision})
+			}
+			pages = append(pages, page)
+			if r.NextCursor == "" {
+				return pages
+			}
+			cursor = r.NextCursor
+		}
+		t.Fatal("more than 10 pages")
+		return nil
+	}
+	t.Run("by limit", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newServer(t, fixture{})
+		require.Equal(t, [][]window{{{4, 0}, {5, 0}}, {{2, 1}, {3, 0}}, {{0, 0}, {1, 0}}},
+			walk(t, s, "group=site-a&metric=power_kw&limit=2"))
+	})
+	t.Run("within a range", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newServer(t, fixture{})
+		require.Equal(t, [][]window{{{3, 0}, {4, 0}}, {{1, 0}, {2, 1}}},
+			walk(t, s, "group=site-a&metric=power_kw&limit=2&from="+start(1).Format(time.RFC3339)+"&to="+start(5).Format(time.RFC3339)))
+	})
+	t.Run("by points, whole windows", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newServer(t, fixture{cfg: Config{MaxLimit: 3}})
+		require.Equal(t, [][]window{{{3, 0}, {4, 0}, {5, 0}}, {{1, 0}, {2, 0}, {2, 1}}, {{0, 0}}},
+			walk(t, s, "group=site-a&metric=power_kw&revisions=all"))
+	})
+	t.Run("the last page has no cursor", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newServer(t, fixture{})
+		require.Len(t, walk(t, s, "group=site-a&metric=power_kw"), 1)
+	})
+	t.Run("a cursor of another query", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newServer(t, fixture{})
+		rec := do(s.Handler(), http.MethodGet, "/api/v1/aggregates?group=site-a&metric=power_kw&limit=1", nil)
+		c := decode[AggregatesResponse](t, rec).NextCursor
+		require.NotEmpty(t, c)
+		for _, q := range []string{"group=site-b&metric=power_kw", "group=site-a&metric=power_kw&revisions=all", "group=site-a&metric=power_kw&from=1795341600"} {
+			rec = do(s.Handler(), http.MethodGet, "/api/v1/aggregates?"+q+"&cursor="+c, nil)
+			require.Equal(t, http.StatusBadRequest, rec.Code, q)
+			require.Contains(t, decode[Error](t, rec).Message, "another query")
+		}
+		// The limit may change from page to page.
+		rec = do(s.Handler(), http.MethodGet, "/api/v1/aggregates?group=site-a&metric=power_kw&limit=3&cursor="+c, nil)
+		require.Equal(t, http.StatusOK, rec.Code)
+		require.Len(t, decode[AggregatesResponse](t, rec).Aggregates, 3)
+	})
+}
+
+func TestLatestEventID(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, fixture{})
+	rec := do(s.Handler(), http.MethodGet, "/api/v1/aggregates/latest", nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	r := decode[LatestResponse](t, rec)
+	require.Equal(t, fmt.Sprintf("%d-9", s.deps.Store.Epoch()), r.LastEventID)
+}
+
+// TestInternalError: a response that cannot be encoded is a JSON 500, not
+// a half-written body.
+func TestInternalError(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, fixture{})
+	rec := httptest.NewRecorder()
+	s.writeJSON(rec, http.StatusOK, map[string]any{"x": make(chan int)})
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	require.Equal(t, CodeInternal, decode[Error](t, rec).Code)
 }

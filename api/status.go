@@ -2,148 +2,84 @@ package api
 
 import (
 	"bytes"
-	"context"
-	"html/template"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"mime"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
+	"path"
 	"time"
-
-	"github.com/rollcall-iot/rollcall/aggregate"
 )
 
-// statusTemplate is the status page: per group and metric the newest
-// window, its coverage, sum with bounds, quality and missing devices. It
-// is self-contained (no scripts, no external resources) and reloads itself.
-const statusTemplate = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="refresh" content="5">
-<title>rollcall</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1.5em; }
-table { border-collapse: collapse; margin-bottom: 1.5em; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.good { color: #060; } .uncertain { color: #a60; } .bad { color: #b00; }
-</style>
-</head>
-<body>
-<h1>rollcall</h1>
-<p>{{ts .Now}} · refreshes every 5 s</p>
-{{- if .EngineError}}
-<p class="bad">engine: {{.EngineError}}</p>
-{{- end}}
-{{- range .Groups}}
-{{- $group := .Name}}
-<h2>{{.Name}}</h2>
-{{- with .Info}}
-<p>{{.Expected}} on the roster{{range $state, $n := .States}} · {{$n}} {{$state}}{{end}}{{with .Watermark}} · watermark {{ts .}}{{end}}</p>
-{{- end}}
-{{- if .Metrics}}
-<table>
-<tr><th>metric</th><th>window</th><th>reported</th><th>sum [lower, upper]</th><th>quality</th><th>missing</th></tr>
-{{- range .Metrics}}
-<tr>
-<td><a href="/api/v1/aggregates?group={{$group}}&amp;metric={{.Metric}}">{{.Metric}}</a></td>
-<td>{{ts .Window.Start}} – {{ts .Window.End}}{{if .Final}}, final{{else}}, revision {{.Revision}}{{end}}</td>
-<td class="n">{{.Coverage.Reported}}/{{.Coverage.Expected}}</td>
-<td class="n">{{num .Stats.Sum.Value}} [{{num .Stats.Sum.Lower}}, {{num .Stats.Sum.Upper}}]</td>
-<td class="{{.Quality}}">{{.Quality}}</td>
-<td>{{range .Coverage.Missing}}{{.Device}} ({{.State}}{{with .AgeS}}, {{age .}}{{end}})<br>{{end}}{{with .Coverage.MissingUnlisted}}and {{.}} more{{end}}</td>
-</tr>
-{{- end}}
-</table>
-{{- else}}
-<p>no windows yet</p>
-{{- end}}
-{{- else}}
-<p>no groups yet</p>
-{{- end}}
-<p>API:
-<a href="/api/v1/groups">groups</a> ·
-<a href="/api/v1/aggregates/latest">latest aggregates</a> ·
-<a href="/api/v1/devices">devices</a> ·
-<a href="/metrics">metrics</a> ·
-<a href="/healthz">healthz</a> ·
-<a href="/readyz">readyz</a></p>
-</body>
-</html>
-`
+// static holds the status page: index.html at /, the rest under /static/.
+// Plain files, no build step; the page draws itself from the API
+// (/api/v1/groups, /api/v1/aggregates, /api/v1/aggregates/stream,
+// /api/v1/devices, /api/v1/pipeline).
+//
+//go:embed static
+var static embed.FS
 
-// statusPage is the data of statusTemplate.
-type statusPage struct {
-	Now         time.Time
-	EngineError string
-	Groups      []statusGroup
+// staticFile is one embedded file, ready to serve.
+type staticFile struct {
+	body        []byte
+	etag        string
+	contentType string
 }
 
-// statusGroup is one group on the status page. Info is nil when the engine
-// did not answer or does not know the group.
-type statusGroup struct {
-	Name    string
-	Info    *aggregate.GroupInfo
-	Metrics []aggregate.Aggregate
+// staticFiles reads the embedded files once.
+func staticFiles() (map[string]staticFile, error) {
+	files := map[string]staticFile{}
+	err := fs.WalkDir(static, "static", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := static.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		ct := mime.TypeByExtension(path.Ext(name))
+		if ct == "" {
+			ct = http.DetectContentType(b)
+		}
+		files[path.Base(name)] = staticFile{body: b, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, contentType: ct}
+		return nil
+	})
+	return files, err
 }
 
-func parseStatusTemplate() (*template.Template, error) {
-	return template.New("status").Funcs(template.FuncMap{
-		"ts": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"num": func(n aggregate.Num) string {
-			if !n.Known() {
-				return "–"
-			}
-			return strconv.FormatFloat(float64(n), 'f', -1, 64)
-		},
-		"age": func(s *float64) string {
-			return (time.Duration(*s * float64(time.Second))).Round(time.Second).String()
-		},
-	}).Parse(statusTemplate)
-}
+// contentSecurityPolicy lets the page load only its own files and talk
+// only to its own origin.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	page := statusPage{Now: s.cfg.Now()}
-	byName := map[string]*statusGroup{}
-	group := func(name string) *statusGroup {
-		g := byName[name]
-		if g == nil {
-			g = &statusGroup{Name: name}
-			byName[name] = g
-		}
-		return g
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
-	defer cancel()
-	// The page shows what the store has even when the engine cannot say.
-	if infos, err := s.deps.Engine.Groups(ctx); err != nil {
-		page.EngineError = err.Error()
-	} else {
-		for i := range infos {
-			group(infos[i].Name).Info = &infos[i]
-		}
-	}
-	for _, a := range s.deps.Store.Latest("", "") {
-		g := group(a.Group)
-		g.Metrics = append(g.Metrics, a)
-	}
-	for _, g := range byName {
-		page.Groups = append(page.Groups, *g)
-	}
-	slices.SortFunc(page.Groups, func(a, b statusGroup) int { return strings.Compare(a.Name, b.Name) })
+	s.serveStatic(w, r, "index.html")
+}
 
-	var buf bytes.Buffer
-	if err := s.status.Execute(&buf, page); err != nil {
-		s.log.Error("render status page", "err", err)
-		s.writeError(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "cannot render the status page"})
+func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	if name == "index.html" {
+		name = "" // served at / only
+	}
+	s.serveStatic(w, r, name)
+}
+
+func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request, name string) {
+	f, ok := s.static[name]
+	if !ok {
+		s.notFound(w, r)
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", f.contentType)
+	h.Set("ETag", f.etag)
+	// Revalidate every time: after an upgrade the page must not mix old
+	// and new files.
+	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	// A write error means the client went away.
-	_, _ = buf.WriteTo(w)
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Referrer-Policy", "no-referrer")
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
 }

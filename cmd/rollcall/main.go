@@ -32,6 +32,8 @@ const usage = `rollcall: an uncertainty-aware IoT telemetry aggregator.
 Usage:
   rollcall [serve] [flags]   run the gateway (default)
   rollcall demo [flags]      the gateway plus a simulated fleet (two sites of 20 turbines)
+  rollcall query [flags]     aggregates from a running rollcall's API, as a table (--help)
+  rollcall devices [flags]   devices and their states from the API, as a table (--help)
   rollcall version           print the version
 
 Flags (each also from the environment as ROLLCALL_<FLAG>, e.g. ROLLCALL_HTTP_ADDR;
@@ -49,13 +51,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "serve", "demo":
+	case "query", "devices":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if cmd == "query" {
+			return runQuery(ctx, args, stdout, stderr)
+		}
+		return runDevices(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rollcall", version)
 		return 0
 	case "help":
 		args = []string{"-h"}
 	default:
-		fmt.Fprintf(stderr, "rollcall: unknown command %q (want serve, demo or version)\n", cmd)
+		fmt.Fprintf(stderr, "rollcall: unknown command %q (want serve, demo, query, devices or version)\n", cmd)
 		return 2
 	}
 	cfg, showVersion, err := loadConfig(cmd, args, stderr)
@@ -214,7 +223,8 @@ func demo(ctx context.Context, cfg gateway.Config, log *slog.Logger, stdout io.W
 		stopGateway()
 	}()
 	base := "http://" + hostPort(g.HTTPAddr())
-	fmt.Fprintf(stdout, `rollcall demo: two sites of 20 simulated turbines; %s (site-a) goes silent after %v.
+	fmt.Fprintf(stdout, `rollcall demo: two sites of 20 simulated turbines. %s (site-a) goes silent after %v;
+%s (site-b) replays an old message every %v from %v; %s (site-b) is cut off from %v to %v, then flushes.
 The first windows close about %v from now; then open:
   %s/                                   status page
   %s/api/v1/aggregates/latest           newest aggregate per group and metric (site-a: "expected": 20, "reported": 19)
@@ -222,8 +232,9 @@ The first windows close about %v from now; then open:
   %s/api/v1/groups                      roster and coverage per group
   %s/metrics                            Prometheus metrics
 MQTT broker: %s   data: %s   stop with Ctrl-C
-`, sim.DemoSilentDevice, sim.DemoSilentAfter, cfg.Window.Size+cfg.Window.AllowedSkew,
-		base, base, base, base, base, g.MQTTURL(), cfg.DataDir)
+`, sim.DemoSilentDevice, sim.DemoSilentAfter, sim.DemoReplayDevice, sim.DemoReplayEvery, sim.DemoReplayAfter,
+		sim.DemoPartitionDevice, sim.DemoPartitionAfter, sim.DemoPartitionAfter+sim.DemoPartitionFor,
+		cfg.Window.Size+cfg.Window.AllowedSkew, base, base, base, base, base, g.MQTTURL(), cfg.DataDir)
 	err = g.Run(gwCtx)
 	stopSim()
 	if serr := <-simDone; serr != nil && !errors.Is(serr, context.Canceled) {

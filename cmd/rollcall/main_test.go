@@ -240,6 +240,21 @@ func TestIntegrationDemo(t *testing.T) {
 	require.Equal(t, "wt-07", siteA.Coverage.Missing[0].Device)
 	require.True(t, strings.Contains("late silent", siteA.Coverage.Missing[0].State), siteA.Coverage.Missing[0].State)
 
+	// The replaying turbine's old messages are recognised as replays.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/api/v1/devices/wt-32") // sim.DemoReplayDevice
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var dev struct {
+			Counts struct {
+				Replays uint64 `json:"replays"`
+			} `json:"counts"`
+		}
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&dev) == nil && dev.Counts.Replays > 0
+	}, 30*time.Second, 250*time.Millisecond, "wt-32 replays an old message; its replays are counted")
+
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.NoError(t, cmd.Wait(), "clean exit after Ctrl-C")
 }

@@ -1,0 +1,95 @@
+// Package apitest runs a whole rollcall gateway for tests of what a person
+// sees through the HTTP API: the status page in a browser, and the CLI.
+//
+// The gateway listens on loopback ports chosen by the kernel, keeps its data
+// in t.TempDir(), and is stopped, and waited for, in t.Cleanup.
+package apitest
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall-iot/rollcall/api"
+	"github.com/rollcall-iot/rollcall/gateway"
+)
+
+// Options shape the gateway. Zero durations mean the values below, chosen
+// so that windows close within seconds.
+type Options struct {
+	// Fleet is the fleet file's content (required).
+	Fleet []byte
+	// Window is the window size. Default: 1s.
+	Window time.Duration
+	// Lateness is the allowed lateness. Default: 2s.
+	Lateness time.Duration
+	// Skew is the allowed skew of the watermark. Default: 200ms.
+	Skew time.Duration
+	// IdleTimeout is how long a quiet group holds its watermark. Default:
+	// 1s.
+	IdleTimeout time.Duration
+	// HTTP changes the API's configuration (its address stays loopback).
+	HTTP func(*api.Config)
+}
+
+// Gateway is a running gateway.
+type Gateway struct {
+	// URL is the API's base URL, http://127.0.0.1:port.
+	URL string
+	// MQTTURL is the embedded broker's URL.
+	MQTTURL string
+}
+
+// Start starts a gateway with its embedded broker and waits until it is
+// ready.
+func Start(t testing.TB, o Options) *Gateway {
+	t.Helper()
+	dir := t.TempDir()
+	fleet := filepath.Join(dir, "fleet.yaml")
+	require.NoError(t, os.WriteFile(fleet, o.Fleet, 0o600))
+	cfg := gateway.Defaults()
+	cfg.DataDir = dir
+	cfg.Fleet = fleet
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Broker.Listen = "127.0.0.1:0"
+	cfg.MQTT.ClientID = "rollcall-apitest-" + filepath.Base(dir)
+	cfg.Window.Size = or(o.Window, time.Second)
+	cfg.Window.AllowedLateness = or(o.Lateness, 2*time.Second)
+	cfg.Window.AllowedSkew = or(o.Skew, 200*time.Millisecond)
+	cfg.Window.IdleTimeout = or(o.IdleTimeout, time.Second)
+	cfg.Aggregate.EmitInterval = 20 * time.Millisecond
+	if o.HTTP != nil {
+		o.HTTP(&cfg.HTTP)
+	}
+	g, err := gateway.New(cfg, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	gw := &Gateway{URL: "http://" + g.HTTPAddr(), MQTTURL: g.MQTTURL()}
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(gw.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 15*time.Second, 20*time.Millisecond, "the gateway is ready")
+	return gw
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
