@@ -74,6 +74,8 @@ type Config struct {
 	Prom prom.Config `yaml:"prom"`
 	// NATS configures the NATS sink (partials for federation).
 	NATS natssink.Config `yaml:"nats"`
+	// Influx configures the InfluxDB sink.
+	Influx InfluxConfig `yaml:"influx"`
 	// ShutdownTimeout bounds a graceful shutdown. Default: 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error. Default: info.
@@ -152,6 +154,9 @@ func (c Config) WithDefaults() Config {
 	c.Store = c.Store.WithDefaults()
 	c.Prom = c.Prom.WithDefaults()
 	c.NATS = c.NATS.WithDefaults()
+	if c.Influx.Enabled {
+		c.Influx.Config = c.Influx.Config.WithDefaults()
+	}
 	c.Aggregate = c.aggregateConfig().WithDefaults()
 	c.Limits.MaxDevices = c.Aggregate.MaxDevices
 	c.Limits.MaxGroups = c.Aggregate.MaxGroups
@@ -192,7 +197,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.HTTP.Validate(), c.aggregateConfig().Validate(), c.Sink.Validate(), c.Store.Validate(),
 		c.Journal.validate(), c.Checkpoint.Validate())
-	errs = append(errs, c.Prom.Validate(), c.natsConfig().Validate())
+	errs = append(errs, c.Prom.Validate(), c.natsConfig().Validate(), c.Influx.validate())
 	if c.NATS.Enabled && c.NATS.URL == "" && !c.Embedded() {
 		errs = append(errs, errors.New("nats.url: required when mqtt.url names an external broker (there is no embedded NATS server)"))
 	}

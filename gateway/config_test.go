@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -91,4 +92,22 @@ func TestExamples(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, f.Groups["site-a"].Devices, sim.DemoDevicesPerSite)
 	require.Contains(t, f.Groups["site-a"].Devices, sim.DemoSilentDevice)
+}
+
+// A failing New stops what it started and returns an error (no panic).
+func TestNewFailsCleanly(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	c := Defaults()
+	c.DataDir = t.TempDir()
+	c.Broker.Listen = "127.0.0.1:0"
+	c.HTTP.Addr = busy.Addr().String()
+	_, err = New(c, nil)
+	require.ErrorContains(t, err, "http.addr")
+	// The journal it opened was closed: a second gateway can take it.
+	c.HTTP.Addr = "127.0.0.1:0"
+	g, err := New(c, nil)
+	require.NoError(t, err)
+	g.close()
 }

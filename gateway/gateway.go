@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/journal"
 	"github.com/rollcall-iot/rollcall/sink"
+	"github.com/rollcall-iot/rollcall/sink/influx"
 	natssink "github.com/rollcall-iot/rollcall/sink/nats"
 	"github.com/rollcall-iot/rollcall/sink/prom"
 	"github.com/rollcall-iot/rollcall/sink/store"
@@ -40,6 +41,7 @@ type Gateway struct {
 	store  *store.Store
 	prom   *prom.Sink     // nil unless prom.enabled
 	nats   *natssink.Sink // nil unless nats.enabled
+	influx *influx.Sink   // nil unless influx.enabled
 	api    *api.Server
 	ln     net.Listener
 
@@ -65,9 +67,11 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g = &Gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	// The named result is nil by the time a failing return runs this.
+	built := g
 	defer func() {
 		if err != nil {
-			g.close()
+			built.close()
 		}
 	}()
 	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -171,6 +175,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer stopJournal()
 	jDone, ckDone := make(chan error, 1), make(chan struct{})
 	go func() { sinkDone <- g.fanout.Run(sinkCtx) }()
+	sinkRunCtx, stopSinkRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSinkRun()
+	sinkRunDone := make(chan error, 1)
+	go func() { sinkRunDone <- g.runSinks(sinkRunCtx) }()
 	// Recovery: the engine holds its rounds until the journal after the
 	// checkpoint is replayed, then goes live.
 	g.engine.Hold()
@@ -181,9 +189,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		stopEngine()
 		stopSinks()
 		stopHTTP()
+		stopSinkRun()
 		<-engDone
 		<-sinkDone
 		<-httpDone
+		<-sinkRunDone
 		g.close()
 		return fmt.Errorf("journal replay: %w", err)
 	}
@@ -229,6 +239,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	errs = append(errs, wait("journal", jDone))
 	stopSinks() // 3. sinks write what is queued
 	errs = append(errs, wait("sinks", sinkDone))
+	stopSinkRun() // 4. sinks with their own loop (influx) spool what is left
+	errs = append(errs, wait("influx", sinkRunDone))
 	stopHTTP()
 	errs = append(errs, wait("http", httpDone))
 	g.close()

@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"net"
 	"net/url"
+	"path/filepath"
 
 	"github.com/rollcall-iot/rollcall/sink"
+	"github.com/rollcall-iot/rollcall/sink/influx"
 	natssink "github.com/rollcall-iot/rollcall/sink/nats"
 	"github.com/rollcall-iot/rollcall/sink/prom"
 )
@@ -32,7 +35,46 @@ func (g *Gateway) sinks() ([]sink.Writer, error) {
 		ws = append(ws, g.nats)
 		g.log.Info("publishing partials to nats", "url", nc.RedactedURL(), "stream", natssink.StreamName, "gateway_id", nc.GatewayID)
 	}
+	if g.cfg.Influx.Enabled {
+		ic := g.cfg.Influx.Config
+		if ic.Spool.Dir == "" {
+			ic.Spool.Dir = filepath.Join(g.cfg.DataDir, "spool")
+		}
+		if g.influx, err = influx.New(ic, g.log, g.reg); err != nil {
+			return nil, err
+		}
+		ws = append(ws, g.influx)
+		g.log.Info("writing aggregates to influxdb", "influx", ic)
+	}
 	return ws, nil
+}
+
+// InfluxConfig is the influx section: the InfluxDB sink, off unless
+// enabled.
+type InfluxConfig struct {
+	// Enabled turns the sink on. Default: false.
+	Enabled       bool `yaml:"enabled"`
+	influx.Config `yaml:",inline"`
+}
+
+func (c InfluxConfig) validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	ic := c.Config
+	if ic.Spool.Dir == "" {
+		ic.Spool.Dir = "data_dir/spool" // resolved when the gateway is built
+	}
+	return section("influx", ic.Validate())
+}
+
+// runSinks runs the sinks that have a goroutine of their own until ctx is
+// done.
+func (g *Gateway) runSinks(ctx context.Context) error {
+	if g.influx == nil {
+		return nil
+	}
+	return g.influx.Run(ctx)
 }
 
 // natsConfig is the nats section with the gateway id defaulting to the
@@ -50,6 +92,11 @@ func (c Config) natsConfig() natssink.Config {
 func (g *Gateway) closeSinks() {
 	if g.nats != nil {
 		g.nats.Close()
+	}
+	if g.influx != nil {
+		if err := g.influx.Close(); err != nil {
+			g.log.Error("closing the influxdb sink", "err", err)
+		}
 	}
 }
 
