@@ -28,6 +28,10 @@ const (
 	DefaultMaxGroups = 1000
 	// DefaultMaxGroupMetrics bounds the distinct metrics of one group.
 	DefaultMaxGroupMetrics = 64
+	// DefaultMaxOpenWindows bounds each device's open windows. With the
+	// defaults a device has at most (lateness + future skew) / window + 2 =
+	// 9 open; the limit only bites on far-off clocks.
+	DefaultMaxOpenWindows = 64
 	// DefaultDeviceRate is each device's sustained message rate limit, per
 	// second.
 	DefaultDeviceRate = 100.0
@@ -70,6 +74,10 @@ type Config struct {
 	DeviceRate float64 `yaml:"-"`
 	// DeviceBurst is the token bucket's depth. Default: 1000.
 	DeviceBurst int `yaml:"-"`
+	// MaxOpenWindows bounds the windows one device has open (accepting
+	// readings); a reading that would open another is rejected
+	// too_many_windows. Default: 64.
+	MaxOpenWindows int `yaml:"-"`
 	// RejectSamples bounds the recent rejected messages kept for
 	// GET /api/v1/rejects. Default: 100.
 	RejectSamples int `yaml:"reject_samples"`
@@ -127,6 +135,9 @@ func (c Config) WithDefaults() Config {
 	if c.DeviceBurst == 0 {
 		c.DeviceBurst = DefaultDeviceBurst
 	}
+	if c.MaxOpenWindows == 0 {
+		c.MaxOpenWindows = DefaultMaxOpenWindows
+	}
 	if c.MaxMissingListed == 0 {
 		c.MaxMissingListed = DefaultMaxMissingListed
 	}
@@ -158,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.DeviceRate > 0) {
 		errs = append(errs, fmt.Errorf("limits.device_rate: %v must be positive", c.DeviceRate))
+	}
+	if c.MaxOpenWindows < 1 {
+		errs = append(errs, fmt.Errorf("limits.max_open_windows: %d must be at least 1", c.MaxOpenWindows))
 	}
 	if c.DeviceBurst < 1 {
 		errs = append(errs, fmt.Errorf("limits.device_burst: %d must be at least 1", c.DeviceBurst))

@@ -49,3 +49,21 @@ func TestEngineDeviceRateLimit(t *testing.T) {
 		require.Equal(t, 5.0, testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeAccepted)))
 	})
 }
+
+func TestEngineMaxOpenWindows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarnessWith(t, 1, func(c *Config) { c.MaxOpenWindows = 3 })
+		ts := time.Now()
+		for i := range 5 { // 0, 1, 4, 5, 8 s: all in the window [0, 10)
+			h.send("d1", ts.Add(time.Duration(i)*2*time.Second).Add(-time.Duration(i%2)*time.Second), 1)
+		}
+		h.send("d1", ts.Add(-15*time.Second), 1) // [-20, -10): a second window
+		h.send("d1", ts.Add(-25*time.Second), 1) // [-30, -20): a third
+		h.send("d1", ts.Add(-5*time.Second), 1)  // [-10, 0): would be a fourth, refused
+		h.send("d1", ts.Add(9*time.Second), 1)   // [0, 10) again: fine
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, 1.0, testutil.ToFloat64(h.e.m.rejected.WithLabelValues(ingest.ReasonTooManyWindows)))
+		require.Equal(t, 8.0, testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeAccepted)))
+	})
+}

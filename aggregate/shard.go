@@ -183,6 +183,10 @@ func (s *shard) handle(m ingest.Message) {
 		}
 	}
 	s.slots = slots
+	if len(d.wins) >= s.cfg.MaxOpenWindows && d.findWindow(start) == nil {
+		s.reject(d, &m, errTooManyWindows)
+		return
+	}
 	d.live.Observe(m.Received, r.TS)
 	w := d.window(start)
 	if start < g.shared.emitted.Load() {
@@ -242,6 +246,8 @@ var (
 		Detail: "not on the roster (learning disabled), or limits.max_devices / max_groups reached"}
 	errTooLate = &ingest.RejectError{Reason: ingest.ReasonTooLate,
 		Detail: "its window is final (older than window.allowed_lateness)"}
+	errTooManyWindows = &ingest.RejectError{Reason: ingest.ReasonTooManyWindows,
+		Detail: "the device has limits.max_open_windows windows open"}
 	errRateLimited = &ingest.RejectError{Reason: ingest.ReasonRateLimited,
 		Detail: "the device exceeds limits.device_rate (burst limits.device_burst)"}
 )

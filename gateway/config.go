@@ -106,6 +106,9 @@ type Limits struct {
 	// DeviceBurst is how many messages a device may send at once (e.g. a
 	// flushed buffer) before DeviceRate applies. Default: 1000.
 	DeviceBurst int `yaml:"device_burst"`
+	// MaxOpenWindows bounds each device's open windows; a reading that would
+	// open another is rejected too_many_windows. Default: 64.
+	MaxOpenWindows int `yaml:"max_open_windows"`
 }
 
 // Defaults returns the configuration with every default filled in: the
@@ -163,6 +166,7 @@ func (c Config) WithDefaults() Config {
 	c.Limits.MaxGroupMetrics = c.Aggregate.MaxGroupMetrics
 	c.Limits.DeviceRate = c.Aggregate.DeviceRate
 	c.Limits.DeviceBurst = c.Aggregate.DeviceBurst
+	c.Limits.MaxOpenWindows = c.Aggregate.MaxOpenWindows
 	return c
 }
 
@@ -173,7 +177,7 @@ func (c Config) aggregateConfig() aggregate.Config {
 	a.Dedup.ReplayMinAge = c.Replay.MinAge
 	a.Liveness = c.Liveness
 	a.MaxDevices, a.MaxGroups, a.MaxGroupMetrics = c.Limits.MaxDevices, c.Limits.MaxGroups, c.Limits.MaxGroupMetrics
-	a.DeviceRate, a.DeviceBurst = c.Limits.DeviceRate, c.Limits.DeviceBurst
+	a.DeviceRate, a.DeviceBurst, a.MaxOpenWindows = c.Limits.DeviceRate, c.Limits.DeviceBurst, c.Limits.MaxOpenWindows
 	return a
 }
 

@@ -17,13 +17,17 @@ const (
 	ReasonUnknownDevice  = "unknown_device"
 	ReasonRateLimited    = "rate_limited"
 	ReasonTooManyMetrics = "too_many_metrics"
+	// ReasonTooManyWindows: the reading would open more event-time windows
+	// for its device than limits.max_open_windows (a clock far off, or a
+	// backlog spread wider than the lateness).
+	ReasonTooManyWindows = "too_many_windows"
 )
 
 // RejectReasons lists every reject reason, so counters can be pre-initialised.
 var RejectReasons = [...]string{
 	ReasonTooLarge, ReasonBadJSON, ReasonBadTopic, ReasonBadTS, ReasonFutureTS,
 	ReasonTooLate, ReasonSpoofed, ReasonBadValue, ReasonImplausible,
-	ReasonUnknownDevice, ReasonRateLimited, ReasonTooManyMetrics,
+	ReasonUnknownDevice, ReasonRateLimited, ReasonTooManyMetrics, ReasonTooManyWindows,
 }
 
 // RejectError is a message rejected at the trust boundary. Reason is one of
