@@ -3,7 +3,6 @@ package testserver
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -176,27 +175,7 @@ func (s *InfluxServer) start() error {
 // waitPing polls /ping until it answers 204, p exits, or
 // InfluxStartTimeout (0.1 s without Flux; see WithFlux).
 func (s *InfluxServer) waitPing(p *process) error {
-	deadline := time.Now().Add(InfluxStartTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := s.client.Get(s.URL + "/ping")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("no /ping on " + s.Addr + " after " + InfluxStartTimeout.String())
-		}
-		select {
-		case <-p.exited:
-			return errors.New("exited before it answered /ping: " + exitString(p.err))
-		case <-tick.C:
-		}
-	}
+	return p.waitHTTP(s.client, s.URL+"/ping", http.StatusNoContent, InfluxStartTimeout)
 }
 
 // Stop stops influxd: SIGTERM, and a kill after StopTimeout. The data

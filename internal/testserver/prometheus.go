@@ -3,9 +3,7 @@ package testserver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -122,27 +120,7 @@ func prometheusConfig(targets []string) string {
 
 // waitReady polls /-/ready until it answers 200, p exits, or StartTimeout.
 func (s *PrometheusServer) waitReady(p *process) error {
-	deadline := time.Now().Add(StartTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := s.client.Get(s.URL + "/-/ready")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("not ready on " + s.Addr + " after " + StartTimeout.String())
-		}
-		select {
-		case <-p.exited:
-			return errors.New("exited before it was ready: " + exitString(p.err))
-		case <-tick.C:
-		}
-	}
+	return p.waitHTTP(s.client, s.URL+"/-/ready", http.StatusOK, StartTimeout)
 }
 
 // WaitTarget waits until Prometheus has scraped target (host:port)

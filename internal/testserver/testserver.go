@@ -13,7 +13,10 @@ package testserver
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,3 +178,28 @@ func logTail(path string, n int) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// waitHTTP polls url until it answers status, p exits, or timeout passes.
+func (p *process) waitHTTP(client *http.Client, url string, status int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == status {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no %d from %s after %v", status, url, timeout)
+		}
+		select {
+		case <-p.exited:
+			return errors.New("exited before " + url + " answered: " + exitString(p.err))
+		case <-tick.C:
+		}
+	}
+}
