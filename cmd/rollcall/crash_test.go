@@ -168,7 +168,9 @@ func (r *crashRun) finals(start, end time.Time) map[string]aggregate.Aggregate {
 			}
 			for _, a := range body.Aggregates {
 				if a.Final {
-					out[a.Group+" "+a.Window.Start.Format(time.RFC3339)] = a
+					// Keyed by window index from start: each run has its own
+					// base time.
+					out[fmt.Sprintf("%s #%d", a.Group, a.Window.Start.Sub(start)/(10*time.Second))] = a
 				}
 			}
 		}
@@ -177,8 +179,11 @@ func (r *crashRun) finals(start, end time.Time) map[string]aggregate.Aggregate {
 	if !ok {
 		for g := range crashGroups {
 			for w := start; w.Before(end); w = w.Add(10 * time.Second) {
-				if k := fmt.Sprintf("g%02d %s", g, w.Format(time.RFC3339)); out[k].Final != true {
+				if k := fmt.Sprintf("g%02d #%d", g, w.Sub(start)/(10*time.Second)); out[k].Final != true {
 					r.t.Logf("not final: %s", k)
+					if g == 0 {
+						r.dumpRevisions(fmt.Sprintf("g%02d", g), w)
+					}
 				}
 			}
 		}
@@ -196,6 +201,19 @@ func (r *crashRun) finals(start, end time.Time) map[string]aggregate.Aggregate {
 		r.t.Fatalf("%d of %d windows final", len(out), want)
 	}
 	return out
+}
+
+// dumpRevisions logs every stored revision of one window.
+func (r *crashRun) dumpRevisions(group string, w time.Time) {
+	url := fmt.Sprintf("%s/api/v1/aggregates?group=%s&metric=power_kw&from=%d&to=%d&revisions=all", r.base, group, w.Unix(), w.Add(10*time.Second).Unix())
+	resp, err := http.Get(url)
+	if err != nil {
+		r.t.Log(err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r.t.Logf("%s %v revisions: %s", group, w, tail(string(b), 5))
 }
 
 // metrics returns the gateway's non-zero rollcall_ counters.
@@ -291,12 +309,18 @@ func TestIntegrationCrashRecovery(t *testing.T) {
 	}
 	testserver.RequireBinary(t, "mosquitto")
 	steps := max(20, *crashReadings/crashDevices)
-	base := time.Now().Truncate(10 * time.Second).Add(-20 * time.Second)
-	end := base.Add(time.Duration(steps) * time.Second).Truncate(10 * time.Second)
+	// Each run's readings start 20 s before the run does (a small backlog,
+	// well inside the lateness), so a slow first run cannot push the
+	// second one's readings out of the lateness horizon. Windows are
+	// compared by their index from the run's base.
+	span := func() (base, last, end time.Time) {
+		base = time.Now().Truncate(10 * time.Second).Add(-20 * time.Second)
+		return base, base.Add(time.Duration(steps-1) * time.Second), base.Add(time.Duration(steps) * time.Second).Truncate(10 * time.Second)
+	}
 
 	ref := newCrashRun(t, "ref")
 	ref.start()
-	last := base.Add(time.Duration(steps-1) * time.Second)
+	base, last, end := span()
 	publish(t, ref.publisherURL, "fleet-ref", base, steps, func(int) {}, func() { ref.caughtUp(last) })
 	want := ref.finals(base, end)
 	refMetrics := ref.metrics()
@@ -309,6 +333,7 @@ func TestIntegrationCrashRecovery(t *testing.T) {
 
 	run := newCrashRun(t, "crash")
 	run.start()
+	base, last, end = span()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	total := (steps + 1) * crashDevices
 	var points []int
