@@ -47,12 +47,13 @@ type Engine struct {
 	early   [numReasons]atomic.Uint64 // rejects before routing, by reason
 	rejects *rejectLog                // sample of rejected messages
 
-	snapReq  chan chan *Snapshot // Snapshot requests, served between rounds
-	roundReq chan roundRequest   // replayed rounds, run between live ones
-	recorder func(RoundMark) error
-	roundSeq uint64
-	held     atomic.Bool // Hold: no emission during a replay
-	skip     []uint64    // per shard: journal index handled before the restored snapshot
+	snapReq   chan chan *Snapshot // Snapshot requests, served between rounds
+	roundReq  chan roundRequest   // replayed rounds, run between live ones
+	recorder  func(RoundMark) (uint64, error)
+	roundSeq  uint64
+	markIndex uint64      // journal index of the last recorded round's mark
+	held      atomic.Bool // Hold: no emission during a replay
+	skip      []uint64    // per shard: journal index handled before the restored snapshot
 
 	states    [][]stateCount // latest device-state counts per shard
 	replaying []int          // latest replaying-device count per shard
@@ -320,10 +321,12 @@ func (e *Engine) round(now int64, replayed bool) {
 		mark.Processed[i] = r.(statusReply).processed
 	}
 	if !replayed && e.recorder != nil {
-		if err := e.recorder(mark); err != nil {
+		idx, err := e.recorder(mark)
+		if err != nil {
 			e.m.recordErrors.Inc()
 			e.log.Warn("recording emit round failed: a replay after a crash may differ from this round", "err", err)
 		}
+		e.markIndex = idx
 	}
 	e.roundSeq = mark.Seq
 	for i, r := range replies {

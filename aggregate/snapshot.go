@@ -33,6 +33,10 @@ type Snapshot struct {
 	LastEvent   int64
 	// RoundSeq is the sequence number of the last round before the snapshot.
 	RoundSeq uint64
+	// MarkIndex is the journal index of that round's mark (0 if unknown):
+	// journal records up to it are not needed to replay after the snapshot,
+	// except readings a shard had not handled.
+	MarkIndex uint64
 }
 
 // MinProcessed returns the journal index from which a replay must start
@@ -148,7 +152,7 @@ func (e *Engine) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // snapshot runs on the coordinator's goroutine.
 func (e *Engine) snapshot() *Snapshot {
-	s := &Snapshot{Version: SnapshotVersion, LastEvent: e.lastEvent, RoundSeq: e.roundSeq, ShardGroups: make([][]ShardGroupSnapshot, len(e.shards))}
+	s := &Snapshot{Version: SnapshotVersion, LastEvent: e.lastEvent, RoundSeq: e.roundSeq, MarkIndex: e.markIndex, ShardGroups: make([][]ShardGroupSnapshot, len(e.shards))}
 	for i, r := range e.all(func(sh *shard) any { return sh.snapshot() }) {
 		part := r.(*shardSnapshot)
 		s.Processed = append(s.Processed, part.processed)
@@ -372,9 +376,10 @@ type RoundMark struct {
 }
 
 // SetRecorder sets the function that durably records each live round's
-// mark before the round emits. Call it before Run. An error is counted
-// (rollcall_aggregate_round_record_errors_total) and the round goes on.
-func (e *Engine) SetRecorder(f func(RoundMark) error) { e.recorder = f }
+// mark before the round emits, returning its journal index. Call it before
+// Run. An error is counted (rollcall_aggregate_round_record_errors_total)
+// and the round goes on.
+func (e *Engine) SetRecorder(f func(RoundMark) (uint64, error)) { e.recorder = f }
 
 type roundRequest struct {
 	mark RoundMark
@@ -386,8 +391,9 @@ type roundRequest struct {
 // it had handled when each recorded round ran, then the round runs at its
 // recorded clock. Hold the engine while replaying; Release after Finish.
 type Replayer struct {
-	e       *Engine
-	pending [][]ingest.Message
+	e        *Engine
+	pending  [][]ingest.Message
+	mismatch bool // rounds recorded with another shard count
 }
 
 // NewReplayer returns a replayer for e; e must be running (Run) and held.
@@ -413,7 +419,16 @@ func (r *Replayer) Round(ctx context.Context, mark RoundMark) error {
 		return nil
 	}
 	if len(mark.Processed) != len(r.pending) {
-		return fmt.Errorf("aggregate: round %d recorded %d shards, the engine has %d", mark.Seq, len(mark.Processed), len(r.pending))
+		// Recorded with another shard count: the rounds cannot be repeated
+		// exactly. The readings are still all replayed (Finish) and the
+		// live rounds emit from them; nothing is lost, though revisions
+		// may be numbered differently from before the restart.
+		if !r.mismatch {
+			r.mismatch = true
+			r.e.log.Warn("journal rounds were recorded with another shard count; replaying readings only",
+				"recorded_shards", len(mark.Processed), "shards", len(r.pending))
+		}
+		return nil
 	}
 	for i, p := range r.pending {
 		n := 0

@@ -154,7 +154,7 @@ func TestSnapshotRestoreReplayEqualsUninterrupted(t *testing.T) {
 		c := &collector{}
 		j := &journalSim{}
 		e := newTestEngine(t, c)
-		e.SetRecorder(func(m RoundMark) error { j.add(m); return nil })
+		e.SetRecorder(func(m RoundMark) (uint64, error) { j.add(m); return 0, nil })
 		stop := runEngine(e)
 		const checkpointAt, crashAt = 18500 * time.Millisecond, 29 * time.Second
 		feed(e, j, msgs, t0, 0, checkpointAt)
@@ -171,7 +171,7 @@ func TestSnapshotRestoreReplayEqualsUninterrupted(t *testing.T) {
 		require.NoError(t, gob.NewDecoder(&buf).Decode(&restored))
 		e2 := newTestEngine(t, c)
 		require.NoError(t, e2.Restore(&restored))
-		e2.SetRecorder(func(m RoundMark) error { j.add(m); return nil })
+		e2.SetRecorder(func(m RoundMark) (uint64, error) { j.add(m); return 0, nil })
 		e2.Hold()
 		// Restart on the emit tick grid, so the restarted engine's rounds
 		// fall where the uninterrupted one's do.

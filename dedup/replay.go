@@ -9,8 +9,10 @@ import (
 // Defaults for ReplayConfig.
 const (
 	// DefaultReplayThreshold is the number of replays within ReplayWindow
-	// that flags a device replaying.
-	DefaultReplayThreshold = 3
+	// that flags a device replaying. Two: a device re-sending one reading
+	// every few seconds has its first re-send counted a duplicate (it is
+	// still recent), so it is flagged at its third repetition.
+	DefaultReplayThreshold = 2
 	// DefaultReplayWindow is the sliding window the replays are counted in.
 	DefaultReplayWindow = time.Minute
 	// DefaultReplayQuiet is how long a flagged device must send no replay
@@ -28,8 +30,9 @@ type ReplayConfig struct {
 	// replay, otherwise a duplicate (a QoS 1 redelivery). Default: 5s.
 	MinAge time.Duration `yaml:"min_age"`
 	// Threshold is the number of replays within Window that flags a device
-	// replaying. Default: 3 (a device re-sending an old reading is flagged
-	// at its third repetition). At most 64.
+	// replaying. Default: 2 (a device re-sending an old reading is flagged
+	// at its third repetition: the first is still a recent duplicate). At
+	// most 64.
 	Threshold int `yaml:"threshold"`
 	// Window is the sliding window, in gateway time, replays are counted
 	// over. Default: 1m.

@@ -60,7 +60,7 @@ func TestDetector(t *testing.T) {
 
 func TestReplayConfig(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, ReplayConfig{MinAge: 5 * time.Second, Threshold: 3, Window: time.Minute, Quiet: 30 * time.Second}, ReplayConfig{}.WithDefaults())
+	require.Equal(t, ReplayConfig{MinAge: 5 * time.Second, Threshold: 2, Window: time.Minute, Quiet: 30 * time.Second}, ReplayConfig{}.WithDefaults())
 	require.NoError(t, ReplayConfig{}.WithDefaults().Validate())
 	err := ReplayConfig{Threshold: 65, Window: -1, Quiet: -1}.Validate()
 	for _, f := range []string{"replay.threshold", "replay.window", "replay.quiet"} {

@@ -222,9 +222,15 @@ func (g *Gateway) takeCheckpoint(ctx context.Context) error {
 	g.ckBytes.Set(float64(size))
 	g.ckTime.SetToCurrentTime()
 	g.ckSeconds.Observe(time.Since(t0).Seconds())
-	// Everything every shard had handled is in the checkpoint.
+	// Everything every shard had handled is in the checkpoint, and so is
+	// every round up to the snapshot's: when no journaled reading is left
+	// unhandled, the round marks after them (a full journal keeps
+	// recording rounds) go too.
 	keep := snap.MinProcessed() + 1
 	return g.durable.do(ctx, func() {
+		if g.durable.lastReading <= snap.MinProcessed() {
+			keep = max(snap.MinProcessed(), snap.MarkIndex) + 1
+		}
 		if err := g.journal.DeleteBefore(keep); err != nil {
 			g.log.Error("deleting journal segments after a checkpoint failed", "err", err)
 		}
@@ -313,6 +319,12 @@ func (g *Gateway) openDurability() error {
 	g.ckDir = filepath.Join(g.cfg.DataDir, "checkpoint")
 	if err := os.MkdirAll(g.ckDir, 0o750); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
+	}
+	// A kill during a checkpoint write leaves its temporary file behind.
+	if stale, _ := filepath.Glob(filepath.Join(g.ckDir, checkpointFile+".tmp-*")); len(stale) > 0 {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
 	}
 	g.ckFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rollcall_checkpoint_failures_total",

@@ -55,10 +55,12 @@ type durable struct {
 
 	// Owned by run's goroutine.
 	ctx          context.Context
+	lastReading  uint64 // journal index of the newest reading record
 	batch        []ingest.Message
 	pendingMarks []markRequest
 
 	isFull   atomic.Bool
+	failing  atomic.Bool
 	full     prometheus.Gauge
 	overload prometheus.Counter
 	errs     *prometheus.CounterVec
@@ -67,7 +69,13 @@ type durable struct {
 
 type markRequest struct {
 	mark aggregate.RoundMark
-	done chan error
+	idx  uint64
+	done chan markResult
+}
+
+type markResult struct {
+	idx uint64
+	err error
 }
 
 var _ ingest.Router = (*durable)(nil)
@@ -121,22 +129,28 @@ func (d *durable) Offer(m ingest.Message) bool {
 // Reject implements ingest.Router: rejections are counted, not journaled.
 func (d *durable) Reject(r ingest.Rejection) { d.eng.Reject(r) }
 
-// record journals a round mark and waits for its commit. It is the
-// engine's recorder.
-func (d *durable) record(m aggregate.RoundMark) error {
-	req := markRequest{mark: m, done: make(chan error, 1)}
+// record journals a round mark, waits for its commit and returns its
+// journal index. It is the engine's recorder.
+func (d *durable) record(m aggregate.RoundMark) (uint64, error) {
+	// A full or failing journal cannot take the mark either; waiting for it
+	// would stall every round, and with them the checkpoint that frees the
+	// journal. The round goes unrecorded (counted by the engine).
+	if d.Full() || d.Failing() {
+		return 0, errJournalUnavailable
+	}
+	req := markRequest{mark: m, done: make(chan markResult, 1)}
 	t := time.NewTimer(markTimeout)
 	defer t.Stop()
 	select {
 	case d.marks <- req:
 	case <-t.C:
-		return errors.New("journal: mark not accepted in time")
+		return 0, errors.New("journal: mark not accepted in time")
 	}
 	select {
-	case err := <-req.done:
-		return err
+	case r := <-req.done:
+		return r.idx, r.err
 	case <-t.C:
-		return errors.New("journal: mark not committed in time")
+		return 0, errors.New("journal: mark not committed in time")
 	}
 }
 
@@ -187,10 +201,12 @@ func (d *durable) run(ctx context.Context) error {
 		case m := <-d.in:
 			d.add(m)
 		case r := <-d.marks:
-			if _, ok := d.append(encodeMark(r.mark)); !ok {
-				r.done <- ctx.Err()
+			idx, err := d.append(encodeMark(r.mark))
+			if err != nil {
+				r.done <- markResult{err: err}
 				continue
 			}
+			r.idx = idx
 			d.pendingMarks = append(d.pendingMarks, r)
 		case <-timer.C:
 			pending = false
@@ -206,37 +222,76 @@ func (d *durable) run(ctx context.Context) error {
 	}
 }
 
-// add journals m into the current batch.
+// add journals m into the current batch. A message the journal can never
+// take (larger than a record may be) is rejected too_large and
+// acknowledged, so that it cannot block the queue behind it.
 func (d *durable) add(m ingest.Message) {
-	idx, ok := d.append(encodeReading(m))
-	if !ok {
+	idx, err := d.append(encodeReading(m))
+	switch {
+	case errors.Is(err, journal.ErrTooLarge):
+		d.eng.Reject(ingest.Rejection{Reason: ingest.ReasonTooLarge, Detail: err.Error(),
+			Topic: m.Site + "/" + m.Device, Payload: m.Payload, Received: m.Received})
+		if m.Ack != nil {
+			m.Ack()
+		}
 		return
+	case err != nil:
+		return // shutting down: left unacknowledged, the broker redelivers it
 	}
 	m.Index = idx
+	d.lastReading = idx
 	d.batch = append(d.batch, m)
 }
 
-// append appends a record, retrying while the journal is full (nothing is
-// acknowledged meanwhile: the broker holds the rest), until ctx is done.
-func (d *durable) append(rec []byte) (uint64, bool) {
+// append appends a record, retrying while the journal is full or failing
+// (nothing is acknowledged meanwhile: the broker holds the rest) until ctx
+// is done. While it waits it keeps serving control requests: a
+// checkpoint's DeleteBefore is what frees a full journal.
+func (d *durable) append(rec []byte) (uint64, error) {
 	for {
 		idx, err := d.j.Append(rec)
 		if err == nil {
 			d.setFull(false)
-			return idx, true
+			d.setFailing(nil)
+			return idx, nil
 		}
 		d.errs.WithLabelValues("append").Inc()
-		if errors.Is(err, journal.ErrFull) {
+		switch {
+		case errors.Is(err, journal.ErrTooLarge):
+			return 0, err
+		case errors.Is(err, journal.ErrFull):
 			d.setFull(true)
-		} else {
-			d.log.Error("journal append failed", "err", err)
+		default:
+			d.setFailing(err)
 		}
 		d.flush() // what is already appended can still be committed
-		if !sleepCtx(d.ctx, fullRetry) {
-			return 0, false
+		t := time.NewTimer(fullRetry)
+		select {
+		case <-d.ctx.Done():
+			t.Stop()
+			return 0, d.ctx.Err()
+		case f := <-d.ctl:
+			t.Stop()
+			f()
+		case <-t.C:
 		}
 	}
 }
+
+// setFailing records whether journal writes fail (for /readyz), logging
+// only the changes.
+func (d *durable) setFailing(err error) {
+	was := d.failing.Swap(err != nil)
+	switch {
+	case err != nil && !was:
+		d.log.Error("journal writes failing; nothing is acknowledged until they succeed", "err", err)
+	case err == nil && was:
+		d.log.Info("journal writes succeed again")
+	}
+}
+
+// Failing reports whether journal writes currently fail.
+func (d *durable) Failing() bool { return d.failing.Load() }
 
 // flush commits the batch, then acknowledges its messages, hands them to
 // the engine (waiting while it is full) and releases the round marks.
@@ -247,16 +302,17 @@ func (d *durable) flush() {
 	for {
 		_, err := d.j.Commit()
 		if err == nil {
+			d.setFailing(nil)
 			break
 		}
 		d.errs.WithLabelValues("commit").Inc()
-		d.log.Error("journal commit failed; nothing is acknowledged until it succeeds", "err", err)
+		d.setFailing(err)
 		if !sleepCtx(d.ctx, fullRetry) {
 			return
 		}
 	}
 	for _, r := range d.pendingMarks {
-		r.done <- nil
+		r.done <- markResult{idx: r.idx}
 	}
 	for _, m := range d.batch {
 		if m.Ack != nil {
@@ -332,7 +388,10 @@ func encodeMark(m aggregate.RoundMark) []byte {
 	return b
 }
 
-var errBadRecord = errors.New("journal: malformed record")
+var (
+	errBadRecord          = errors.New("journal: malformed record")
+	errJournalUnavailable = errors.New("journal: full or failing")
+)
 
 // decodeRecord returns a reading (with idx as its Index) or a round mark.
 func decodeRecord(idx uint64, rec []byte) (m ingest.Message, mark aggregate.RoundMark, isMark bool, err error) {

@@ -155,6 +155,8 @@ func (g *Gateway) ready() error {
 		return errors.New("not connected to the broker")
 	case g.durable.Full():
 		return errors.New("journal full: nothing is acknowledged until a checkpoint frees space")
+	case g.durable.Failing():
+		return errors.New("journal writes failing: nothing is acknowledged (see the log)")
 	case g.engine.Saturation() >= ReadySaturation:
 		return fmt.Errorf("pipeline saturated: a worker queue is over %.0f%% full", ReadySaturation*100)
 	}

@@ -1,0 +1,490 @@
+package scenario
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/sim"
+	"github.com/rollcall-iot/rollcall/sim/simtest"
+)
+
+// wire is what the devices delivered, worked out from every message the
+// broker got, independently of rollcall: each reading once (by device, boot
+// and seq: duplicates and replays are the same reading), and the readings
+// rollcall must accept (not more than max_future_skew ahead of their
+// arrival).
+type wire struct {
+	// windows are the per-window device means of the accepted readings
+	// (simtest.Recompute): what every final aggregate's reported numbers
+	// must equal.
+	windows map[wkey]sim.TruthWindow
+	// claimed are the windows of every reading at the time its device
+	// claims, the future ones included: the truth in the devices' own
+	// clocks (the clock skew scenario's truth).
+	claimed map[wkey]sim.TruthWindow
+	// readings are the accepted readings by device, in arrival order.
+	readings map[string][]reading
+	// future counts, by device, readings rollcall must reject future_ts.
+	future map[string]int
+	// claimedSamples counts, by window start and device, the readings a
+	// device claims in the window (its own clock).
+	claimedSamples map[int64]map[string]int
+}
+
+type wkey struct {
+	group, metric string
+	start         int64
+}
+
+type reading struct {
+	at time.Time // sent (simulated time, the wall clock at speed 1), or received by the subscriber
+	ts time.Time
+	v  map[string]float64
+}
+
+// newWire works out the wire from the messages of r; window is the
+// gateway's window size and maxFutureSkew its limits.max_future_skew.
+func newWire(t *testing.T, r *result, window, maxFutureSkew time.Duration) *wire {
+	t.Helper()
+	w := &wire{readings: map[string][]reading{}, future: map[string]int{}, claimedSamples: map[int64]map[string]int{}}
+	type id struct {
+		device    string
+		boot, seq uint64
+	}
+	seen := map[id]bool{}
+	var accepted, all []sim.Message
+	for _, m := range r.msgs {
+		if m.Kind != sim.MessageTelemetry {
+			continue
+		}
+		tm, err := simtest.Decode(m.Payload)
+		require.NoError(t, err, "payload %s", m.Payload)
+		require.True(t, tm.Device == "" || tm.Device == m.Device, "no spoofed messages in these scenarios: %s", m.Payload)
+		k := id{m.Device, tm.Boot, tm.Seq}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		all = append(all, m)
+		ws := windowStart(tm.TS, window)
+		if w.claimedSamples[ws] == nil {
+			w.claimedSamples[ws] = map[string]int{}
+		}
+		w.claimedSamples[ws][m.Device]++
+		if tm.TS.Sub(m.At) > maxFutureSkew {
+			w.future[m.Device]++
+			continue
+		}
+		accepted = append(accepted, m)
+		w.readings[m.Device] = append(w.readings[m.Device], reading{at: m.At, ts: tm.TS, v: tm.Metrics})
+	}
+	index := func(msgs []sim.Message) map[wkey]sim.TruthWindow {
+		ws, err := simtest.Recompute(msgs, window, 0)
+		require.NoError(t, err)
+		out := make(map[wkey]sim.TruthWindow, len(ws))
+		for _, x := range ws {
+			out[wkey{x.Group, x.Metric, x.Start.UnixNano()}] = x
+		}
+		return out
+	}
+	w.windows, w.claimed = index(accepted), index(all)
+	return w
+}
+
+// windowStart returns the start (Unix ns) of the epoch-aligned window of
+// size holding ts.
+func windowStart(ts time.Time, size time.Duration) int64 {
+	n, d := ts.UnixNano(), int64(size)
+	k := n / d
+	if n%d < 0 {
+		k--
+	}
+	return k * d
+}
+
+// lastKnown returns the newest (by event time) of device's readings that had
+// arrived at at: what the gateway knew of it then.
+func (w *wire) lastKnown(device string, at time.Time) (reading, bool) {
+	var best reading
+	ok := false
+	for _, rd := range w.readings[device] {
+		if rd.at.After(at) {
+			break
+		}
+		if !ok || rd.ts.After(best.ts) {
+			best, ok = rd, true
+		}
+	}
+	return best, ok
+}
+
+// physics is a metric's envelope as the simulator generates it.
+type physics struct {
+	min, max, rate float64
+	interval       time.Duration
+}
+
+// optimalWidth is the narrowest interval the physics allows for a missing
+// device's mean over the window [start, end), given its newest known reading
+// (value v at ts): each of its samples (on its reporting grid through ts)
+// lies within v ± rate × |τ − ts|, clamped to [min, max], and the device's
+// mean within the mean of those intervals; any trajectory ramping at the
+// full rate away from v reaches either end. Without a known reading it is
+// the whole range. rollcall's own rule (docs/semantics.md) takes the
+// farthest point of the window instead of each sample, so its width is
+// never narrower than this and at most about twice as wide.
+func (p physics) optimalWidth(rd reading, known bool, metric string, start, end time.Time) float64 {
+	if !known {
+		return p.max - p.min
+	}
+	v := rd.v[metric]
+	iv := p.interval
+	k := int64(math.Ceil(float64(start.Sub(rd.ts)) / float64(iv)))
+	var lo, hi float64
+	n := 0
+	for tau := rd.ts.Add(time.Duration(k) * iv); tau.Before(end); tau = tau.Add(iv) {
+		d := math.Abs(tau.Sub(rd.ts).Seconds())
+		lo += max(p.min, v-p.rate*d)
+		hi += min(p.max, v+p.rate*d)
+		n++
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return (hi - lo) / float64(n)
+}
+
+// report is one scenario's score.
+type report struct {
+	name string
+	// windows counts the scored windows (of every group and metric);
+	// windowsContained those whose every revision contains the truth: the
+	// criterion (≥ 99 %).
+	windows, windowsContained int
+	// aggs counts every emitted aggregate (each revision) of a scored
+	// window and metric; contained those whose bounds of sum, mean, min and
+	// max contain the truth.
+	aggs, contained int
+	// finals counts the final aggregates; finalsContained those containing
+	// the truth; exact those whose reported numbers equal the wire exactly;
+	// complete those every expected device reported in.
+	finals, finalsContained, exact, complete int
+	// ratios are, for each power_kw aggregate with missing devices, the
+	// width of its sum's bounds over the physics-optimal width.
+	ratios []float64
+	// physAggs and physContained score against the simulator's physical
+	// truth when the test scores against the devices' clocks (clock skew).
+	physAggs, physContained int
+	// revised counts windows with more than one revision before final.
+	revised int
+	// skipped counts windows without a device-clock truth (deviceClocks).
+	skipped int
+	// short counts the aggregates outside of which the truth lies while
+	// their reporting devices had fewer samples than they generated in the
+	// window (a device that stopped, or whose rest was still in transit,
+	// counted as reported, with its partial mean as exact).
+	short int
+}
+
+func (rp *report) coverage() float64 { return ratio(rp.windowsContained, rp.windows) }
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
+
+func (rp *report) median() float64 {
+	if len(rp.ratios) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(rp.ratios)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func (rp *report) String() string {
+	s := fmt.Sprintf("%-20s truth in bounds: %6.2f%% of %3d windows (every revision), %6.2f%% of %4d aggregates, %6.2f%% of finals; finals exact %d/%d (%d complete); %d windows revised; width/optimal median %.2f over %d",
+		rp.name, 100*rp.coverage(), rp.windows, 100*ratio(rp.contained, rp.aggs), rp.aggs, 100*ratio(rp.finalsContained, rp.finals),
+		rp.exact, rp.finals, rp.complete, rp.revised, rp.median(), len(rp.ratios))
+	if out := rp.aggs - rp.contained; out > 0 {
+		s += fmt.Sprintf("; of the %d aggregates not containing the truth, %d have reporting devices short of samples", out, rp.short)
+	}
+	if rp.physAggs > 0 || rp.skipped > 0 {
+		s += fmt.Sprintf("; scored against the devices' clocks (%d windows without a reading of every device skipped): the physical truth (true times) is in bounds in %.1f%% of %d aggregates",
+			rp.skipped, 100*ratio(rp.physContained, rp.physAggs), rp.physAggs)
+	}
+	return s
+}
+
+// scoreOptions adjust score.
+type scoreOptions struct {
+	// deviceClocks scores against the truth in the devices' own clocks
+	// (clock skew: rollcall windows by the device's timestamp and cannot
+	// know its clock is off); the physical truth is reported alongside.
+	deviceClocks bool
+}
+
+// score checks every emitted aggregate of every scored window against the
+// truth and the wire, and returns the scores:
+//   - the bounds of sum, mean, min and max of at least 99 % of the emitted
+//     aggregates (every revision) contain the truth;
+//   - every window ends final, and the final aggregate's device count and
+//     reported sum equal what the devices delivered for it, exactly;
+//   - a final aggregate that every expected device reported in equals the
+//     truth exactly (lower = upper = value = reported = truth), quality good.
+func score(t *testing.T, e *env, r *result, w *wire, opt scoreOptions) *report {
+	t.Helper()
+	rp := &report{name: e.s.Name}
+	power := physics{min: 0, max: e.s.Turbine.RatedKW, rate: e.s.Turbine.RampKWPerS, interval: e.s.Interval}
+	perDevice := int(e.s.Truth.Window / e.s.Interval) // samples a device generates in a window
+	var outside, others []string
+	for _, tw := range r.scored() {
+		k := wkey{tw.Group, tw.Metric, tw.Start.UnixNano()}
+		truth := tw
+		if opt.deviceClocks {
+			// A window that some device claims no reading in (its clock is
+			// ahead or behind by more than the time to the start or end of
+			// the run) has no device-clock truth over every device.
+			ct, ok := w.claimed[k]
+			if !ok || ct.Devices != tw.Expected {
+				rp.skipped++
+				continue
+			}
+			truth = ct
+		}
+		revs := r.revisions(tw.Group, tw.Metric, tw.Start)
+		if len(revs) == 0 {
+			t.Errorf("%s: %s/%s window %s never emitted", e.s.Name, tw.Group, tw.Metric, clock(tw.Start))
+			continue
+		}
+		if len(revs) > 2 {
+			rp.revised++
+		}
+		rp.windows++
+		all := true
+		for _, a := range revs {
+			rp.aggs++
+			if contains(a, truth) {
+				rp.contained++
+			} else {
+				all = false
+				outside = append(outside, describe(a, truth))
+				missingSamples := perDevice * (a.Coverage.Expected - a.Coverage.Reported)
+				if opt.deviceClocks {
+					missingSamples = 0
+					for _, m := range a.Coverage.Missing {
+						missingSamples += w.claimedSamples[k.start][m.Device]
+					}
+				}
+				if int(a.Counts.Samples)+missingSamples < truth.Samples {
+					rp.short++
+				} else {
+					others = append(others, describe(a, truth))
+				}
+			}
+			if opt.deviceClocks {
+				rp.physAggs++
+				if contains(a, tw) {
+					rp.physContained++
+				}
+			}
+			if tw.Metric == sim.MetricPower && a.Coverage.Reported < a.Coverage.Expected {
+				if x := widthRatio(a, w, power); !math.IsNaN(x) {
+					rp.ratios = append(rp.ratios, x)
+				}
+			}
+		}
+		if all {
+			rp.windowsContained++
+		}
+		final := revs[len(revs)-1]
+		if !final.Final {
+			t.Errorf("%s: %s/%s window %s: last revision %d is not final", e.s.Name, tw.Group, tw.Metric, clock(tw.Start), final.Revision)
+			continue
+		}
+		for i, a := range revs {
+			if a.Revision != i {
+				t.Errorf("%s: %s/%s window %s: revisions %v are not 0, 1, 2, …", e.s.Name, tw.Group, tw.Metric, clock(tw.Start), revisionNumbers(revs))
+				break
+			}
+		}
+		rp.finals++
+		if contains(final, truth) {
+			rp.finalsContained++
+		}
+		if problems := exact(final, truth, w.windows[k]); len(problems) > 0 {
+			t.Errorf("%s: final %s: %s", e.s.Name, describe(final, truth), strings.Join(problems, "; "))
+		} else {
+			rp.exact++
+		}
+		if final.Coverage.Reported == final.Coverage.Expected {
+			rp.complete++
+		}
+	}
+	if rp.coverage() < 0.99 {
+		t.Errorf("%s: the truth is inside the bounds of every revision in %.2f%% of %d windows, want ≥ 99%% (%d of %d aggregates do not contain it)",
+			e.s.Name, 100*rp.coverage(), rp.windows, rp.aggs-rp.contained, rp.aggs)
+	}
+	for i, s := range outside {
+		if i == 10 {
+			t.Logf("%s: … %d more aggregates do not contain the truth", e.s.Name, len(outside)-i)
+			break
+		}
+		t.Logf("%s: truth outside the bounds: %s", e.s.Name, s)
+	}
+	for i, s := range others {
+		if i == 10 {
+			break
+		}
+		t.Logf("%s: truth outside the bounds although every reporting device has all its samples: %s", e.s.Name, s)
+	}
+	return rp
+}
+
+// exact lists how the final aggregate a differs from what the devices
+// delivered (wt, the wire's window: zero when nothing arrived) and, when
+// every expected device reported, from the truth.
+func exact(a aggregate.Aggregate, truth, wt sim.TruthWindow) []string {
+	var p []string
+	if a.Coverage.Reported != wt.Devices {
+		p = append(p, fmt.Sprintf("%d devices reported, %d delivered readings", a.Coverage.Reported, wt.Devices))
+	}
+	if wt.Devices > 0 && !relEq(float64(a.Stats.Sum.Reported), wt.Sum) {
+		p = append(p, fmt.Sprintf("reported sum %v, the delivered readings sum to %v", float64(a.Stats.Sum.Reported), wt.Sum))
+	}
+	if wt.Devices > 0 && a.Coverage.Reported == wt.Devices {
+		if !relEq(float64(a.Stats.Min.Reported), wt.Min) || !relEq(float64(a.Stats.Max.Reported), wt.Max) {
+			p = append(p, fmt.Sprintf("reported min/max %v/%v, delivered %v/%v", float64(a.Stats.Min.Reported), float64(a.Stats.Max.Reported), wt.Min, wt.Max))
+		}
+	}
+	if a.Coverage.Reported != a.Coverage.Expected {
+		return p
+	}
+	s := a.Stats.Sum
+	if !relEq(float64(s.Lower), float64(s.Reported)) || !relEq(float64(s.Upper), float64(s.Reported)) || !relEq(float64(s.Value), float64(s.Reported)) {
+		p = append(p, fmt.Sprintf("complete but lower/value/upper %v/%v/%v differ from reported %v", float64(s.Lower), float64(s.Value), float64(s.Upper), float64(s.Reported)))
+	}
+	if truth.Devices == a.Coverage.Expected && !relEq(float64(s.Reported), truth.Sum) {
+		p = append(p, fmt.Sprintf("complete, reported sum %v but the truth is %v", float64(s.Reported), truth.Sum))
+	}
+	if a.Quality != aggregate.QualityGood {
+		p = append(p, fmt.Sprintf("complete and final but quality %s", a.Quality))
+	}
+	return p
+}
+
+// contains reports whether a's bounds of sum, min and max (and of the mean,
+// when the truth is over every expected device) contain the truth.
+func contains(a aggregate.Aggregate, tw sim.TruthWindow) bool {
+	ok := in(a.Stats.Sum, tw.Sum) && in(a.Stats.Min, tw.Min) && in(a.Stats.Max, tw.Max)
+	if tw.Devices == a.Coverage.Expected {
+		ok = ok && in(a.Stats.Mean, tw.Mean)
+	}
+	return ok
+}
+
+// in reports whether v lies in [s.Lower, s.Upper]; null bounds are
+// unbounded. The tolerance is relTol.
+func in(s aggregate.Stat, v float64) bool {
+	tol := relTol * max(1, math.Abs(v))
+	lo, hi := float64(s.Lower), float64(s.Upper)
+	return (math.IsNaN(lo) || lo-tol <= v) && (math.IsNaN(hi) || v <= hi+tol)
+}
+
+func relEq(a, b float64) bool { return math.Abs(a-b) <= relTol*max(1, math.Abs(a), math.Abs(b)) }
+
+// widthRatio is the width of a's sum bounds over the physics-optimal width
+// of the sum of its missing devices' means (NaN when not defined).
+func widthRatio(a aggregate.Aggregate, w *wire, p physics) float64 {
+	lo, hi := float64(a.Stats.Sum.Lower), float64(a.Stats.Sum.Upper)
+	if math.IsNaN(lo) || math.IsNaN(hi) || a.Coverage.MissingUnlisted > 0 {
+		return math.NaN()
+	}
+	var opt float64
+	for _, m := range a.Coverage.Missing {
+		rd, ok := w.lastKnown(m.Device, a.EmittedAt)
+		opt += p.optimalWidth(rd, ok, a.Metric, a.Window.Start, a.Window.End)
+	}
+	if !(opt > 0) {
+		return math.NaN()
+	}
+	return (hi - lo) / opt
+}
+
+func describe(a aggregate.Aggregate, tw sim.TruthWindow) string {
+	var missing []string
+	for _, m := range a.Coverage.Missing {
+		missing = append(missing, m.Device+":"+m.State)
+	}
+	return fmt.Sprintf("%s/%s %s rev %d final=%v emitted %s: %d of %d reported, missing %v, %d samples of %d generated; sum truth %.3f (%d devices) bounds [%.3f, %.3f] reported %.3f; min truth %.3f [%.3f, %.3f]; max truth %.3f [%.3f, %.3f]",
+		a.Group, a.Metric, clock(a.Window.Start), a.Revision, a.Final, clock(a.EmittedAt), a.Coverage.Reported, a.Coverage.Expected, missing, a.Counts.Samples, tw.Samples,
+		tw.Sum, tw.Devices, float64(a.Stats.Sum.Lower), float64(a.Stats.Sum.Upper), float64(a.Stats.Sum.Reported),
+		tw.Min, float64(a.Stats.Min.Lower), float64(a.Stats.Min.Upper), tw.Max, float64(a.Stats.Max.Lower), float64(a.Stats.Max.Upper))
+}
+
+func revisionNumbers(aggs []aggregate.Aggregate) []int {
+	var out []int
+	for _, a := range aggs {
+		out = append(out, a.Revision)
+	}
+	return out
+}
+
+func clock(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
+// checkDevices checks every device's counts against the wire: it accepted
+// exactly the readings delivered once and in time, rejected exactly the
+// future ones (future_ts) and nothing else, and, unless the device has a
+// duplicate or replay fault (checked by its own test), counted no duplicate
+// or replay.
+func checkDevices(t *testing.T, e *env, r *result, w *wire) {
+	t.Helper()
+	groups, err := e.s.Groups()
+	require.NoError(t, err)
+	dupOrReplay := map[string]bool{}
+	for _, f := range r.truth.Faults {
+		if f.Fault == sim.FaultDuplicate || f.Fault == sim.FaultReplay {
+			dupOrReplay[f.Device] = true
+		}
+	}
+	for _, g := range groups {
+		for _, id := range g.Devices {
+			d := e.device(id)
+			if d.Group != g.Name {
+				t.Errorf("%s: device %s in group %q, want %q", e.s.Name, id, d.Group, g.Name)
+			}
+			if got, want := d.Counts.Accepted, uint64(len(w.readings[id])); got != want {
+				t.Errorf("%s: device %s accepted %d readings, %d were delivered", e.s.Name, id, got, want)
+			}
+			wantRejected := map[string]uint64{}
+			if n := w.future[id]; n > 0 {
+				wantRejected["future_ts"] = uint64(n)
+			}
+			gotRejected := map[string]uint64{}
+			for k, v := range d.Counts.Rejected {
+				if v > 0 {
+					gotRejected[k] = v
+				}
+			}
+			if fmt.Sprint(gotRejected) != fmt.Sprint(wantRejected) {
+				t.Errorf("%s: device %s rejected %v, want %v", e.s.Name, id, gotRejected, wantRejected)
+			}
+			if !dupOrReplay[id] && (d.Counts.Duplicates != 0 || d.Counts.Replays != 0) {
+				t.Errorf("%s: device %s counted %d duplicates and %d replays, it sent none", e.s.Name, id, d.Counts.Duplicates, d.Counts.Replays)
+			}
+		}
+	}
+}
