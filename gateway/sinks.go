@@ -2,10 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"path/filepath"
+	"sync"
+	"time"
 
+	"github.com/rollcall-iot/rollcall/aggregate"
 	"github.com/rollcall-iot/rollcall/sink"
 	"github.com/rollcall-iot/rollcall/sink/influx"
 	natssink "github.com/rollcall-iot/rollcall/sink/nats"
@@ -69,12 +73,47 @@ func (c InfluxConfig) validate() error {
 }
 
 // runSinks runs the sinks that have a goroutine of their own until ctx is
-// done.
+// done: the InfluxDB sink, and its device snapshots.
 func (g *Gateway) runSinks(ctx context.Context) error {
 	if g.influx == nil {
 		return nil
 	}
-	return g.influx.Run(ctx)
+	var wg sync.WaitGroup
+	if every := g.influx.DeviceInterval(); every > 0 {
+		wg.Go(func() { g.snapshotDevices(ctx, every) })
+	}
+	err := g.influx.Run(ctx)
+	wg.Wait()
+	return err
+}
+
+// snapshotDevices writes every device's state to InfluxDB (measurement
+// rollcall_device, for the Devices dashboard) every interval, at times
+// aligned to it, until ctx is done. A snapshot takes at most one interval:
+// the engine query and the hand-over to the sink share its deadline.
+func (g *Gateway) snapshotDevices(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		var now time.Time
+		select {
+		case <-ctx.Done():
+			return
+		case now = <-tick.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, every)
+		devs, err := g.engine.Devices(sctx, aggregate.DeviceFilter{})
+		if err == nil {
+			err = g.influx.WriteDevices(sctx, now.Truncate(every), devs)
+		}
+		cancel()
+		switch {
+		case errors.Is(err, aggregate.ErrStopped):
+			return // shutting down: the engine stops before the sinks
+		case err != nil && ctx.Err() == nil:
+			g.log.Warn("device snapshot skipped", "err", err)
+		}
+	}
 }
 
 // natsConfig is the nats section with the gateway id defaulting to the

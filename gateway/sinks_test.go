@@ -318,6 +318,55 @@ func TestIntegrationNATSPartials(t *testing.T) {
 	t.Logf("%d partials received, %d revisions before final; %d final aggregates reproduced", len(msgs), revised, len(finals))
 }
 
+// TestIntegrationInfluxDeviceSnapshots: with the InfluxDB sink on, the
+// gateway writes aggregates and, every devices.interval, one
+// rollcall_device point per device with its state; a3, which stops
+// reporting, is written as not live while the others are live.
+func TestIntegrationInfluxDeviceSnapshots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test; run without -short (make test)")
+	}
+	srv := testserver.InfluxDB(t, testserver.WithFlux(false))
+	g, _ := startSinkGateway(t, func(c *Config) {
+		c.Influx.Enabled = true
+		c.Influx.URL, c.Influx.Database = srv.URL, srv.Database
+		c.Influx.FlushInterval = 100 * time.Millisecond
+		c.Influx.Devices.Interval = time.Second
+	})
+	publishFleet(t, g.MQTTURL(), 4*time.Second, 0)
+
+	states := func() map[string]string {
+		rows, err := srv.Query(`SELECT last("state") AS "state" FROM "rollcall_device" WHERE time > now() - 1h GROUP BY "group", "device"`)
+		if err != nil {
+			return nil
+		}
+		out := map[string]string{}
+		for _, r := range rows {
+			out[r["group"].(string)+"/"+r["device"].(string)], _ = r["state"].(string)
+		}
+		return out
+	}
+	require.Eventually(t, func() bool {
+		st := states()
+		return len(st) == 5 && st["site-a/a3"] != "live" && st["site-a/a1"] == "live" && st["site-b/b2"] == "live"
+	}, 20*time.Second, 200*time.Millisecond, "a3 not live, the others live")
+	rows, err := srv.Query(`SELECT count("state") FROM "rollcall_device" WHERE "device" = 'a1' AND time > now() - 1h`)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.GreaterOrEqual(t, rows[0]["count"], 2.0, "a snapshot every second")
+	rows, err = srv.Query(`SELECT last("accepted"), last("interval_s"), last("clock_offset_s"), last("age_s") FROM "rollcall_device" WHERE "device" = 'a1' AND time > now() - 1h`)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Greater(t, rows[0]["last"], 10.0, "a1's accepted readings")
+	require.InDelta(t, 0.1, rows[0]["last_1"], 0.05, "a1's learned interval")
+	require.NotNil(t, rows[0]["last_2"], "clock offset")
+	require.NotNil(t, rows[0]["last_3"], "age")
+	rows, err = srv.Query(`SELECT count("value") FROM "rollcall_aggregate" WHERE "group" = 'site-a' AND time > now() - 1h`)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Positive(t, rows[0]["count"], "aggregates too")
+}
+
 func TestLoopbackURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"nats://127.0.0.1:4222": "nats://127.0.0.1:4222",

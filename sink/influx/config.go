@@ -102,6 +102,10 @@ type Config struct {
 	// default as in the journal package.
 	Spool journal.Config `yaml:"spool"`
 
+	// Devices configures the device snapshots (measurement
+	// rollcall_device) the gateway writes besides the aggregates.
+	Devices DevicesConfig `yaml:"devices"`
+
 	// Transport carries the HTTP requests (TLS settings, proxies, tests).
 	// Default: a clone of http.DefaultTransport.
 	Transport http.RoundTripper `yaml:"-"`
@@ -133,6 +137,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("flush_interval", c.FlushInterval),
 		slog.String("spool_dir", c.Spool.Dir),
 		slog.Int64("spool_max_bytes", c.Spool.MaxBytes),
+		slog.Duration("devices_interval", c.Devices.Interval),
+		slog.Int("devices_max", c.Devices.Max),
 	)
 }
 
@@ -165,6 +171,7 @@ func (c Config) WithDefaults() Config {
 	if c.Spool.MaxBytes == 0 {
 		c.Spool.MaxBytes = DefaultSpoolMaxBytes
 	}
+	c.Devices = c.Devices.withDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -213,6 +220,7 @@ func (c Config) Validate() error {
 	if c.BreakerFailures < 1 {
 		add("breaker_failures: %d must be positive", c.BreakerFailures)
 	}
+	c.Devices.validate(add)
 	if err := c.Spool.WithDefaults().Validate(); err != nil {
 		// The journal names its keys without a section; add ours.
 		for _, e := range unjoin(err) {

@@ -30,6 +30,41 @@
 // number of reporting devices. value is a float for every stat, because a
 // field's type is fixed per measurement (a conflict is a 400).
 //
+// # Device snapshots
+//
+// Every Config.Devices.Interval (default 10 s; negative: off) the gateway
+// hands WriteDevices the state of every device (aggregate.Engine.Devices),
+// written as one point per device in measurement rollcall_device, at the
+// snapshot time aligned to the interval:
+//
+//   - tags: group, device;
+//   - fields: state (string: live, late, silent, offline, delayed,
+//     never_seen), replaying and listed (booleans), interval_s (learned
+//     reporting interval), phi, accepted, duplicates, replays and rejected
+//     (integers, cumulative since the device was first tracked; rejected
+//     over every reason), and, once the device has been seen, age_s
+//     (seconds since its newest message), last_seen_ms (that message's
+//     receive time, Unix milliseconds) and clock_offset_s (receive time
+//     minus event time of its newest reading).
+//
+// state is a field so that a state change does not start a new series; a
+// device is one series. Prometheus has no per-device label (STYLE.md § 8),
+// so this measurement is what the Devices dashboard's tables read.
+//
+// A snapshot holds at most Config.Devices.Max devices (default 10,000):
+// replaying devices first, then the other non-live ones, then by id; the
+// rest are counted in rollcall_influx_device_points_dropped_total{reason=
+// "max_devices"}. Snapshots are current state, not history: they go out in
+// batches of BatchSize, once, and are never retried in place or spooled.
+// While InfluxDB is unavailable (breaker open, a failed request, or
+// aggregates waiting in the spool, which go first) a snapshot is dropped
+// and counted (reason unavailable); a 4xx drops its batch (rejected); a
+// snapshot not handed over before its deadline or after Run stopped is
+// counted as canceled. Their requests count in
+// rollcall_influx_writes_total and in the breaker like any other;
+// acknowledged points count in rollcall_influx_device_points_total, not in
+// rollcall_influx_points_total.
+//
 // # Ordering and delivery
 //
 // Per sink, aggregates reach InfluxDB in emission order: a batch goes out

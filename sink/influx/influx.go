@@ -39,6 +39,7 @@ type Sink struct {
 	// so an aggregate is either taken by Run or, once Run has stopped
 	// (stopped is closed), spooled by Write itself: none is stranded.
 	in       chan []byte
+	devs     chan [][]byte // device snapshots (a line per device) from WriteDevices, unbuffered like in
 	stopped  chan struct{}
 	stopOnce sync.Once
 	running  atomic.Int32 // runIdle, runActive, runDone
@@ -99,6 +100,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error)
 		w: api.NewWriteAPIBlocking(cfg.Org, cfg.bucket(), svc,
 			write.DefaultOptions().SetPrecision(time.Nanosecond).SetUseGZip(cfg.Gzip)),
 		in:      make(chan []byte),
+		devs:    make(chan [][]byte),
 		stopped: make(chan struct{}),
 		lastLog: map[string]time.Time{},
 	}
@@ -155,6 +157,8 @@ func (s *Sink) Run(ctx context.Context) error {
 			select {
 			case rec := <-s.in:
 				s.add(ctx, rec)
+			case lines := <-s.devs:
+				s.sendDevices(ctx, lines)
 			default:
 			}
 			continue
@@ -168,6 +172,8 @@ func (s *Sink) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case rec := <-s.in:
 			s.add(ctx, rec)
+		case lines := <-s.devs:
+			s.sendDevices(ctx, lines)
 		case <-wakeC:
 		}
 	}
@@ -389,7 +395,7 @@ func (s *Sink) post(ctx context.Context, recs [][]byte) *writeError {
 	s.m.writes.WithLabelValues(we.result()).Inc()
 	if we.class != classOK {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "influx write failed",
-			slog.Int("points", len(recs)*PointsPerAggregate), slog.Any("err", we))
+			slog.Int("records", len(recs)), slog.Any("err", we))
 	}
 	return we
 }

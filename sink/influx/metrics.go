@@ -49,6 +49,8 @@ type metrics struct {
 	spoolBytes    prometheus.Gauge
 	spoolRecords  prometheus.Gauge
 	writeDuration prometheus.Histogram
+	devPoints     prometheus.Counter
+	devDropped    *prometheus.CounterVec
 
 	list []prometheus.Collector
 }
@@ -88,6 +90,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Duration of write requests to InfluxDB, any result.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}),
+		devPoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rollcall_influx_device_points_total",
+			Help: "Device snapshot points (measurement rollcall_device) InfluxDB acknowledged.",
+		}),
+		devDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rollcall_influx_device_points_dropped_total",
+			Help: "Device snapshot points not written, by reason (max_devices, unavailable, rejected, canceled); snapshots are never spooled.",
+		}, []string{"reason"}),
 	}
 	for _, r := range []string{ResultSuccess, ResultRejected, ResultTooLarge, ResultConfigError,
 		ResultThrottled, ResultServerError, ResultNetworkError, ResultCanceled} {
@@ -96,8 +106,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{DropRejected, DropTooLarge, DropSpoolFull, DropSpoolError} {
 		m.dropped.WithLabelValues(r)
 	}
+	for _, r := range []string{DeviceDropMaxDevices, DeviceDropUnavailable, DeviceDropRejected, DeviceDropCanceled} {
+		m.devDropped.WithLabelValues(r)
+	}
 	m.list = []prometheus.Collector{m.writes, m.points, m.dropped, m.spooled, m.circuit,
-		m.spoolBytes, m.spoolRecords, m.writeDuration}
+		m.spoolBytes, m.spoolRecords, m.writeDuration, m.devPoints, m.devDropped}
 	for i, c := range m.list {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.list[:i] {
