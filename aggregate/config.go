@@ -29,9 +29,11 @@ const (
 	// DefaultMaxGroupMetrics bounds the distinct metrics of one group.
 	DefaultMaxGroupMetrics = 64
 	// DefaultMaxOpenWindows bounds each device's open windows. With the
-	// defaults a device has at most (lateness + future skew) / window + 2 =
-	// 9 open; the limit only bites on far-off clocks.
-	DefaultMaxOpenWindows = 64
+	// defaults a device has about (lateness + future skew) / window + 2 = 9
+	// open, but a fast backlog drain runs through event time faster than
+	// the emit rounds close windows, so the guard is generous: it is for
+	// far-off clocks, not for load.
+	DefaultMaxOpenWindows = 1024
 	// DefaultDeviceRate is each device's sustained message rate limit, per
 	// second.
 	DefaultDeviceRate = 100.0
@@ -76,7 +78,7 @@ type Config struct {
 	DeviceBurst int `yaml:"-"`
 	// MaxOpenWindows bounds the windows one device has open (accepting
 	// readings); a reading that would open another is rejected
-	// too_many_windows. Default: 64.
+	// too_many_windows. Default: 1024.
 	MaxOpenWindows int `yaml:"-"`
 	// RejectSamples bounds the recent rejected messages kept for
 	// GET /api/v1/rejects. Default: 100.

@@ -107,7 +107,7 @@ type Limits struct {
 	// flushed buffer) before DeviceRate applies. Default: 1000.
 	DeviceBurst int `yaml:"device_burst"`
 	// MaxOpenWindows bounds each device's open windows; a reading that would
-	// open another is rejected too_many_windows. Default: 64.
+	// open another is rejected too_many_windows. Default: 1024.
 	MaxOpenWindows int `yaml:"max_open_windows"`
 }
 
