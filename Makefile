@@ -40,6 +40,17 @@ bench:
 	@if command -v benchstat >/dev/null; then benchstat bench.txt; \
 	else echo "benchstat not installed (go install golang.org/x/perf/cmd/benchstat@latest)"; fi
 
+# End-to-end benchmark (DESIGN.md § Performance and limits): rollcall and a
+# bare paho subscriber that only counts, back to back on the same mosquitto
+# and workload; prints rates, CPU seconds per million messages and the
+# ratios. A few minutes with the defaults; results go in docs/benchmarks.md.
+# Flags through BENCHE2E_FLAGS, e.g. BENCHE2E_FLAGS='-runs 3 -scenarios rate'
+# (go run ./cmd/benche2e -h lists them).
+.PHONY: bench-e2e
+bench-e2e:
+	scripts/install-servers.sh mosquitto
+	$(GO) run ./cmd/benche2e $(BENCHE2E_FLAGS)
+
 lint:
 	@out=$$(gofmt -l .); if [[ -n $$out ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
