@@ -111,3 +111,11 @@ func TestNewFailsCleanly(t *testing.T) {
 	require.NoError(t, err)
 	g.close()
 }
+
+func TestInfluxConfigErrorsNameTheSectionOnce(t *testing.T) {
+	c := Defaults()
+	c.Influx.Enabled = true
+	err := c.WithDefaults().Validate()
+	require.ErrorContains(t, err, "influx.url")
+	require.NotContains(t, err.Error(), "influx.influx.")
+}

@@ -1,12 +1,10 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -86,32 +84,8 @@ func TestIntegrationMosquitto(t *testing.T) {
 // empty), publishes five devices at 10 Hz where a3 stops after 1.5 s, and
 // checks coverage, the missing device and the reported sums over the API.
 func runFleetScenario(t *testing.T, mqttURL string) {
-	dir := t.TempDir()
-	fleetFile := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(fleetFile, []byte(itFleet), 0o600))
-	cfg := Defaults()
-	cfg.DataDir = dir
-	cfg.Fleet = fleetFile
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Broker.Listen = "127.0.0.1:0"
-	cfg.MQTT.URL = mqttURL
-	cfg.MQTT.ClientID = "rollcall-test-" + filepath.Base(dir)
-	cfg.Window.Size = time.Second
-	cfg.Window.AllowedLateness = 2 * time.Second
-	cfg.Window.AllowedSkew = 200 * time.Millisecond
-	cfg.Window.IdleTimeout = time.Second
-	cfg.Aggregate.EmitInterval = 20 * time.Millisecond
-	g, err := New(cfg, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	base := "http://" + g.HTTPAddr()
-	require.Eventually(t, func() bool { return get(t, base+"/readyz", nil) == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
+	g, base := startSinkGateway(t, func(c *Config) { c.MQTT.URL = mqttURL })
+	dir := g.cfg.DataDir
 
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(g.MQTTURL()).SetClientID("fleet-" + filepath.Base(dir)))
 	tok := pub.Connect()

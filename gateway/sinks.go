@@ -69,7 +69,7 @@ func (c InfluxConfig) validate() error {
 	if ic.Spool.Dir == "" {
 		ic.Spool.Dir = "data_dir/spool" // resolved when the gateway is built
 	}
-	return section("influx", ic.Validate())
+	return ic.Validate() // its messages already name the influx section
 }
 
 // runSinks runs the sinks that have a goroutine of their own until ctx is
