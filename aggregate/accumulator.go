@@ -14,11 +14,14 @@ type accumulator struct {
 	first, last   float64
 	firstTS       int64
 	lastTS        int64
+	// step is the longest step (ns) the device's rhythm had while these
+	// samples arrived: the grid shortfall measures against.
+	step int64
 }
 
 func (a *accumulator) add(v float64, ts int64) {
 	if a.n == 0 {
-		*a = accumulator{n: 1, sum: v, min: v, max: v, first: v, last: v, firstTS: ts, lastTS: ts}
+		*a = accumulator{n: 1, sum: v, min: v, max: v, first: v, last: v, firstTS: ts, lastTS: ts, step: a.step}
 		return
 	}
 	a.n++

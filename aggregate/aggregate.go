@@ -71,10 +71,14 @@ type CountStat struct {
 
 // Coverage says how much of the group the aggregate saw.
 type Coverage struct {
-	Expected int       `json:"expected"`
-	Reported int       `json:"reported"`
-	Ratio    float64   `json:"ratio"`
-	Missing  []Missing `json:"missing"`
+	Expected int `json:"expected"`
+	Reported int `json:"reported"`
+	// Partial counts the reporting devices that delivered only part of
+	// the samples their rhythm puts in the window (stopped, or the rest is
+	// still in transit): their values are bounded, not exact.
+	Partial int       `json:"partial"`
+	Ratio   float64   `json:"ratio"`
+	Missing []Missing `json:"missing"`
 	// MissingUnlisted counts missing devices left out of Missing because of
 	// Config.MaxMissingListed.
 	MissingUnlisted int `json:"missing_unlisted,omitempty"`

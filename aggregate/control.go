@@ -144,9 +144,12 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 			i := d.slot(name)
 			if w != nil && i >= 0 && i < len(w.accs) && w.accs[i].n > 0 {
 				a := &w.accs[i]
-				v := a.value(d.metrics[i].spec.Reducer)
-				d.metrics[i].recordReduced(v, start)
-				p.AddReported(v, uint64(a.n), a.lastTS)
+				dm := &d.metrics[i]
+				v := a.value(dm.spec.Reducer)
+				dm.recordReduced(v, start)
+				missing, before, after := a.shortfall(start, end, d.firstEvent)
+				lo, hi := reportedBounds(&dm.spec, a, v, start, end, missing, before, after)
+				p.AddReported(v, lo, hi, missing > 0, uint64(a.n), a.lastTS)
 				continue
 			}
 			spec, dm := s.roster.Metric(d.id, name), (*devMetric)(nil)

@@ -31,13 +31,15 @@ type device struct {
 }
 
 // devMetric is one metric of a device: its resolved spec, its last sample
-// (value, event time, boot) and its last device-level (reduced) value.
+// (value, event time, boot), its sampling rhythm and its last device-level
+// (reduced) value.
 type devMetric struct {
 	spec     staleness.Metric
 	last     float64
 	lastTS   int64
 	lastBoot uint64
 	has      bool
+	rhythm   rhythm
 
 	reduced       float64 // device-level value of the newest reported window
 	reducedWindow int64

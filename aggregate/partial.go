@@ -49,8 +49,18 @@ type Summary struct {
 	Reported int // expected devices with a value for the metric
 	Imputed  int // missing devices with an imputed value
 
+	// Partial counts the reporting devices that delivered only part of
+	// their samples in the window: their value is bounded, not exact.
+	Partial int
+
 	// Sum, Min and Max are over the reporting devices' values.
 	Sum, Min, Max float64
+	// RepLoSum and RepHiSum are the sums of the reporting devices' lower and
+	// upper bounds (both their value when it is exact); RepLoMin/RepHiMin the
+	// minimum of them, RepLoMax/RepHiMax the maximum.
+	RepLoSum, RepHiSum float64
+	RepLoMin, RepHiMin float64
+	RepLoMax, RepHiMax float64
 	// ImpSum, ImpMin and ImpMax are over the imputed values.
 	ImpSum, ImpMin, ImpMax float64
 	// LoSum and HiSum are the sums of the missing devices' lower and upper
@@ -84,20 +94,32 @@ func NewPartial(group, metric string, start, end int64) Partial {
 		Group: group, Metric: metric, Start: start, End: end,
 		Summary: Summary{
 			Min: inf, Max: ninf, ImpMin: inf, ImpMax: ninf,
+			RepLoMin: inf, RepHiMin: inf, RepLoMax: ninf, RepHiMax: ninf,
 			LoMin: inf, HiMin: inf, LoMax: ninf, HiMax: ninf,
 			OldestNewest: math.MaxInt64,
 		},
 	}
 }
 
-// AddReported adds a reporting device's value, its sample count and the
-// event time of its newest sample.
-func (p *Partial) AddReported(v float64, samples uint64, newest int64) {
+// AddReported adds a reporting device's value v, the bounds [lo, hi] of
+// its true value (lo = hi = v when it delivered every sample), whether it
+// is short of samples, its sample count and the event time of its newest
+// sample.
+func (p *Partial) AddReported(v, lo, hi float64, short bool, samples uint64, newest int64) {
 	p.Expected++
 	p.Reported++
+	if short {
+		p.Partial++
+	}
 	p.Sum += v
 	p.Min = math.Min(p.Min, v)
 	p.Max = math.Max(p.Max, v)
+	p.RepLoSum += lo
+	p.RepHiSum += hi
+	p.RepLoMin = math.Min(p.RepLoMin, lo)
+	p.RepHiMin = math.Min(p.RepHiMin, hi)
+	p.RepLoMax = math.Max(p.RepLoMax, lo)
+	p.RepHiMax = math.Max(p.RepHiMax, hi)
 	p.Samples += samples
 	p.OldestNewest = min(p.OldestNewest, newest)
 }
@@ -133,9 +155,16 @@ func (p *Partial) Merge(o *Partial, maxListed int) {
 	p.Expected += o.Expected
 	p.Reported += o.Reported
 	p.Imputed += o.Imputed
+	p.Partial += o.Partial
 	p.Sum += o.Sum
 	p.Min = math.Min(p.Min, o.Min)
 	p.Max = math.Max(p.Max, o.Max)
+	p.RepLoSum += o.RepLoSum
+	p.RepHiSum += o.RepHiSum
+	p.RepLoMin = math.Min(p.RepLoMin, o.RepLoMin)
+	p.RepHiMin = math.Min(p.RepHiMin, o.RepHiMin)
+	p.RepLoMax = math.Max(p.RepLoMax, o.RepLoMax)
+	p.RepHiMax = math.Max(p.RepHiMax, o.RepHiMax)
 	p.ImpSum += o.ImpSum
 	p.ImpMin = math.Min(p.ImpMin, o.ImpMin)
 	p.ImpMax = math.Max(p.ImpMax, o.ImpMax)
@@ -209,26 +238,26 @@ func (p *Partial) Finish(f FinishInfo) Aggregate {
 		Stats: Stats{
 			Sum: Stat{
 				Value:    Num(sum(p.Sum+p.ImpSum, p.Reported+p.Imputed)),
-				Lower:    Num(p.Sum + p.LoSum),
-				Upper:    Num(p.Sum + p.HiSum),
+				Lower:    Num(p.RepLoSum + p.LoSum),
+				Upper:    Num(p.RepHiSum + p.HiSum),
 				Reported: Num(sum(p.Sum, p.Reported)),
 			},
 			Mean: Stat{
 				Value:    Num(div(p.Sum+p.ImpSum, p.Reported+p.Imputed)),
-				Lower:    Num(div(p.Sum+p.LoSum, p.Expected)),
-				Upper:    Num(div(p.Sum+p.HiSum, p.Expected)),
+				Lower:    Num(div(p.RepLoSum+p.LoSum, p.Expected)),
+				Upper:    Num(div(p.RepHiSum+p.HiSum, p.Expected)),
 				Reported: Num(div(p.Sum, p.Reported)),
 			},
 			Min: Stat{
 				Value:    Num(orNaN(math.Min(p.Min, p.ImpMin))),
-				Lower:    Num(orNaN(math.Min(p.Min, p.LoMin))),
-				Upper:    Num(orNaN(math.Min(p.Min, p.HiMin))),
+				Lower:    Num(orNaN(math.Min(p.RepLoMin, p.LoMin))),
+				Upper:    Num(orNaN(math.Min(p.RepHiMin, p.HiMin))),
 				Reported: Num(orNaN(p.Min)),
 			},
 			Max: Stat{
 				Value:    Num(orNaN(math.Max(p.Max, p.ImpMax))),
-				Lower:    Num(orNaN(math.Max(p.Max, p.LoMax))),
-				Upper:    Num(orNaN(math.Max(p.Max, p.HiMax))),
+				Lower:    Num(orNaN(math.Max(p.RepLoMax, p.LoMax))),
+				Upper:    Num(orNaN(math.Max(p.RepHiMax, p.HiMax))),
 				Reported: Num(orNaN(p.Max)),
 			},
 			Count: CountStat{Value: p.Reported},
@@ -236,6 +265,7 @@ func (p *Partial) Finish(f FinishInfo) Aggregate {
 		Coverage: Coverage{
 			Expected:        p.Expected,
 			Reported:        p.Reported,
+			Partial:         p.Partial,
 			Missing:         make([]Missing, 0, len(p.Missing)),
 			MissingUnlisted: p.MissingUnlisted,
 		},
@@ -264,7 +294,7 @@ func (p *Partial) Finish(f FinishInfo) Aggregate {
 	switch {
 	case p.Expected == 0 || a.Coverage.Ratio < f.MinCoverage:
 		a.Quality = QualityBad
-	case p.Reported == p.Expected && p.Imputed == 0 && f.Final:
+	case p.Reported == p.Expected && p.Partial == 0 && p.Imputed == 0 && f.Final:
 		a.Quality = QualityGood
 	default:
 		a.Quality = QualityUncertain

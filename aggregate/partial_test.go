@@ -49,7 +49,7 @@ func build(maxListed int, devs ...dev) Partial {
 	p := NewPartial("site-a", "power_kw", wStart.UnixNano(), wEnd.UnixNano())
 	for i, d := range devs {
 		if d.reported {
-			p.AddReported(d.v, 10, at(9*time.Second-time.Duration(i)*time.Second))
+			p.AddReported(d.v, d.v, d.v, false, 10, at(9*time.Second-time.Duration(i)*time.Second))
 			continue
 		}
 		md := MissingDevice{Device: d.id, State: "silent", LastSeen: at(-time.Second)}
@@ -317,8 +317,8 @@ func TestFinishQuality(t *testing.T) {
 func TestFinishResource(t *testing.T) {
 	t.Parallel()
 	p := NewPartial("site-a", "power_kw", wStart.UnixNano(), wEnd.UnixNano())
-	p.AddReported(10, 10, at(9*time.Second))
-	p.AddReported(20, 7, at(7*time.Second))
+	p.AddReported(10, 10, 10, false, 10, at(9*time.Second))
+	p.AddReported(20, 20, 20, false, 7, at(7*time.Second))
 	p.AddMissing(MissingDevice{Device: "d3", State: "silent", LastSeen: at(-30 * time.Second)}, 0, 100, 30, true, 0)
 	p.AddMissing(MissingDevice{Device: "d4", State: "never_seen"}, 0, 100, 0, false, 0)
 	p.Duplicates, p.Replays, p.Late = 3, 2, 1
@@ -369,7 +369,7 @@ func TestFinishMaxAge(t *testing.T) {
 			t.Parallel()
 			p := NewPartial("g", "m", wStart.UnixNano(), wEnd.UnixNano())
 			for _, n := range tc.newest {
-				p.AddReported(1, 1, at(n))
+				p.AddReported(1, 1, 1, false, 1, at(n))
 			}
 			p.AddMissing(MissingDevice{Device: "zz"}, 0, 1, 0, false, 0)
 			a := p.Finish(FinishInfo{EmittedAt: wStart.Add(tc.emitted), MinCoverage: 0.5})

@@ -354,7 +354,8 @@ func benchPartials(shards, devices, missing int) []Partial {
 			p.AddMissing(MissingDevice{Device: id, State: "silent", LastSeen: benchBase.UnixNano()}, 0, 3000, 1500, true, DefaultMaxMissingListed)
 			continue
 		}
-		p.AddReported(r.Float64()*3000, 10, benchBase.Add(9*time.Second).UnixNano())
+		v := r.Float64() * 3000
+		p.AddReported(v, v, v, false, 10, benchBase.Add(9*time.Second).UnixNano())
 	}
 	return parts
 }

@@ -54,7 +54,8 @@ type genDev struct {
 	v        float64
 	samples  uint64
 	newest   int64
-	lo, hi   float64
+	short    bool    // reported but short of samples
+	lo, hi   float64 // bounds: of a missing device, or of a reported one
 	imp      float64
 	hasImp   bool
 	md       MissingDevice
@@ -87,6 +88,14 @@ func genGroup(c chooser) (devs []genDev, maxListed int, scale float64) {
 			d.reported = true
 			d.v = (c.Float64()*2 - 1) * 1000
 			d.samples = uint64(1 + c.IntN(20))
+			d.lo, d.hi = d.v, d.v
+			if c.IntN(4) == 0 { // short of samples: bounded around its value
+				d.short = true
+				d.lo, d.hi = d.v-c.Float64()*100, d.v+c.Float64()*100
+				if c.IntN(8) == 0 {
+					d.hi = math.Inf(1)
+				}
+			}
 			d.newest = at(time.Duration(c.IntN(10_000)) * time.Millisecond)
 			scale += math.Abs(d.v)
 		} else {
@@ -123,7 +132,7 @@ func partialOf(devs []genDev, maxListed int) Partial {
 	p := NewPartial("site-a", "power_kw", wStart.UnixNano(), wEnd.UnixNano())
 	for _, d := range devs {
 		if d.reported {
-			p.AddReported(d.v, d.samples, d.newest)
+			p.AddReported(d.v, d.lo, d.hi, d.short, d.samples, d.newest)
 		} else {
 			p.AddMissing(d.md, d.lo, d.hi, d.imp, d.hasImp, maxListed)
 		}
@@ -188,14 +197,16 @@ func requireSamePartial(t testing.TB, want, got *Partial, scale float64) {
 		{"ImpSum", want.ImpSum, got.ImpSum},
 		{"LoSum", want.LoSum, got.LoSum},
 		{"HiSum", want.HiSum, got.HiSum},
+		{"RepLoSum", want.RepLoSum, got.RepLoSum},
+		{"RepHiSum", want.RepHiSum, got.RepHiSum},
 	} {
 		if !sameFloat(f.want, f.got, tol) {
 			t.Fatalf("%s: want %v, got %v (tolerance %g)", f.name, f.want, f.got, tol)
 		}
 	}
 	w, g := want.Summary, got.Summary
-	w.Sum, w.ImpSum, w.LoSum, w.HiSum = 0, 0, 0, 0
-	g.Sum, g.ImpSum, g.LoSum, g.HiSum = 0, 0, 0, 0
+	w.Sum, w.ImpSum, w.LoSum, w.HiSum, w.RepLoSum, w.RepHiSum = 0, 0, 0, 0, 0, 0
+	g.Sum, g.ImpSum, g.LoSum, g.HiSum, g.RepLoSum, g.RepHiSum = 0, 0, 0, 0, 0, 0
 	require.Equal(t, w, g)
 	require.Equal(t, want.Missing, got.Missing)
 	if len(want.Flags)+len(got.Flags) > 0 { // nil and empty are the same

@@ -210,10 +210,14 @@ func (s *shard) handle(m ingest.Message) {
 			}
 			w.accs = append(w.accs, accumulator{})
 		}
-		w.accs[i].add(mv.Value, r.TS)
-		if dm := &d.metrics[i]; !dm.has || r.TS >= dm.lastTS {
+		dm := &d.metrics[i]
+		if !dm.has || r.TS >= dm.lastTS {
+			dm.rhythm.observe(dm.has, dm.lastTS, dm.lastBoot, r.TS, r.Boot, r.Seq, r.HasSeq)
 			dm.last, dm.lastTS, dm.lastBoot, dm.has = mv.Value, r.TS, r.Boot, true
 		}
+		a := &w.accs[i]
+		a.add(mv.Value, r.TS)
+		a.step = max(a.step, dm.rhythm.step)
 	}
 	if !g.hasEvent || r.TS < g.minEvent {
 		g.minEvent = r.TS

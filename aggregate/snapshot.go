@@ -77,6 +77,11 @@ type MetricSnapshot struct {
 	Reduced       float64
 	ReducedWindow int64
 	HasReduced    bool
+	// The learned rhythm (see rhythm).
+	Step     int64
+	LastSeq  uint64
+	SeqOK    bool
+	Outliers uint8
 }
 
 // WindowSnapshot is one device's open window.
@@ -93,6 +98,7 @@ type AccSnapshot struct {
 	Sum, Min, Max   float64
 	First, Last     float64
 	FirstTS, LastTS int64
+	Step            int64
 }
 
 // ShardGroupSnapshot is a shard's part of a group.
@@ -210,12 +216,13 @@ func (s *shard) snapshot() *shardSnapshot {
 			ds.Metrics = append(ds.Metrics, MetricSnapshot{
 				Name: m.spec.Name, Last: m.last, LastTS: m.lastTS, LastBoot: m.lastBoot, Has: m.has,
 				Reduced: m.reduced, ReducedWindow: m.reducedWindow, HasReduced: m.hasReduced,
+				Step: m.rhythm.step, LastSeq: m.rhythm.lastSeq, SeqOK: m.rhythm.seqOK, Outliers: m.rhythm.outliers,
 			})
 		}
 		for _, w := range d.wins {
 			ws := WindowSnapshot{Start: w.start, Duplicates: w.duplicates, Replays: w.replays, Late: w.late, Newest: w.newest}
 			for _, a := range w.accs {
-				ws.Accs = append(ws.Accs, AccSnapshot{N: a.n, Sum: a.sum, Min: a.min, Max: a.max, First: a.first, Last: a.last, FirstTS: a.firstTS, LastTS: a.lastTS})
+				ws.Accs = append(ws.Accs, AccSnapshot{N: a.n, Sum: a.sum, Min: a.min, Max: a.max, First: a.first, Last: a.last, FirstTS: a.firstTS, LastTS: a.lastTS, Step: a.step})
 			}
 			ds.Windows = append(ds.Windows, ws)
 		}
@@ -328,13 +335,14 @@ func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 		d.metrics = append(d.metrics, devMetric{
 			spec: e.roster.Metric(d.id, ms.Name), last: ms.Last, lastTS: ms.LastTS, lastBoot: ms.LastBoot, has: ms.Has,
 			reduced: ms.Reduced, reducedWindow: ms.ReducedWindow, hasReduced: ms.HasReduced,
+			rhythm: rhythm{step: ms.Step, lastSeq: ms.LastSeq, seqOK: ms.SeqOK, outliers: ms.Outliers},
 		})
 	}
 	d.wins = d.wins[:0]
 	for _, ws := range ds.Windows {
 		w := devWindow{start: ws.Start, duplicates: ws.Duplicates, replays: ws.Replays, late: ws.Late, newest: ws.Newest}
 		for _, a := range ws.Accs {
-			w.accs = append(w.accs, accumulator{n: a.N, sum: a.Sum, min: a.Min, max: a.Max, first: a.First, last: a.Last, firstTS: a.FirstTS, lastTS: a.LastTS})
+			w.accs = append(w.accs, accumulator{n: a.N, sum: a.Sum, min: a.Min, max: a.Max, first: a.First, last: a.Last, firstTS: a.FirstTS, lastTS: a.LastTS, step: a.Step})
 		}
 		d.wins = append(d.wins, w)
 	}

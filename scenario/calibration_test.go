@@ -1,12 +1,3 @@
-//go:build calibration
-
-// The calibration test is built only with -tags calibration: it fails today
-// on a known gap (a device that delivered only part of a window's samples
-// is treated as exact; see docs/semantics.md "Known gap" and the issue
-// note), so it is kept runnable but out of `make test` until that is fixed:
-//
-//	go test -tags calibration -race -run TestIntegrationCalibration ./scenario/
-
 package scenario
 
 import (

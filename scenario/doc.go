@@ -7,17 +7,15 @@
 // The package has no code of its own, only tests, all named TestIntegration*
 // and skipped under -short:
 //
-//   - TestIntegrationCalibration (built only with -tags calibration, because
-//     it fails today on the known gap in docs/semantics.md: a device that
-//     delivered only part of a window's samples counts as exact) runs one
-//     scenario per fault kind (silent,
+//   - TestIntegrationCalibration runs one scenario per fault kind (silent,
 //     offline, partition-and-flush, delay, jitter, clock skew, reorder,
 //     burst), each against its own gateway, all at once. For every window of
 //     the run it checks that the bounds of sum, mean, min and max of every
 //     revision the gateway emitted contain the truth (in at least 99 % of
 //     the windows), that the final aggregate's device count and reported
 //     numbers equal what the devices delivered, exactly, that a final window
-//     every device reported in equals the truth exactly, that every device
+//     every device delivered every sample in equals the truth exactly (and
+//     one short of samples counts partial devices, never good), that every device
 //     accepted exactly the readings it delivered once, and the device states
 //     the faults call for (silent; offline via Last Will; never_seen behind
 //     a clock too far ahead). It logs the coverage of the truth and the median

@@ -174,8 +174,8 @@ type report struct {
 	// max contain the truth.
 	aggs, contained int
 	// finals counts the final aggregates; finalsContained those containing
-	// the truth; exact those whose reported numbers equal the wire exactly;
-	// complete those every expected device reported in.
+	// the truth; exact those that pass exact; complete those every expected
+	// device delivered every sample in.
 	finals, finalsContained, exact, complete int
 	// ratios are, for each power_kw aggregate with missing devices, the
 	// width of its sum's bounds over the physics-optimal width.
@@ -216,7 +216,7 @@ func (rp *report) median() float64 {
 }
 
 func (rp *report) String() string {
-	s := fmt.Sprintf("%-20s truth in bounds: %6.2f%% of %3d windows (every revision), %6.2f%% of %4d aggregates, %6.2f%% of finals; finals exact %d/%d (%d complete); %d windows revised; width/optimal median %.2f over %d",
+	s := fmt.Sprintf("%-20s truth in bounds: %6.2f%% of %3d windows (every revision), %6.2f%% of %4d aggregates, %6.2f%% of finals; finals exact %d/%d (%d with every sample); %d windows revised; width/optimal median %.2f over %d",
 		rp.name, 100*rp.coverage(), rp.windows, 100*ratio(rp.contained, rp.aggs), rp.aggs, 100*ratio(rp.finalsContained, rp.finals),
 		rp.exact, rp.finals, rp.complete, rp.revised, rp.median(), len(rp.ratios))
 	if out := rp.aggs - rp.contained; out > 0 {
@@ -239,17 +239,40 @@ type scoreOptions struct {
 
 // score checks every emitted aggregate of every scored window against the
 // truth and the wire, and returns the scores:
-//   - the bounds of sum, mean, min and max of at least 99 % of the emitted
-//     aggregates (every revision) contain the truth;
+//   - in at least 99 % of the windows, the bounds of sum, mean, min and max
+//     of every revision contain the truth;
 //   - every window ends final, and the final aggregate's device count and
 //     reported sum equal what the devices delivered for it, exactly;
-//   - a final aggregate that every expected device reported in equals the
-//     truth exactly (lower = upper = value = reported = truth), quality good.
+//   - a final aggregate in which every expected device delivered every
+//     sample it generated equals the truth exactly (lower = upper = value =
+//     reported = truth), quality good; one in which every device reported
+//     but some samples never arrived counts partial devices, not good.
 func score(t *testing.T, e *env, r *result, w *wire, opt scoreOptions) *report {
 	t.Helper()
 	rp := &report{name: e.s.Name}
 	power := physics{min: 0, max: e.s.Turbine.RatedKW, rate: e.s.Turbine.RampKWPerS, interval: e.s.Interval}
 	perDevice := int(e.s.Truth.Window / e.s.Interval) // samples a device generates in a window
+	groups, err := e.s.Groups()
+	require.NoError(t, err)
+	members := map[string][]string{}
+	for _, g := range groups {
+		members[g.Name] = g.Devices
+	}
+	// edge reports whether, by the devices' clocks, some device of group
+	// ran only part of the window at start: a skewed clock moves the start
+	// and end of its run into windows the truth scores as whole. Like any
+	// device that stops, it is partial there to the gateway.
+	edge := func(group string, start int64) bool {
+		if !opt.deviceClocks {
+			return false
+		}
+		for _, d := range members[group] {
+			if n := w.claimedSamples[start][d]; n > 0 && n < perDevice {
+				return true
+			}
+		}
+		return false
+	}
 	var outside, others []string
 	for _, tw := range r.scored() {
 		k := wkey{tw.Group, tw.Metric, tw.Start.UnixNano()}
@@ -325,12 +348,12 @@ func score(t *testing.T, e *env, r *result, w *wire, opt scoreOptions) *report {
 		if contains(final, truth) {
 			rp.finalsContained++
 		}
-		if problems := exact(final, truth, w.windows[k]); len(problems) > 0 {
+		if problems := exact(final, truth, w.windows[k], edge(tw.Group, k.start)); len(problems) > 0 {
 			t.Errorf("%s: final %s: %s", e.s.Name, describe(final, truth), strings.Join(problems, "; "))
 		} else {
 			rp.exact++
 		}
-		if final.Coverage.Reported == final.Coverage.Expected {
+		if final.Coverage.Reported == final.Coverage.Expected && int(final.Counts.Samples) >= truth.Samples {
 			rp.complete++
 		}
 	}
@@ -356,8 +379,11 @@ func score(t *testing.T, e *env, r *result, w *wire, opt scoreOptions) *report {
 
 // exact lists how the final aggregate a differs from what the devices
 // delivered (wt, the wire's window: zero when nothing arrived) and, when
-// every expected device reported, from the truth.
-func exact(a aggregate.Aggregate, truth, wt sim.TruthWindow) []string {
+// every expected device delivered every sample it generated, from the
+// truth. When every device reported but some not all their samples, the
+// gateway must have noticed: partial devices, not good. In an edge window
+// (a device ran only part of it) only what was delivered is checked.
+func exact(a aggregate.Aggregate, truth, wt sim.TruthWindow, edge bool) []string {
 	var p []string
 	if a.Coverage.Reported != wt.Devices {
 		p = append(p, fmt.Sprintf("%d devices reported, %d delivered readings", a.Coverage.Reported, wt.Devices))
@@ -370,7 +396,14 @@ func exact(a aggregate.Aggregate, truth, wt sim.TruthWindow) []string {
 			p = append(p, fmt.Sprintf("reported min/max %v/%v, delivered %v/%v", float64(a.Stats.Min.Reported), float64(a.Stats.Max.Reported), wt.Min, wt.Max))
 		}
 	}
-	if a.Coverage.Reported != a.Coverage.Expected {
+	if a.Coverage.Reported != a.Coverage.Expected || edge {
+		return p
+	}
+	if int(a.Counts.Samples) < truth.Samples {
+		if a.Coverage.Partial == 0 || a.Quality == aggregate.QualityGood {
+			p = append(p, fmt.Sprintf("%d of %d samples arrived, but %d devices are partial and quality is %s",
+				a.Counts.Samples, truth.Samples, a.Coverage.Partial, a.Quality))
+		}
 		return p
 	}
 	s := a.Stats.Sum

@@ -416,7 +416,7 @@ func TestFanoutPartials(t *testing.T) {
 	require.NoError(t, err)
 	stop := start(t, f)
 	p := aggregate.NewPartial("site-a", "power_kw", 0, 10)
-	p.AddReported(1, 1, 0)
+	p.AddReported(1, 1, 1, false, 1, 0)
 	f.EmitPartial(agg(1), p)
 	f.Emit(agg(2))
 	require.Eventually(t, func() bool { return len(pw.seen()) == 2 && len(r.seen()) == 2 }, 10*time.Second, time.Millisecond)

@@ -11,7 +11,7 @@
 // # Emits
 //
 // Final and revised partials (revision > 0, or final) as JSON, encoding
-// version 1 (see Encode and docs/federation.md), to the subject
+// version 2 (see Encode and docs/federation.md), to the subject
 // rollcall.v1.partials.<group>.<metric> (Subject escapes the names) in the
 // JetStream stream ROLLCALL_PARTIALS, which New creates when it does not
 // exist (subjects rollcall.v1.partials.>, file storage, Config.MaxAge and

@@ -15,9 +15,9 @@ import (
 
 // Version is the partial encoding version Encode writes and Decode reads.
 // Adding fields keeps the version; changing or removing one increments it.
-const Version = 1
+const Version = 2
 
-// Message is one published partial, encoding version 1: JSON with the
+// Message is one published partial, encoding version 2: JSON with the
 // window's identity, the emission it belongs to and the full mergeable
 // summary. docs/federation.md describes every field. Times are RFC 3339
 // with nanoseconds, UTC; floats are JSON numbers, or the strings "+Inf",
@@ -50,11 +50,12 @@ type Message struct {
 	Flags []string `json:"flags"`
 }
 
-// Summary is aggregate.Summary in encoding version 1.
+// Summary is aggregate.Summary in encoding version 2.
 type Summary struct {
 	Expected int `json:"expected"`
 	Reported int `json:"reported"`
 	Imputed  int `json:"imputed"`
+	Partial  int `json:"partial"`
 
 	Sum    Float `json:"sum"`
 	Min    Float `json:"min"`
@@ -69,6 +70,13 @@ type Summary struct {
 	LoMax  Float `json:"lo_max"`
 	HiMax  Float `json:"hi_max"`
 
+	RepLoSum Float `json:"rep_lo_sum"`
+	RepHiSum Float `json:"rep_hi_sum"`
+	RepLoMin Float `json:"rep_lo_min"`
+	RepHiMin Float `json:"rep_hi_min"`
+	RepLoMax Float `json:"rep_lo_max"`
+	RepHiMax Float `json:"rep_hi_max"`
+
 	MissingUnlisted int `json:"missing_unlisted"`
 
 	Samples    uint64 `json:"samples"`
@@ -81,7 +89,7 @@ type Summary struct {
 	OldestNewest *time.Time `json:"oldest_newest"`
 }
 
-// Missing is aggregate.MissingDevice in encoding version 1.
+// Missing is aggregate.MissingDevice in encoding version 2.
 type Missing struct {
 	Device string `json:"device"`
 	State  string `json:"state"`
@@ -147,8 +155,11 @@ func NewMessage(gateway string, a aggregate.Aggregate, p *aggregate.Partial) Mes
 		Revision: a.Revision, Final: a.Final,
 		EmittedAt: a.EmittedAt.UTC(), Watermark: a.Staleness.Watermark.UTC(),
 		Summary: Summary{
-			Expected: s.Expected, Reported: s.Reported, Imputed: s.Imputed,
+			Expected: s.Expected, Reported: s.Reported, Imputed: s.Imputed, Partial: s.Partial,
 			Sum: Float(s.Sum), Min: Float(s.Min), Max: Float(s.Max),
+			RepLoSum: Float(s.RepLoSum), RepHiSum: Float(s.RepHiSum),
+			RepLoMin: Float(s.RepLoMin), RepHiMin: Float(s.RepHiMin),
+			RepLoMax: Float(s.RepLoMax), RepHiMax: Float(s.RepHiMax),
 			ImpSum: Float(s.ImpSum), ImpMin: Float(s.ImpMin), ImpMax: Float(s.ImpMax),
 			LoSum: Float(s.LoSum), HiSum: Float(s.HiSum),
 			LoMin: Float(s.LoMin), HiMin: Float(s.HiMin),
@@ -174,7 +185,7 @@ func NewMessage(gateway string, a aggregate.Aggregate, p *aggregate.Partial) Mes
 	return m
 }
 
-// Encode returns the version 1 encoding of partial p (see NewMessage).
+// Encode returns the version 2 encoding of partial p (see NewMessage).
 func Encode(gateway string, a aggregate.Aggregate, p *aggregate.Partial) ([]byte, error) {
 	return json.Marshal(NewMessage(gateway, a, p))
 }
@@ -233,10 +244,10 @@ func (m *Message) check() error {
 		errs = append(errs, errors.New("negative revision"))
 	}
 	missing := s.Expected - s.Reported
-	if s.Reported < 0 || s.Imputed < 0 || s.MissingUnlisted < 0 || missing < 0 ||
+	if s.Reported < 0 || s.Imputed < 0 || s.Partial < 0 || s.Partial > s.Reported || s.MissingUnlisted < 0 || missing < 0 ||
 		s.Imputed > missing || len(m.Missing)+s.MissingUnlisted > missing {
-		errs = append(errs, fmt.Errorf("inconsistent device counts: expected %d, reported %d, imputed %d, missing %d listed + %d unlisted",
-			s.Expected, s.Reported, s.Imputed, len(m.Missing), s.MissingUnlisted))
+		errs = append(errs, fmt.Errorf("inconsistent device counts: expected %d, reported %d (%d partial), imputed %d, missing %d listed + %d unlisted",
+			s.Expected, s.Reported, s.Partial, s.Imputed, len(m.Missing), s.MissingUnlisted))
 	}
 	if (s.Reported > 0) != (s.OldestNewest != nil) {
 		errs = append(errs, errors.New("oldest_newest must be set exactly when a device reported"))
@@ -251,8 +262,11 @@ func (m *Message) Partial() aggregate.Partial {
 		Group: m.Group, Metric: m.Metric,
 		Start: m.Window.Start.UnixNano(), End: m.Window.End.UnixNano(),
 		Summary: aggregate.Summary{
-			Expected: s.Expected, Reported: s.Reported, Imputed: s.Imputed,
+			Expected: s.Expected, Reported: s.Reported, Imputed: s.Imputed, Partial: s.Partial,
 			Sum: float64(s.Sum), Min: float64(s.Min), Max: float64(s.Max),
+			RepLoSum: float64(s.RepLoSum), RepHiSum: float64(s.RepHiSum),
+			RepLoMin: float64(s.RepLoMin), RepHiMin: float64(s.RepHiMin),
+			RepLoMax: float64(s.RepLoMax), RepHiMax: float64(s.RepHiMax),
 			ImpSum: float64(s.ImpSum), ImpMin: float64(s.ImpMin), ImpMax: float64(s.ImpMax),
 			LoSum: float64(s.LoSum), HiSum: float64(s.HiSum),
 			LoMin: float64(s.LoMin), HiMin: float64(s.HiMin),

@@ -18,12 +18,18 @@ var (
 )
 
 // part returns a partial of site-a/power_kw over w0: the devices in
-// reported report their value, the ones in missing are missing with the
-// bounds [lo, hi] (an unbounded one uses ±Inf) and, if imputed, value v.
+// reported report their value (one whose id ends in "p" only part of its
+// samples: bounded by ±5), the ones in missing are missing with the bounds
+// [lo, hi] (an unbounded one uses ±Inf) and, if imputed, value v.
 func part(reported map[string]float64, missing []string, lo, hi float64) aggregate.Partial {
 	p := aggregate.NewPartial("site-a", "power_kw", w0.UnixNano(), w1.UnixNano())
 	for d, v := range reported {
-		p.AddReported(v, 10, w0.Add(9*time.Second+time.Duration(len(d))*time.Millisecond).UnixNano())
+		short := strings.HasSuffix(d, "p")
+		lo, hi := v, v
+		if short {
+			lo, hi = v-5, v+5
+		}
+		p.AddReported(v, lo, hi, short, 10, w0.Add(9*time.Second+time.Duration(len(d))*time.Millisecond).UnixNano())
 		p.AddFlag("replaying:"+d, 0)
 	}
 	for i, d := range missing {
@@ -96,7 +102,7 @@ func TestRoundTrip(t *testing.T) {
 // encoding, merge to the same partial as the originals.
 func TestMergeAfterDecode(t *testing.T) {
 	t.Parallel()
-	a := part(map[string]float64{"a1": 10.5, "a2": 20.25}, []string{"a7"}, 0, 100)
+	a := part(map[string]float64{"a1": 10.5, "a2": 20.25, "a3p": 7}, []string{"a7"}, 0, 100)
 	b := part(map[string]float64{"b1": 30}, []string{"b8", "b9"}, 5, 50)
 	c := part(nil, []string{"c1"}, math.Inf(-1), math.Inf(1))
 	want := aggregate.NewPartial("site-a", "power_kw", w0.UnixNano(), w1.UnixNano())
@@ -114,7 +120,7 @@ func TestMergeAfterDecode(t *testing.T) {
 
 func TestEncodingIsDocumented(t *testing.T) {
 	t.Parallel()
-	p := part(map[string]float64{"a1": 1523.4}, []string{"a2"}, 0, math.Inf(1))
+	p := part(map[string]float64{"a1": 1523.4, "a3p": 100}, []string{"a2"}, 0, math.Inf(1))
 	a := emission(1, true)
 	b, err := Encode("gw-1", a, &p)
 	require.NoError(t, err)
@@ -123,12 +129,16 @@ func TestEncodingIsDocumented(t *testing.T) {
 	for _, k := range []string{"v", "gateway", "group", "metric", "window", "revision", "final", "emitted_at", "watermark", "summary", "missing", "flags"} {
 		require.Contains(t, fields, k)
 	}
-	require.JSONEq(t, `1`, string(fields["v"]))
+	require.JSONEq(t, `2`, string(fields["v"]))
 	require.JSONEq(t, `{"start":"2026-11-22T10:00:00Z","end":"2026-11-22T10:00:10Z"}`, string(fields["window"]))
 	var s map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(fields["summary"], &s))
 	require.JSONEq(t, `"+Inf"`, string(s["hi_sum"]))
-	require.JSONEq(t, `1523.4`, string(s["sum"]))
+	require.JSONEq(t, `1623.4`, string(s["sum"]))
+	require.JSONEq(t, `1`, string(s["partial"]))
+	require.JSONEq(t, `1618.4`, string(s["rep_lo_sum"]))
+	require.JSONEq(t, `1628.4`, string(s["rep_hi_sum"]))
+	require.JSONEq(t, `95`, string(s["rep_lo_min"]))
 	require.JSONEq(t, `1`, string(s["imp_max"]))
 
 	empty := aggregate.NewPartial("site-a", "power_kw", w0.UnixNano(), w1.UnixNano())
@@ -166,7 +176,8 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"not json", []byte("{"), ErrInvalid},
 		{"no version", edit(func(m map[string]any) { delete(m, "v") }), ErrVersion},
-		{"version 2", edit(func(m map[string]any) { m["v"] = 2 }), ErrVersion},
+		{"version 1", edit(func(m map[string]any) { m["v"] = 1 }), ErrVersion},
+		{"version 3", edit(func(m map[string]any) { m["v"] = 3 }), ErrVersion},
 		{"no group", edit(func(m map[string]any) { m["group"] = "" }), ErrInvalid},
 		{"empty window", edit(func(m map[string]any) {
 			m["window"] = map[string]any{"start": "2026-11-22T10:00:00Z", "end": "2026-11-22T10:00:00Z"}
@@ -216,8 +227,8 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
-	f.Add([]byte(`{"v":1}`))
-	f.Add([]byte(`{"v":1,"summary":{"sum":"NaN"}}`))
+	f.Add([]byte(`{"v":2}`))
+	f.Add([]byte(`{"v":2,"summary":{"sum":"NaN"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > 1<<16 {
 			return
@@ -247,7 +258,8 @@ func FuzzDecode(f *testing.F) {
 
 func hasNaN(p *aggregate.Partial) bool {
 	s := &p.Summary
-	for _, v := range []float64{s.Sum, s.Min, s.Max, s.ImpSum, s.ImpMin, s.ImpMax, s.LoSum, s.HiSum, s.LoMin, s.HiMin, s.LoMax, s.HiMax} {
+	for _, v := range []float64{s.Sum, s.Min, s.Max, s.ImpSum, s.ImpMin, s.ImpMax, s.LoSum, s.HiSum, s.LoMin, s.HiMin, s.LoMax, s.HiMax,
+		s.RepLoSum, s.RepHiSum, s.RepLoMin, s.RepHiMin, s.RepLoMax, s.RepHiMax} {
 		if math.IsNaN(v) {
 			return true
 		}

@@ -1,0 +1,221 @@
+package aggregate
+
+import (
+	"math"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall-iot/rollcall/staleness"
+)
+
+func TestRhythm(t *testing.T) {
+	t.Parallel()
+	type sample struct {
+		ts        float64 // seconds
+		boot, seq uint64  // seq 0: none
+	}
+	s := func(ts float64, seq uint64) sample { return sample{ts, 1, seq} }
+	tests := []struct {
+		name    string
+		samples []sample
+		want    float64 // learned step, seconds
+	}{
+		{"one sample: unknown", []sample{s(0, 1)}, 0},
+		{"regular", []sample{s(0, 1), s(1, 2), s(2, 3), s(3, 4)}, 1},
+		{"lost readings keep their seq: the gap divides", []sample{s(0, 1), s(1, 2), s(31, 32), s(32, 33)}, 1},
+		{"without seq a single long gap is ignored", []sample{s(0, 0), s(1, 0), s(2, 0), s(32, 0)}, 1},
+		{"without seq three long gaps make the new step", []sample{s(0, 0), s(1, 0), s(6, 0), s(11, 0), s(16, 0)}, 5},
+		{"a long gap between normal ones resets the count", []sample{s(0, 0), s(1, 0), s(6, 0), s(7, 0), s(12, 0), s(13, 0), s(18, 0)}, 1},
+		{"speeding up is taken at once", []sample{s(0, 1), s(1, 2), s(1.1, 3), s(1.2, 4)}, 0.1},
+		// 1 then 1.5 (within twice): averaged in by 1/8.
+		{"a moderately longer step is averaged in", []sample{s(0, 0), s(1, 0), s(2.5, 0)}, 1 + 0.5/8},
+		{"an equal time teaches nothing", []sample{s(0, 1), s(1, 2), s(1, 3), s(2, 4)}, 1},
+		{"an older seq with a newer time teaches nothing", []sample{s(0, 5), s(1, 6), s(1.5, 2), s(2.5, 7)}, 1},
+		// A reboot restarts seq: the gap is not divided by a seq difference.
+		{"a new boot", []sample{s(0, 7), s(1, 8), {2, 2, 1}, {3, 2, 2}}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var r rhythm
+			var has bool
+			var prevTS int64
+			var prevBoot uint64
+			for _, x := range tc.samples {
+				ts := int64(x.ts * float64(time.Second))
+				r.observe(has, prevTS, prevBoot, ts, x.boot, x.seq, x.seq > 0)
+				has, prevTS, prevBoot = true, ts, x.boot
+			}
+			require.Equal(t, int64(tc.want*float64(time.Second)), r.step)
+		})
+	}
+}
+
+// acc returns the accumulator of samples at the given seconds, all of value
+// v except where vals says otherwise, learned with step seconds.
+func acc(step float64, ts []float64, vals ...float64) accumulator {
+	var a accumulator
+	for i, x := range ts {
+		v := 30.0
+		if i < len(vals) {
+			v = vals[i]
+		}
+		a.add(v, int64(x*float64(time.Second)))
+	}
+	a.step = int64(step * float64(time.Second))
+	return a
+}
+
+func seconds(from, to, step float64) []float64 {
+	var out []float64
+	for x := from; x < to-1e-9; x += step {
+		out = append(out, math.Round(x*1000)/1000)
+	}
+	return out
+}
+
+func TestShortfall(t *testing.T) {
+	t.Parallel()
+	sec := func(s float64) int64 { return int64(s * float64(time.Second)) }
+	holed := append(seconds(10, 15, 1), seconds(16, 20, 1)...)
+	tests := []struct {
+		name          string
+		a             accumulator
+		from          float64 // the device's first event
+		missing       int
+		before, after bool
+	}{
+		{"every sample", acc(1, seconds(10, 20, 1)), 0, 0, false, false},
+		{"off the window's grid, every sample", acc(1, seconds(10.5, 20, 1)), 0, 0, false, false},
+		{"stopped after 14 s", acc(1, seconds(10, 15, 1)), 0, 5, false, true},
+		{"began at 13 s", acc(1, seconds(13, 20, 1)), 0, 3, true, false},
+		{"began at 13 s, its first sample ever", acc(1, seconds(13, 20, 1)), 13, 0, false, false},
+		{"a hole at 15 s", acc(1, holed), 0, 1, false, false},
+		{"a sample 2 ms before the end is expected", acc(1, seconds(10.998, 19, 1)), 0, 1, false, true},
+		{"no learned step: nothing known missing", acc(0, seconds(10, 15, 1)), 0, 0, false, false},
+		{"denser than the step is not short", acc(1, seconds(10, 20, 0.25)), 0, 0, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m, b, a := tc.a.shortfall(sec(10), sec(20), sec(tc.from))
+			require.Equal(t, tc.missing, m, "missing")
+			require.Equal(t, tc.before, b, "before")
+			require.Equal(t, tc.after, a, "after")
+		})
+	}
+}
+
+func TestReportedBounds(t *testing.T) {
+	t.Parallel()
+	sec := func(s float64) int64 { return int64(s * float64(time.Second)) }
+	inf := math.Inf(1)
+	spec := func(reducer string, min, max, rate float64, monotonic bool) staleness.Metric {
+		return staleness.Metric{Name: "m", Min: min, Max: max, MaxRatePerS: rate, Reducer: reducer, Monotonic: monotonic}
+	}
+	// 30 at 10..14 s of the window [10, 20): 5 samples after 14 s missing.
+	// The farthest instant of the window from a known sample is 20 s, 6 s
+	// from 14 s: each missing sample is 30 ± 2 × 6 = [18, 42].
+	stopped := acc(1, seconds(10, 15, 1))
+	counter := acc(1, seconds(10, 15, 1), 100, 110, 120, 130, 140)
+	tests := []struct {
+		name          string
+		m             staleness.Metric
+		a             accumulator
+		missing       int
+		before, after bool
+		lo, hi        float64
+	}{
+		{"nothing missing: exact", spec("mean", 0, 100, 2, false), stopped, 0, false, false, 30, 30},
+		// (5 × 30 + 5 × 18) / 10 and (5 × 30 + 5 × 42) / 10.
+		{"mean", spec("mean", 0, 100, 2, false), stopped, 5, false, true, 24, 36},
+		// 30 ± 60 clamped to [0, 100]: (150 + 0) / 10, (150 + 5 × 90) / 10.
+		{"mean, clamped to the range", spec("mean", 0, 100, 10, false), stopped, 5, false, true, 15, 60},
+		{"mean without a rate: the range", spec("mean", 0, 100, inf, false), stopped, 5, false, true, 15, 65},
+		{"min", spec("min", 0, 100, 2, false), stopped, 5, false, true, 18, 30},
+		{"max", spec("max", 0, 100, 2, false), stopped, 5, false, true, 30, 42},
+		{"sum", spec("sum", 0, 100, 2, false), stopped, 5, false, true, 150 + 5*18, 150 + 5*42},
+		{"last, samples after it missing", spec("last", 0, 100, 2, false), stopped, 5, false, true, 18, 42},
+		{"last, only a hole before it: exact", spec("last", 0, 100, 2, false), stopped, 1, false, false, 30, 30},
+		// Last 140 at 14 s, 6 s from the end at 3/s: [122, 158]; the first
+		// (100 at 10 s) is the window's. A monotonic counter's delta is at
+		// least the delta seen (40).
+		{"delta of a monotonic counter", spec("delta", 0, inf, 3, true), counter, 5, false, true, 40, 58},
+		{"delta, unknown first and last", spec("delta", -inf, inf, 3, false), counter, 5, true, true, 40 - 18 - 0, 40 + 18 + 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := tc.a.value(tc.m.Reducer)
+			lo, hi := reportedBounds(&tc.m, &tc.a, v, sec(10), sec(20), tc.missing, tc.before, tc.after)
+			require.InDelta(t, tc.lo, lo, 1e-9, "lower")
+			require.InDelta(t, tc.hi, hi, 1e-9, "upper")
+		})
+	}
+}
+
+// TestEnginePartiallyReportedDevice: a device that stops halfway through a
+// window counts as reported with bounds around its partial mean, the window
+// is not good, and its late remaining samples revise it to exact values.
+func TestEnginePartiallyReportedDevice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2)
+		t0 := time.Now().Truncate(10 * time.Second).Add(10 * time.Second)
+		time.Sleep(time.Until(t0))
+		// d1 and d2 at 20 every second; d3 at 30 until 14 s, then its
+		// samples of 15..19 s are held back.
+		for i := range 24 {
+			ts := t0.Add(time.Duration(i) * time.Second)
+			time.Sleep(time.Until(ts))
+			h.send("d1", ts, 20)
+			h.send("d2", ts, 20)
+			if i < 15 {
+				h.send("d3", ts, 30)
+			}
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		w := t0.Add(10 * time.Second)
+		a, ok := h.c.find("power_kw", w, 0)
+		require.True(t, ok, "second window emitted")
+		require.Equal(t, 3, a.Coverage.Reported)
+		require.Equal(t, 1, a.Coverage.Partial)
+		require.Equal(t, QualityUncertain, a.Quality)
+		// d3: 30 at 10..14 s, ramping at most 2/s; 5 samples missing, each
+		// in 30 ± 2 × 6: its mean in [24, 36] (TestReportedBounds).
+		require.InDelta(t, 70, float64(a.Stats.Sum.Reported), 1e-9)
+		require.InDelta(t, 64, float64(a.Stats.Sum.Lower), 1e-9)
+		require.InDelta(t, 76, float64(a.Stats.Sum.Upper), 1e-9)
+		require.InDelta(t, 64.0/3, float64(a.Stats.Mean.Lower), 1e-9)
+		require.InDelta(t, 20, float64(a.Stats.Min.Lower), 1e-9)
+		require.InDelta(t, 20, float64(a.Stats.Min.Upper), 1e-9)
+		require.InDelta(t, 24, float64(a.Stats.Max.Lower), 1e-9)
+		require.InDelta(t, 36, float64(a.Stats.Max.Upper), 1e-9)
+		first, ok := h.c.find("power_kw", t0, 0)
+		require.True(t, ok)
+		require.Zero(t, first.Coverage.Partial, "the first window has every sample")
+		require.Equal(t, first.Stats.Sum.Reported, first.Stats.Sum.Upper)
+
+		// The held-back samples arrive (30 again): the window is revised
+		// to the exact value, and is good once final.
+		for i := 15; i < 20; i++ {
+			h.sendSeq("d3", uint64(i+1), t0.Add(time.Duration(i)*time.Second), 30)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		r, ok := h.c.find("power_kw", w, 1)
+		require.True(t, ok, "revision emitted")
+		require.Zero(t, r.Coverage.Partial)
+		require.InDelta(t, 70, float64(r.Stats.Sum.Lower), 1e-9)
+		require.InDelta(t, 70, float64(r.Stats.Sum.Upper), 1e-9)
+		time.Sleep(60 * time.Second)
+		synctest.Wait()
+		f, ok := h.c.find("power_kw", w, 2)
+		require.True(t, ok, "final emitted: %+v", h.c.all)
+		require.True(t, f.Final)
+		require.Equal(t, QualityGood, f.Quality)
+	})
+}
