@@ -13,12 +13,15 @@ import (
 // between successive newest samples, divided by the seq difference when the
 // readings carry a seq of the same boot: a device whose lost readings still
 // take their number (DESIGN "Wire format") shows its exact step across any
-// gap. A step at most half the learned one is taken at once (the device
-// speeds up); a step up to twice the learned one is averaged in; a longer
-// one (a silence, a device without seq losing readings) is ignored unless it
-// repeats rhythmOutliers times in a row (the device slowed down for good).
+// gap. A step within half to twice the learned one is averaged in (by 1/8),
+// and so is its deviation from the learned step (the wobble: timestamp
+// jitter). Outside that range the device changed its rate: with a seq the
+// new step is taken at once; without one, a longer gap may be lost readings
+// rather than a slower device, so it is taken only when it repeats
+// rhythmOutliers times in a row (a shorter one is taken at once).
 type rhythm struct {
 	step     int64 // learned step (ns); 0 until two samples are known
+	wobble   int64 // mean absolute deviation of the steps from step (ns)
 	lastSeq  uint64
 	seqOK    bool // lastSeq is valid (the newest sample carried a seq)
 	outliers uint8
@@ -32,7 +35,7 @@ const rhythmOutliers = 3
 // new sample's.
 func (r *rhythm) observe(has bool, prevTS int64, prevBoot uint64, ts int64, boot, seq uint64, hasSeq bool) {
 	gap := ts - prevTS
-	seqOK := hasSeq
+	seqOK, numbered := hasSeq, false
 	if hasSeq && r.seqOK && boot == prevBoot {
 		if seq <= r.lastSeq {
 			// A newer time with an older seq: nothing to learn, and the
@@ -40,27 +43,36 @@ func (r *rhythm) observe(has bool, prevTS int64, prevBoot uint64, ts int64, boot
 			gap, seqOK = 0, false
 		} else {
 			gap /= int64(seq - r.lastSeq)
+			numbered = true
 		}
 	}
 	r.lastSeq, r.seqOK = seq, seqOK
 	switch {
 	case !has || gap <= 0:
-	case r.step == 0 || 2*gap <= r.step:
-		r.step, r.outliers = gap, 0
+	case r.step == 0 || 2*gap <= r.step || numbered && gap > 2*r.step:
+		r.step, r.wobble, r.outliers = gap, 0, 0
 	case gap <= 2*r.step:
-		r.step += (gap - r.step) / 8
+		d := gap - r.step
+		r.step += d / 8
+		r.wobble += (max(d, -d) - r.wobble) / 8
 		r.outliers = 0
 	default:
 		r.outliers++
 		if r.outliers >= rhythmOutliers {
-			r.step, r.outliers = gap, 0
+			r.step, r.wobble, r.outliers = gap, 0, 0
 		}
 	}
 }
 
+// slack is how far (ns) a sample time may be from the learned grid before
+// shortfall counts on it: 3 wobbles, at most half a step.
+func (r *rhythm) slack() int64 { return min(3*r.wobble, r.step/2) }
+
 // shortTol is the tolerance, relative to the step, of a sample time landing
 // on a window boundary: a grid point within it of the window's start counts
-// as inside, within it of the end as outside.
+// as inside, within it of the end as outside. A jittery device's slack
+// comes on top, in its favour: a grid point within slack of either
+// boundary is not counted missing.
 const shortTol = 1e-3
 
 // shortfall returns how many samples a device that produced one every step
@@ -68,18 +80,19 @@ const shortTol = 1e-3
 // grid through a's samples puts before its first sample (unless the device
 // started there, at from), after its last one, and the holes between them.
 // before and after tell whether the first and last sample are known to be
-// the device's first and last in the window. Without a learned step it
-// returns 0: nothing is known to be missing.
-func (a *accumulator) shortfall(start, end, from int64) (missing int, before, after bool) {
+// the device's first and last in the window. slack (ns) is the device's
+// timestamp jitter (rhythm.slack). Without a learned step it returns 0:
+// nothing is known to be missing.
+func (a *accumulator) shortfall(start, end, from, slack int64) (missing int, before, after bool) {
 	if a.step <= 0 || a.n == 0 {
 		return 0, false, false
 	}
 	st := float64(a.step)
 	var nb float64
 	if a.firstTS > from {
-		nb = math.Floor(float64(a.firstTS-start)/st + shortTol)
+		nb = max(0, math.Floor(float64(a.firstTS-start-slack)/st+shortTol))
 	}
-	na := max(0, math.Ceil(float64(end-a.lastTS)/st-shortTol)-1)
+	na := max(0, math.Ceil(float64(end-a.lastTS-slack)/st-shortTol)-1)
 	inner := math.Round(float64(a.lastTS-a.firstTS)/st) + 1
 	m := nb + na + max(0, inner-float64(a.n))
 	return int(min(m, math.MaxInt32)), nb > 0, na > 0

@@ -22,20 +22,25 @@ func TestRhythm(t *testing.T) {
 		name    string
 		samples []sample
 		want    float64 // learned step, seconds
+		wobble  float64 // learned wobble, seconds
 	}{
-		{"one sample: unknown", []sample{s(0, 1)}, 0},
-		{"regular", []sample{s(0, 1), s(1, 2), s(2, 3), s(3, 4)}, 1},
-		{"lost readings keep their seq: the gap divides", []sample{s(0, 1), s(1, 2), s(31, 32), s(32, 33)}, 1},
-		{"without seq a single long gap is ignored", []sample{s(0, 0), s(1, 0), s(2, 0), s(32, 0)}, 1},
-		{"without seq three long gaps make the new step", []sample{s(0, 0), s(1, 0), s(6, 0), s(11, 0), s(16, 0)}, 5},
-		{"a long gap between normal ones resets the count", []sample{s(0, 0), s(1, 0), s(6, 0), s(7, 0), s(12, 0), s(13, 0), s(18, 0)}, 1},
-		{"speeding up is taken at once", []sample{s(0, 1), s(1, 2), s(1.1, 3), s(1.2, 4)}, 0.1},
+		{"one sample: unknown", []sample{s(0, 1)}, 0, 0},
+		{"regular", []sample{s(0, 1), s(1, 2), s(2, 3), s(3, 4)}, 1, 0},
+		{"lost readings keep their seq: the gap divides", []sample{s(0, 1), s(1, 2), s(31, 32), s(32, 33)}, 1, 0},
+		{"without seq a single long gap is ignored", []sample{s(0, 0), s(1, 0), s(2, 0), s(32, 0)}, 1, 0},
+		{"without seq three long gaps make the new step", []sample{s(0, 0), s(1, 0), s(6, 0), s(11, 0), s(16, 0)}, 5, 0},
+		{"a long gap between normal ones resets the count", []sample{s(0, 0), s(1, 0), s(6, 0), s(7, 0), s(12, 0), s(13, 0), s(18, 0)}, 1, 0},
+		{"speeding up is taken at once", []sample{s(0, 1), s(1, 2), s(1.1, 3), s(1.2, 4)}, 0.1, 0},
 		// 1 then 1.5 (within twice): averaged in by 1/8.
-		{"a moderately longer step is averaged in", []sample{s(0, 0), s(1, 0), s(2.5, 0)}, 1 + 0.5/8},
-		{"an equal time teaches nothing", []sample{s(0, 1), s(1, 2), s(1, 3), s(2, 4)}, 1},
-		{"an older seq with a newer time teaches nothing", []sample{s(0, 5), s(1, 6), s(1.5, 2), s(2.5, 7)}, 1},
+		{"a moderately longer step is averaged in", []sample{s(0, 0), s(1, 0), s(2.5, 0)}, 1 + 0.5/8, 0.5 / 8},
+		// Gaps 1, 1.1, 0.9: step 1 → 1.0125 → 0.9984375; wobble 0 →
+		// 0.0125 → 0.025.
+		{"jitter is averaged into the step and the wobble", []sample{s(0, 0), s(1, 0), s(2.1, 0), s(3, 0)}, 0.9984375, 0.025},
+		{"an equal time teaches nothing", []sample{s(0, 1), s(1, 2), s(1, 3), s(2, 4)}, 1, 0},
+		{"with seq, slowing down is taken at once", []sample{s(0, 1), s(1, 2), s(6, 3)}, 5, 0},
+		{"an older seq with a newer time teaches nothing", []sample{s(0, 5), s(1, 6), s(1.5, 2), s(2.5, 7)}, 1, 0},
 		// A reboot restarts seq: the gap is not divided by a seq difference.
-		{"a new boot", []sample{s(0, 7), s(1, 8), {2, 2, 1}, {3, 2, 2}}, 1},
+		{"a new boot", []sample{s(0, 7), s(1, 8), {2, 2, 1}, {3, 2, 2}}, 1, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,7 +54,8 @@ func TestRhythm(t *testing.T) {
 				r.observe(has, prevTS, prevBoot, ts, x.boot, x.seq, x.seq > 0)
 				has, prevTS, prevBoot = true, ts, x.boot
 			}
-			require.Equal(t, int64(tc.want*float64(time.Second)), r.step)
+			require.Equal(t, int64(tc.want*float64(time.Second)), r.step, "step")
+			require.Equal(t, int64(tc.wobble*float64(time.Second)), r.wobble, "wobble")
 		})
 	}
 }
@@ -85,23 +91,30 @@ func TestShortfall(t *testing.T) {
 		name          string
 		a             accumulator
 		from          float64 // the device's first event
+		slack         float64
 		missing       int
 		before, after bool
 	}{
-		{"every sample", acc(1, seconds(10, 20, 1)), 0, 0, false, false},
-		{"off the window's grid, every sample", acc(1, seconds(10.5, 20, 1)), 0, 0, false, false},
-		{"stopped after 14 s", acc(1, seconds(10, 15, 1)), 0, 5, false, true},
-		{"began at 13 s", acc(1, seconds(13, 20, 1)), 0, 3, true, false},
-		{"began at 13 s, its first sample ever", acc(1, seconds(13, 20, 1)), 13, 0, false, false},
-		{"a hole at 15 s", acc(1, holed), 0, 1, false, false},
-		{"a sample 2 ms before the end is expected", acc(1, seconds(10.998, 19, 1)), 0, 1, false, true},
-		{"no learned step: nothing known missing", acc(0, seconds(10, 15, 1)), 0, 0, false, false},
-		{"denser than the step is not short", acc(1, seconds(10, 20, 0.25)), 0, 0, false, false},
+		{"every sample", acc(1, seconds(10, 20, 1)), 0, 0, 0, false, false},
+		{"off the window's grid, every sample", acc(1, seconds(10.5, 20, 1)), 0, 0, 0, false, false},
+		{"stopped after 14 s", acc(1, seconds(10, 15, 1)), 0, 0, 5, false, true},
+		{"began at 13 s", acc(1, seconds(13, 20, 1)), 0, 0, 3, true, false},
+		{"began at 13 s, its first sample ever", acc(1, seconds(13, 20, 1)), 13, 0, 0, false, false},
+		{"a hole at 15 s", acc(1, holed), 0, 0, 1, false, false},
+		{"a sample 2 ms before the end is expected", acc(1, seconds(10.998, 19, 1)), 0, 0, 1, false, true},
+		{"no learned step: nothing known missing", acc(0, seconds(10, 15, 1)), 0, 0, 0, false, false},
+		{"denser than the step is not short", acc(1, seconds(10, 20, 0.25)), 0, 0, 0, false, false},
+		// Jitter of up to 50 ms: a first sample 1.04 s after the start is
+		// not one missed; one 1.1 s after is.
+		{"within the slack of the start", acc(1, seconds(11.04, 20, 1)), 0, 0.05, 0, false, false},
+		{"beyond the slack of the start", acc(1, seconds(11.1, 20, 1)), 0, 0.05, 1, true, false},
+		{"within the slack of the end", acc(1, seconds(10.97, 19, 1)), 0, 0.05, 0, false, false},
+		{"the same without slack", acc(1, seconds(10.97, 19, 1)), 0, 0, 1, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m, b, a := tc.a.shortfall(sec(10), sec(20), sec(tc.from))
+			m, b, a := tc.a.shortfall(sec(10), sec(20), sec(tc.from), sec(tc.slack))
 			require.Equal(t, tc.missing, m, "missing")
 			require.Equal(t, tc.before, b, "before")
 			require.Equal(t, tc.after, a, "after")

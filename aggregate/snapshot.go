@@ -79,6 +79,7 @@ type MetricSnapshot struct {
 	HasReduced    bool
 	// The learned rhythm (see rhythm).
 	Step     int64
+	Wobble   int64
 	LastSeq  uint64
 	SeqOK    bool
 	Outliers uint8
@@ -216,7 +217,7 @@ func (s *shard) snapshot() *shardSnapshot {
 			ds.Metrics = append(ds.Metrics, MetricSnapshot{
 				Name: m.spec.Name, Last: m.last, LastTS: m.lastTS, LastBoot: m.lastBoot, Has: m.has,
 				Reduced: m.reduced, ReducedWindow: m.reducedWindow, HasReduced: m.hasReduced,
-				Step: m.rhythm.step, LastSeq: m.rhythm.lastSeq, SeqOK: m.rhythm.seqOK, Outliers: m.rhythm.outliers,
+				Step: m.rhythm.step, Wobble: m.rhythm.wobble, LastSeq: m.rhythm.lastSeq, SeqOK: m.rhythm.seqOK, Outliers: m.rhythm.outliers,
 			})
 		}
 		for _, w := range d.wins {
@@ -335,7 +336,7 @@ func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 		d.metrics = append(d.metrics, devMetric{
 			spec: e.roster.Metric(d.id, ms.Name), last: ms.Last, lastTS: ms.LastTS, lastBoot: ms.LastBoot, has: ms.Has,
 			reduced: ms.Reduced, reducedWindow: ms.ReducedWindow, hasReduced: ms.HasReduced,
-			rhythm: rhythm{step: ms.Step, lastSeq: ms.LastSeq, seqOK: ms.SeqOK, outliers: ms.Outliers},
+			rhythm: rhythm{step: ms.Step, wobble: ms.Wobble, lastSeq: ms.LastSeq, seqOK: ms.SeqOK, outliers: ms.Outliers},
 		})
 	}
 	d.wins = d.wins[:0]
