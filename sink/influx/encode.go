@@ -58,6 +58,7 @@ func appendAggregate(b []byte, a aggregate.Aggregate) []byte {
 		b = appendFloat(b, "reported", float64(s.stat.Reported))
 		b = appendInt(b, "expected", a.Coverage.Expected)
 		b = appendInt(b, "reporting", a.Coverage.Reported)
+		b = appendInt(b, "partial", a.Coverage.Partial)
 		b = appendFloat(b, "coverage", a.Coverage.Ratio)
 		b = appendFloat(b, "max_age_s", float64(a.Staleness.MaxAgeS))
 		b = appendInt(b, "revision", a.Revision)

@@ -45,7 +45,7 @@ func agg(group, metric string, start, rev int) aggregate.Aggregate {
 			Max:   aggregate.Stat{Value: 9, Lower: 9, Upper: aggregate.Num(math.Inf(1)), Reported: 9},
 			Count: aggregate.CountStat{Value: 3},
 		},
-		Coverage:  aggregate.Coverage{Expected: 4, Reported: 3, Ratio: 0.75},
+		Coverage:  aggregate.Coverage{Expected: 4, Reported: 3, Partial: 1, Ratio: 0.75},
 		Staleness: aggregate.Staleness{MaxAgeS: 1.5},
 		Quality:   aggregate.QualityUncertain,
 		Revision:  rev,

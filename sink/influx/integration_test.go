@@ -109,7 +109,7 @@ func TestIntegrationInfluxWriteAndQuery(t *testing.T) {
 		return metric(t, reg, "rollcall_influx_points_total") == float64(len(as)*PointsPerAggregate)
 	}, eventually, 20*time.Millisecond)
 
-	rows := query(t, srv, `SELECT value, lower, upper, reported, expected, reporting, coverage, max_age_s, revision, final, quality
+	rows := query(t, srv, `SELECT value, lower, upper, reported, expected, reporting, partial, coverage, max_age_s, revision, final, quality
 		FROM rollcall_aggregate WHERE "group"='site-a' AND "metric"='power_kw' AND "stat"='sum' AND `+timeRange)
 	require.Len(t, rows, 6)
 	for i, r := range rows {
@@ -117,7 +117,7 @@ func TestIntegrationInfluxWriteAndQuery(t *testing.T) {
 		require.Equal(t, t0.Add(time.Duration(10*i)*time.Second), r["time"], "timestamp = window start")
 		require.Equal(t, testserver.InfluxRow{
 			"time": r["time"], "value": v, "lower": v - 1, "upper": v + 1, "reported": v,
-			"expected": 4.0, "reporting": 3.0, "coverage": 0.75, "max_age_s": 1.5,
+			"expected": 4.0, "reporting": 3.0, "partial": 1.0, "coverage": 0.75, "max_age_s": 1.5,
 			"revision": 0.0, "final": false, "quality": "uncertain",
 		}, r)
 	}

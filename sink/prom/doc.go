@@ -21,8 +21,9 @@
 //     missing device without a physical range) has no sample: Prometheus
 //     has no way to say "unknown", and NaN or ±Inf would poison sums and
 //     alerts. Absent means unknown.
-//   - rollcall_group_coverage_ratio, rollcall_group_devices_reporting and
-//     rollcall_group_devices_expected: coverage.
+//   - rollcall_group_coverage_ratio, rollcall_group_devices_reporting,
+//     rollcall_group_devices_expected and rollcall_group_devices_partial:
+//     coverage.
 //   - rollcall_aggregate_quality{quality}: 1 for the aggregate's quality
 //     (good, uncertain, bad), 0 for the other two (an enum, so
 //     `rollcall_aggregate_quality{quality="bad"} == 1` selects bad series).

@@ -82,6 +82,7 @@ type entry struct {
 	stats    aggregate.Stats
 	expected int
 	reported int
+	partial  int
 	ratio    float64
 	quality  aggregate.Quality
 	maxAge   aggregate.Num
@@ -105,6 +106,8 @@ var (
 		"Devices that reported in the latest window.", gm, nil)
 	descExpected = prometheus.NewDesc("rollcall_group_devices_expected",
 		"Devices expected in the latest window.", gm, nil)
+	descPartial = prometheus.NewDesc("rollcall_group_devices_partial",
+		"Reporting devices that delivered only part of their samples in the latest window (bounded, not exact).", gm, nil)
 	descQuality = prometheus.NewDesc("rollcall_aggregate_quality",
 		"1 for the latest aggregate's quality (good, uncertain, bad), 0 for the others.",
 		append(gm, "quality"), nil)
@@ -173,7 +176,7 @@ func (s *Sink) Write(_ context.Context, a aggregate.Aggregate) error {
 	s.series[k] = &entry{
 		start: a.Window.Start, revision: a.Revision, final: a.Final,
 		stats:    a.Stats,
-		expected: a.Coverage.Expected, reported: a.Coverage.Reported, ratio: a.Coverage.Ratio,
+		expected: a.Coverage.Expected, reported: a.Coverage.Reported, partial: a.Coverage.Partial, ratio: a.Coverage.Ratio,
 		quality: a.Quality, maxAge: a.Staleness.MaxAgeS,
 	}
 	return nil
@@ -195,7 +198,7 @@ func newer(a aggregate.Aggregate, e *entry) bool {
 // Describe implements prometheus.Collector.
 func (s *Sink) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descValue, descCoverage, descReporting, descExpected, descQuality,
+		descValue, descCoverage, descReporting, descExpected, descPartial, descQuality,
 		descStart, descRevision, descFinal, descMaxAge, descSeries,
 	} {
 		ch <- d
@@ -228,6 +231,7 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 		gauge(descCoverage, e.ratio, k.group, k.metric)
 		gauge(descReporting, float64(e.reported), k.group, k.metric)
 		gauge(descExpected, float64(e.expected), k.group, k.metric)
+		gauge(descPartial, float64(e.partial), k.group, k.metric)
 		for _, q := range qualities {
 			gauge(descQuality, b2f(e.quality == q), k.group, k.metric, string(q))
 		}

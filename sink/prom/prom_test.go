@@ -31,7 +31,7 @@ func agg(start time.Time, rev int, final bool, sum float64) aggregate.Aggregate 
 			Max:   aggregate.Stat{Value: 9, Lower: 9, Upper: inf, Reported: 9},
 			Count: aggregate.CountStat{Value: 2},
 		},
-		Coverage:  aggregate.Coverage{Expected: 3, Reported: 2, Ratio: 2.0 / 3},
+		Coverage:  aggregate.Coverage{Expected: 3, Reported: 2, Partial: 1, Ratio: 2.0 / 3},
 		Staleness: aggregate.Staleness{MaxAgeS: 1.5},
 		Quality:   aggregate.QualityUncertain,
 		Revision:  rev, Final: final,
@@ -89,6 +89,9 @@ rollcall_group_coverage_ratio{group="site-a",metric="power_kw"} 0.66666666666666
 # HELP rollcall_group_devices_expected Devices expected in the latest window.
 # TYPE rollcall_group_devices_expected gauge
 rollcall_group_devices_expected{group="site-a",metric="power_kw"} 3
+# HELP rollcall_group_devices_partial Reporting devices that delivered only part of their samples in the latest window (bounded, not exact).
+# TYPE rollcall_group_devices_partial gauge
+rollcall_group_devices_partial{group="site-a",metric="power_kw"} 1
 # HELP rollcall_group_devices_reporting Devices that reported in the latest window.
 # TYPE rollcall_group_devices_reporting gauge
 rollcall_group_devices_reporting{group="site-a",metric="power_kw"} 2
@@ -99,8 +102,8 @@ rollcall_prom_series 1
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"rollcall_aggregate_final", "rollcall_aggregate_max_age_seconds", "rollcall_aggregate_quality",
 		"rollcall_aggregate_revision", "rollcall_aggregate_value", "rollcall_aggregate_window_start_timestamp_seconds",
-		"rollcall_group_coverage_ratio", "rollcall_group_devices_expected", "rollcall_group_devices_reporting",
-		"rollcall_prom_series"))
+		"rollcall_group_coverage_ratio", "rollcall_group_devices_expected", "rollcall_group_devices_partial",
+		"rollcall_group_devices_reporting", "rollcall_prom_series"))
 	// The exposition passes the registry's consistency checks.
 	problems, err := testutil.GatherAndLint(reg)
 	require.NoError(t, err)
