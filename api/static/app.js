@@ -272,7 +272,8 @@ function chart(s, stat) {
     const a = z.a;
     const c = svg('circle', {cx: x(i), cy: y(z.v.value), r: 2.6, class: `dot q-${a.quality}`});
     c.append(svg('title', {}, `${hms(a.window.start)}–${hms(a.window.end)} UTC: ${fmt(z.v.value)} ` +
-      `[${fmt(z.v.lower)}, ${fmt(z.v.upper)}], ${a.coverage.reported}/${a.coverage.expected} reported, ` +
+      `[${fmt(z.v.lower)}, ${fmt(z.v.upper)}], ${a.coverage.reported}/${a.coverage.expected} reported` +
+      `${a.coverage.partial ? ` (${a.coverage.partial} partial)` : ''}, ` +
       `${a.quality}, revision ${a.revision}${a.final ? ' (final)' : ''}`));
     g.append(c);
   });
@@ -296,7 +297,8 @@ function seriesCard(s) {
     el('p', {class: 'headline'},
       el('strong', {class: 'value'}, fmt(v.value)),
       stat === 'count' ? '' : el('span', {class: 'bounds'}, ` [${fmt(v.lower)}, ${fmt(v.upper)}]`),
-      ' ', el('span', {class: 'coverage'}, `${a.coverage.reported}/${a.coverage.expected}`),
+      ' ', el('span', {class: 'coverage'}, `${a.coverage.reported}/${a.coverage.expected}` +
+        (a.coverage.partial ? ` (${a.coverage.partial} partial)` : '')),
       ' ', el('span', {class: `badge q-${a.quality}`}, a.quality)),
     el('p', {class: 'muted small'},
       `${hms(a.window.start)}–${hms(a.window.end)} UTC · revision ${a.revision}${a.final ? ', final' : ', provisional'}`,

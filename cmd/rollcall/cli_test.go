@@ -96,7 +96,7 @@ func fixtureAPI(t *testing.T) string {
 	st.Add(full("site-a", "power_kw", 1, 2, 40100.25, 2005.0125))
 	partial := full("site-a", "power_kw", 2, 0, 41234.5, 2061.725)
 	partial.Stats.Sum = aggregate.Stat{Value: 41234.5, Lower: 40100, Upper: 44100, Reported: 39000}
-	partial.Coverage = aggregate.Coverage{Expected: 20, Reported: 19, Ratio: 0.95, Missing: []aggregate.Missing{
+	partial.Coverage = aggregate.Coverage{Expected: 20, Reported: 19, Partial: 1, Ratio: 0.95, Missing: []aggregate.Missing{
 		{Device: "wt-07", State: "silent", AgeS: ptr(42.3)},
 	}}
 	partial.Quality = aggregate.QualityUncertain

@@ -348,6 +348,9 @@ func notes(a aggregate.Aggregate) string {
 		}
 		parts = append(parts, "missing "+strings.Join(names, ", "))
 	}
+	if p := a.Coverage.Partial; p > 0 {
+		parts = append(parts, fmt.Sprintf("%d partial", p))
+	}
 	parts = append(parts, a.Flags...)
 	return strings.Join(parts, "; ")
 }
