@@ -80,19 +80,23 @@ const shortTol = 1e-3
 // grid through a's samples puts before its first sample (unless the device
 // started there, at from), after its last one, and the holes between them.
 // before and after tell whether the first and last sample are known to be
-// the device's first and last in the window. slack (ns) is the device's
-// timestamp jitter (rhythm.slack). Without a learned step it returns 0:
-// nothing is known to be missing.
-func (a *accumulator) shortfall(start, end, from, slack int64) (missing int, before, after bool) {
+// the device's first and last in the window. now is the device's rhythm at
+// emission: its slack (timestamp jitter) widens the edges, and its step, if
+// longer, is the one after the last sample (a device that slowed down
+// right after it, such as a burst that ended, is not short of the faster
+// rhythm's samples). Without a learned step it returns 0: nothing is known
+// to be missing.
+func (a *accumulator) shortfall(start, end, from int64, now *rhythm) (missing int, before, after bool) {
 	if a.step <= 0 || a.n == 0 {
 		return 0, false, false
 	}
+	slack := now.slack()
 	st := float64(a.step)
 	var nb float64
 	if a.firstTS > from {
 		nb = max(0, math.Floor(float64(a.firstTS-start-slack)/st+shortTol))
 	}
-	na := max(0, math.Ceil(float64(end-a.lastTS-slack)/st-shortTol)-1)
+	na := max(0, math.Ceil(float64(end-a.lastTS-slack)/float64(max(a.step, now.step))-shortTol)-1)
 	inner := math.Round(float64(a.lastTS-a.firstTS)/st) + 1
 	m := nb + na + max(0, inner-float64(a.n))
 	return int(min(m, math.MaxInt32)), nb > 0, na > 0

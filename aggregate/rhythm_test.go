@@ -91,30 +91,36 @@ func TestShortfall(t *testing.T) {
 		name          string
 		a             accumulator
 		from          float64 // the device's first event
-		slack         float64
+		slack         float64 // three wobbles
+		stepNow       float64 // the step at emission, if longer
 		missing       int
 		before, after bool
 	}{
-		{"every sample", acc(1, seconds(10, 20, 1)), 0, 0, 0, false, false},
-		{"off the window's grid, every sample", acc(1, seconds(10.5, 20, 1)), 0, 0, 0, false, false},
-		{"stopped after 14 s", acc(1, seconds(10, 15, 1)), 0, 0, 5, false, true},
-		{"began at 13 s", acc(1, seconds(13, 20, 1)), 0, 0, 3, true, false},
-		{"began at 13 s, its first sample ever", acc(1, seconds(13, 20, 1)), 13, 0, 0, false, false},
-		{"a hole at 15 s", acc(1, holed), 0, 0, 1, false, false},
-		{"a sample 2 ms before the end is expected", acc(1, seconds(10.998, 19, 1)), 0, 0, 1, false, true},
-		{"no learned step: nothing known missing", acc(0, seconds(10, 15, 1)), 0, 0, 0, false, false},
-		{"denser than the step is not short", acc(1, seconds(10, 20, 0.25)), 0, 0, 0, false, false},
+		{"every sample", acc(1, seconds(10, 20, 1)), 0, 0, 0, 0, false, false},
+		{"off the window's grid, every sample", acc(1, seconds(10.5, 20, 1)), 0, 0, 0, 0, false, false},
+		{"stopped after 14 s", acc(1, seconds(10, 15, 1)), 0, 0, 0, 5, false, true},
+		{"began at 13 s", acc(1, seconds(13, 20, 1)), 0, 0, 0, 3, true, false},
+		{"began at 13 s, its first sample ever", acc(1, seconds(13, 20, 1)), 13, 0, 0, 0, false, false},
+		{"a hole at 15 s", acc(1, holed), 0, 0, 0, 1, false, false},
+		{"a sample 2 ms before the end is expected", acc(1, seconds(10.998, 19, 1)), 0, 0, 0, 1, false, true},
+		{"no learned step: nothing known missing", acc(0, seconds(10, 15, 1)), 0, 0, 0, 0, false, false},
+		{"denser than the step is not short", acc(1, seconds(10, 20, 0.25)), 0, 0, 0, 0, false, false},
 		// Jitter of up to 50 ms: a first sample 1.04 s after the start is
 		// not one missed; one 1.1 s after is.
-		{"within the slack of the start", acc(1, seconds(11.04, 20, 1)), 0, 0.05, 0, false, false},
-		{"beyond the slack of the start", acc(1, seconds(11.1, 20, 1)), 0, 0.05, 1, true, false},
-		{"within the slack of the end", acc(1, seconds(10.97, 19, 1)), 0, 0.05, 0, false, false},
-		{"the same without slack", acc(1, seconds(10.97, 19, 1)), 0, 0, 1, false, true},
+		{"within the slack of the start", acc(1, seconds(11.04, 20, 1)), 0, 0.05, 0, 0, false, false},
+		{"beyond the slack of the start", acc(1, seconds(11.1, 20, 1)), 0, 0.05, 0, 1, true, false},
+		{"within the slack of the end", acc(1, seconds(10.97, 19, 1)), 0, 0.05, 0, 0, false, false},
+		{"the same without slack", acc(1, seconds(10.97, 19, 1)), 0, 0, 0, 1, false, true},
+		// Samples every 0.1 s until 15 s, then the device slowed down to
+		// one every 10 s (a burst ended): nothing after 15 s is missing.
+		{"a burst that ended after the last sample", acc(0.1, seconds(10, 15.05, 0.1)), 0, 0, 10, 0, false, false},
+		{"the same while the step is still the burst's", acc(0.1, seconds(10, 15.05, 0.1)), 0, 0, 0, 49, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m, b, a := tc.a.shortfall(sec(10), sec(20), sec(tc.from), sec(tc.slack))
+			now := rhythm{step: max(tc.a.step, sec(tc.stepNow)), wobble: sec(tc.slack) / 3}
+			m, b, a := tc.a.shortfall(sec(10), sec(20), sec(tc.from), &now)
 			require.Equal(t, tc.missing, m, "missing")
 			require.Equal(t, tc.before, b, "before")
 			require.Equal(t, tc.after, a, "after")
