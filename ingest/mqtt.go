@@ -23,6 +23,9 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	// DefaultMaxReconnectInterval caps the reconnect backoff.
 	DefaultMaxReconnectInterval = 10 * time.Second
+	// DefaultRedeliverAfter is how long after the ingest queue last refused
+	// a QoS 1 message the subscriber reconnects for its redelivery.
+	DefaultRedeliverAfter = time.Second
 )
 
 // Drop reasons: the reason label of rollcall_ingest_dropped_total.
@@ -52,6 +55,11 @@ type MQTTConfig struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// MaxReconnectInterval caps the reconnect backoff. Default: 10s.
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
+	// RedeliverAfter: when the ingest queue refused QoS 1 messages (left
+	// unacknowledged) and has refused none for this long, the subscriber
+	// reconnects, because brokers such as mosquitto redeliver unacknowledged
+	// messages only at a reconnect (NATS after its ack wait). Default: 1s.
+	RedeliverAfter time.Duration `yaml:"redeliver_after"`
 	// Username and Password authenticate to the broker (Password also from
 	// ROLLCALL_MQTT_PASSWORD).
 	Username string `yaml:"username"`
@@ -87,6 +95,9 @@ func (c MQTTConfig) WithDefaults() MQTTConfig {
 	if c.MaxReconnectInterval == 0 {
 		c.MaxReconnectInterval = DefaultMaxReconnectInterval
 	}
+	if c.RedeliverAfter == 0 {
+		c.RedeliverAfter = DefaultRedeliverAfter
+	}
 	return c
 }
 
@@ -108,6 +119,9 @@ func (c MQTTConfig) Validate() error {
 	if c.ConnectTimeout <= 0 || c.MaxReconnectInterval <= 0 {
 		errs = append(errs, errors.New("mqtt.connect_timeout and mqtt.max_reconnect_interval must be positive"))
 	}
+	if c.RedeliverAfter < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("mqtt.redeliver_after: %v is below 100ms", c.RedeliverAfter))
+	}
 	return errors.Join(errs...)
 }
 
@@ -121,12 +135,18 @@ type Subscriber struct {
 	client mqtt.Client
 
 	connected atomic.Bool
+	// refused counts QoS 1 messages left unacknowledged since the last
+	// connect; lastRefused is when the last one was (Unix ns).
+	refused     atomic.Int64
+	lastRefused atomic.Int64
+	quit, done  chan struct{} // stop and wait for the redelivery watch
 
-	received  prometheus.Counter
-	dropped   *prometheus.CounterVec
-	unacked   prometheus.Counter
-	lost      prometheus.Counter
-	connGauge prometheus.GaugeFunc
+	received   prometheus.Counter
+	dropped    *prometheus.CounterVec
+	unacked    prometheus.Counter
+	reconnects prometheus.Counter
+	lost       prometheus.Counter
+	connGauge  prometheus.GaugeFunc
 }
 
 // NewSubscriber returns a subscriber that routes messages to router.
@@ -138,7 +158,8 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Subscriber{cfg: cfg, log: log.With("stage", "ingest"), topics: topics, router: router}
+	s := &Subscriber{cfg: cfg, log: log.With("stage", "ingest"), topics: topics, router: router,
+		quit: make(chan struct{}), done: make(chan struct{})}
 	s.received = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rollcall_ingest_received_total",
 		Help: "MQTT messages received from the broker.",
@@ -151,6 +172,10 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 	s.unacked = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rollcall_ingest_unacked_total",
 		Help: "QoS 1 messages left unacknowledged for the broker to redeliver because the queue was full (the broker's in-flight window exceeds the queue).",
+	})
+	s.reconnects = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rollcall_ingest_redeliver_reconnects_total",
+		Help: "Reconnects to the broker so that it redelivers QoS 1 messages the full ingest queue left unacknowledged (mqtt.redeliver_after).",
 	})
 	s.lost = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rollcall_ingest_connection_lost_total",
@@ -165,7 +190,7 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{s.received, s.dropped, s.unacked, s.lost, s.connGauge} {
+	for _, c := range []prometheus.Collector{s.received, s.dropped, s.unacked, s.reconnects, s.lost, s.connGauge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("ingest: register metrics: %w", err)
 		}
@@ -185,6 +210,7 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			s.connected.Store(false)
+			s.refused.Store(0) // the reconnect brings the redelivery
 			s.lost.Inc()
 			s.log.Warn("broker connection lost", "broker", cfg.URL, "err", err)
 		})
@@ -200,6 +226,7 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 func (s *Subscriber) Start() {
 	s.log.Info("connecting to broker", "broker", s.cfg.URL, "client_id", s.cfg.ClientID, "qos", s.cfg.QoS)
 	s.client.Connect()
+	go s.watchRefused()
 }
 
 // Connected reports whether the subscription is up.
@@ -208,8 +235,47 @@ func (s *Subscriber) Connected() bool { return s.connected.Load() }
 // Stop disconnects. The broker keeps the persistent session: QoS 1
 // messages that were not acknowledged are redelivered at the next connect.
 func (s *Subscriber) Stop() {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+		<-s.done
+	}
 	s.connected.Store(false)
 	s.client.Disconnect(250)
+}
+
+// watchRefused reconnects when the ingest queue left QoS 1 messages
+// unacknowledged and has refused none for mqtt.redeliver_after: the queue
+// has room again, and a broker that redelivers only at a reconnect
+// (mosquitto) would otherwise hold them, and everything behind them in its
+// in-flight window, until the connection drops. A broker that redelivers
+// by itself (NATS) then does so at once rather than after its ack wait.
+func (s *Subscriber) watchRefused() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.RedeliverAfter / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+		}
+		if s.refused.Load() == 0 || !s.connected.Load() ||
+			time.Since(time.Unix(0, s.lastRefused.Load())) < s.cfg.RedeliverAfter {
+			continue
+		}
+		s.reconnects.Inc()
+		s.log.Warn("reconnecting so that the broker redelivers the messages the full ingest queue left unacknowledged",
+			"broker", s.cfg.URL, "unacked", s.refused.Load())
+		// The broker redelivers what is unacknowledged at the connect: the
+		// count starts again (before it, as redeliveries may come before
+		// the connect handler runs).
+		s.refused.Store(0)
+		s.connected.Store(false)
+		s.client.Disconnect(250)
+		s.client.Connect()
+	}
 }
 
 func (s *Subscriber) onConnect(c mqtt.Client) {
@@ -264,10 +330,13 @@ func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 		s.dropped.WithLabelValues(DropOverload).Inc()
 		return
 	}
-	// Not acknowledged: the broker redelivers it (NATS after ack_wait, other
-	// brokers at the next connect). Only reachable when the broker's
-	// in-flight window exceeds the queue; see docs/deployment.md.
+	// Not acknowledged: the broker redelivers it (NATS after ack_wait,
+	// mosquitto at the next connect, which watchRefused makes). Only
+	// reachable when the broker's in-flight window exceeds the queue; see
+	// docs/deployment.md.
 	s.unacked.Inc()
+	s.lastRefused.Store(recv)
+	s.refused.Add(1)
 }
 
 // Wait blocks until the subscription is up or ctx is done.
