@@ -63,6 +63,7 @@ type durable struct {
 	failing  atomic.Bool
 	full     prometheus.Gauge
 	overload prometheus.Counter
+	waited   prometheus.Counter
 	errs     *prometheus.CounterVec
 	queueLen prometheus.GaugeFunc
 }
@@ -78,7 +79,7 @@ type markResult struct {
 	err error
 }
 
-var _ ingest.Router = (*durable)(nil)
+var _ ingest.WaitRouter = (*durable)(nil)
 
 func newDurable(j *journal.Journal, eng *aggregate.Engine, queueLen int, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) (*durable, error) {
 	d := &durable{
@@ -94,6 +95,10 @@ func newDurable(j *journal.Journal, eng *aggregate.Engine, queueLen int, interva
 			Name: "rollcall_ingest_queue_full_total",
 			Help: "Messages the ingest queue (before the journal) could not take.",
 		}),
+		waited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rollcall_ingest_queue_waits_total",
+			Help: "QoS 1 messages that found the ingest queue full and waited for room (up to mqtt.queue_wait).",
+		}),
 		errs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rollcall_journal_write_errors_total",
 			Help: "Ingest journal append or commit failures, by operation.",
@@ -106,7 +111,7 @@ func newDurable(j *journal.Journal, eng *aggregate.Engine, queueLen int, interva
 	for _, op := range []string{"append", "commit"} {
 		d.errs.WithLabelValues(op)
 	}
-	for _, c := range []prometheus.Collector{d.full, d.overload, d.errs, d.queueLen} {
+	for _, c := range []prometheus.Collector{d.full, d.overload, d.waited, d.errs, d.queueLen} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("journal stage: register metrics: %w", err)
 		}
@@ -121,6 +126,26 @@ func (d *durable) Offer(m ingest.Message) bool {
 	case d.in <- m:
 		return true
 	default:
+		d.overload.Inc()
+		return false
+	}
+}
+
+// OfferWait implements ingest.WaitRouter: Offer, waiting up to wait for
+// room in the queue.
+func (d *durable) OfferWait(m ingest.Message, wait time.Duration) bool {
+	select {
+	case d.in <- m:
+		return true
+	default:
+	}
+	d.waited.Inc()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case d.in <- m:
+		return true
+	case <-t.C:
 		d.overload.Inc()
 		return false
 	}

@@ -1,5 +1,7 @@
 package ingest
 
+import "time"
+
 // Message is one MQTT message on its way from the subscription callback to
 // the device's worker, where it is decoded. The callback only parses the
 // topic (to route by device) so that it never blocks and never does the
@@ -32,6 +34,14 @@ type Message struct {
 type Router interface {
 	Offer(m Message) bool
 	Reject(r Rejection)
+}
+
+// WaitRouter is a Router that can also wait, up to a bound, for room: the
+// subscriber uses it for QoS 1 messages (see MQTTConfig.QueueWait).
+type WaitRouter interface {
+	Router
+	// OfferWait is Offer, waiting up to wait for room.
+	OfferWait(m Message, wait time.Duration) bool
 }
 
 // Rejection is a message rejected before routing.

@@ -23,9 +23,15 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	// DefaultMaxReconnectInterval caps the reconnect backoff.
 	DefaultMaxReconnectInterval = 10 * time.Second
-	// DefaultRedeliverAfter is how long after the ingest queue last refused
-	// a QoS 1 message the subscriber reconnects for its redelivery.
+	// DefaultRedeliverAfter is how long the flow must have stopped, after
+	// the ingest queue refused QoS 1 messages, before the subscriber
+	// reconnects for their redelivery.
 	DefaultRedeliverAfter = time.Second
+	// DefaultQueueWait is how long a QoS 1 message waits for room in a full
+	// ingest queue.
+	DefaultQueueWait = time.Second
+	// MaxQueueWait bounds MQTTConfig.QueueWait, far below the keepalive.
+	MaxQueueWait = 5 * time.Second
 )
 
 // Drop reasons: the reason label of rollcall_ingest_dropped_total.
@@ -56,10 +62,18 @@ type MQTTConfig struct {
 	// MaxReconnectInterval caps the reconnect backoff. Default: 10s.
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
 	// RedeliverAfter: when the ingest queue refused QoS 1 messages (left
-	// unacknowledged) and has refused none for this long, the subscriber
-	// reconnects, because brokers such as mosquitto redeliver unacknowledged
-	// messages only at a reconnect (NATS after its ack wait). Default: 1s.
+	// them unacknowledged) and nothing has arrived for this long since, the
+	// subscriber reconnects, because brokers such as mosquitto redeliver
+	// unacknowledged messages only at a reconnect (NATS after its ack
+	// wait). Default: 1s.
 	RedeliverAfter time.Duration `yaml:"redeliver_after"`
+	// QueueWait is how long the message callback waits for room in a full
+	// ingest queue before it leaves a QoS 1 message unacknowledged. While
+	// it waits, paho reads nothing more from the connection, so TCP holds
+	// the broker back even when the broker does not keep to its in-flight
+	// window (mosquitto 2.0.11). Kept far below the keepalive (at most
+	// MaxQueueWait) so that the session never lapses. Default: 1s.
+	QueueWait time.Duration `yaml:"queue_wait"`
 	// Username and Password authenticate to the broker (Password also from
 	// ROLLCALL_MQTT_PASSWORD).
 	Username string `yaml:"username"`
@@ -98,6 +112,9 @@ func (c MQTTConfig) WithDefaults() MQTTConfig {
 	if c.RedeliverAfter == 0 {
 		c.RedeliverAfter = DefaultRedeliverAfter
 	}
+	if c.QueueWait == 0 {
+		c.QueueWait = DefaultQueueWait
+	}
 	return c
 }
 
@@ -122,6 +139,9 @@ func (c MQTTConfig) Validate() error {
 	if c.RedeliverAfter < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("mqtt.redeliver_after: %v is below 100ms", c.RedeliverAfter))
 	}
+	if c.QueueWait < 0 || c.QueueWait > MaxQueueWait {
+		errs = append(errs, fmt.Errorf("mqtt.queue_wait: %v is not between 0 and %v", c.QueueWait, MaxQueueWait))
+	}
 	return errors.Join(errs...)
 }
 
@@ -135,11 +155,12 @@ type Subscriber struct {
 	client mqtt.Client
 
 	connected atomic.Bool
+	started   atomic.Bool
 	// refused counts QoS 1 messages left unacknowledged since the last
-	// connect; lastRefused is when the last one was (Unix ns).
-	refused     atomic.Int64
-	lastRefused atomic.Int64
-	quit, done  chan struct{} // stop and wait for the redelivery watch
+	// connect; lastReceived is when the last message arrived (Unix ns).
+	refused      atomic.Int64
+	lastReceived atomic.Int64
+	quit, done   chan struct{} // stop and wait for the redelivery watch
 
 	received   prometheus.Counter
 	dropped    *prometheus.CounterVec
@@ -226,6 +247,7 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 func (s *Subscriber) Start() {
 	s.log.Info("connecting to broker", "broker", s.cfg.URL, "client_id", s.cfg.ClientID, "qos", s.cfg.QoS)
 	s.client.Connect()
+	s.started.Store(true)
 	go s.watchRefused()
 }
 
@@ -239,18 +261,22 @@ func (s *Subscriber) Stop() {
 	case <-s.quit:
 	default:
 		close(s.quit)
-		<-s.done
+		if s.started.Load() {
+			<-s.done
+		}
 	}
 	s.connected.Store(false)
 	s.client.Disconnect(250)
 }
 
 // watchRefused reconnects when the ingest queue left QoS 1 messages
-// unacknowledged and has refused none for mqtt.redeliver_after: the queue
-// has room again, and a broker that redelivers only at a reconnect
-// (mosquitto) would otherwise hold them, and everything behind them in its
-// in-flight window, until the connection drops. A broker that redelivers
-// by itself (NATS) then does so at once rather than after its ack wait.
+// unacknowledged and nothing has arrived for mqtt.redeliver_after: the
+// broker's in-flight window is held by them, and a broker that redelivers
+// only at a reconnect (mosquitto) would hold them, and everything behind
+// them, until the connection drops. Waiting for the flow to stop, rather
+// than reconnecting at once, lets the queue drain and the acknowledgements
+// of what it held reach the broker, so little is redelivered twice. A
+// broker that redelivers by itself (NATS) does so before that.
 func (s *Subscriber) watchRefused() {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.RedeliverAfter / 4)
@@ -262,7 +288,7 @@ func (s *Subscriber) watchRefused() {
 		case <-t.C:
 		}
 		if s.refused.Load() == 0 || !s.connected.Load() ||
-			time.Since(time.Unix(0, s.lastRefused.Load())) < s.cfg.RedeliverAfter {
+			time.Since(time.Unix(0, s.lastReceived.Load())) < s.cfg.RedeliverAfter {
 			continue
 		}
 		s.reconnects.Inc()
@@ -305,6 +331,7 @@ func (s *Subscriber) onConnect(c mqtt.Client) {
 func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 	s.received.Inc()
 	recv := time.Now().UnixNano()
+	s.lastReceived.Store(recv)
 	kind, site, device, err := s.topics.Parse(m.Topic())
 	if err != nil {
 		var re *RejectError
@@ -322,6 +349,18 @@ func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 	}
 	if m.Qos() > 0 {
 		msg.Ack = m.Ack
+		// Wait (bounded) rather than leave it unacknowledged: a broker
+		// that keeps sending past its in-flight window (mosquitto 2.0.11)
+		// is held back by TCP meanwhile, and one that reuses the packet id
+		// of a message still unacknowledged (the same) would take a later
+		// message's ack for it and lose it.
+		if wr, ok := s.router.(WaitRouter); ok {
+			if wr.OfferWait(msg, s.cfg.QueueWait) {
+				return
+			}
+			s.refuse()
+			return
+		}
 	}
 	if s.router.Offer(msg) {
 		return
@@ -330,12 +369,15 @@ func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 		s.dropped.WithLabelValues(DropOverload).Inc()
 		return
 	}
-	// Not acknowledged: the broker redelivers it (NATS after ack_wait,
-	// mosquitto at the next connect, which watchRefused makes). Only
-	// reachable when the broker's in-flight window exceeds the queue; see
-	// docs/deployment.md.
+	s.refuse()
+}
+
+// refuse leaves a QoS 1 message unacknowledged: the broker redelivers it
+// (NATS after ack_wait, mosquitto at the next connect, which watchRefused
+// makes). Only reachable when the queue stays full for mqtt.queue_wait;
+// see docs/deployment.md.
+func (s *Subscriber) refuse() {
 	s.unacked.Inc()
-	s.lastRefused.Store(recv)
 	s.refused.Add(1)
 }
 

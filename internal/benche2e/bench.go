@@ -535,7 +535,10 @@ func (b *bench) waitDone(s subject, res *Result, n int, start time.Time) (time.T
 			res.Handled, res.Shed = int(h), int(sh)
 			res.Unacked = int(m["rollcall_ingest_unacked_total"])
 			res.Accepted = int(m[`rollcall_messages_total{outcome="accepted"}`])
-			if h+sh >= float64(n) {
+			// Done when every message had its outcome once: a broker's
+			// redeliveries (after a reconnect) are handled again as
+			// duplicates and do not count.
+			if float64(res.Accepted)+m[`rollcall_messages_total{outcome="rejected"}`]+sh >= float64(n) {
 				return now, nil
 			}
 			if h+sh != last {
