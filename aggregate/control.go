@@ -148,13 +148,13 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				v := a.value(dm.spec.Reducer)
 				dm.recordReduced(v, start)
 				missing, before, after := a.shortfall(start, end, d.firstEvent, &dm.rhythm)
-				lo, hi := reportedBounds(&dm.spec, a, v, start, end, missing, before, after)
+				lo, hi := reportedBounds(dm.spec, a, v, start, end, missing, before, after)
 				p.AddReported(v, lo, hi, missing > 0, uint64(a.n), a.lastTS)
 				continue
 			}
 			spec, dm := s.roster.Metric(d.id, name), (*devMetric)(nil)
 			if i >= 0 {
-				spec, dm = d.metrics[i].spec, &d.metrics[i]
+				spec, dm = *d.metrics[i].spec, &d.metrics[i]
 			}
 			lo, hi, imp, ok := missingBounds(spec, dm, start, end)
 			md := MissingDevice{Device: d.id, State: string(d.live.State(&s.cfg.Liveness, now)), LastSeen: d.live.LastSeen}

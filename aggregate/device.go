@@ -34,7 +34,7 @@ type device struct {
 // (value, event time, boot), its sampling rhythm and its last device-level
 // (reduced) value.
 type devMetric struct {
-	spec     staleness.Metric
+	spec     *staleness.Metric // shared by the shard's devices with the same spec (shard.spec)
 	last     float64
 	lastTS   int64
 	lastBoot uint64

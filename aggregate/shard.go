@@ -38,6 +38,10 @@ type shard struct {
 	slots     []int  // scratch: metric slots of the reading being handled
 	states    map[staleness.State]int
 	lastScan  int64
+	// specs interns the resolved metric specs, so that a device's metric
+	// holds a pointer rather than a copy. Its size is bounded by the
+	// configuration: the distinct (metric, fleet-file override) pairs.
+	specs map[staleness.Metric]*staleness.Metric
 }
 
 // shardGroup is a shard's part of a group: the group's devices hashed here.
@@ -275,13 +279,28 @@ func (s *shard) reject(d *device, m *ingest.Message, err error) {
 	}
 }
 
+// spec returns the shard's shared copy of device id's resolved spec of
+// metric name.
+func (s *shard) spec(id, name string) *staleness.Metric {
+	m := s.roster.Metric(id, name)
+	if p, ok := s.specs[m]; ok {
+		return p
+	}
+	if s.specs == nil {
+		s.specs = map[staleness.Metric]*staleness.Metric{}
+	}
+	p := &m
+	s.specs[m] = p
+	return p
+}
+
 // addMetric admits a new metric for d; -1 when its group is full.
 func (s *shard) addMetric(d *device, name string) int {
 	if !s.reg.admitMetric(d.g.shared, name, s.cfg.MaxGroupMetrics) {
 		s.cnt.groupMetricsFull++
 		return -1
 	}
-	d.metrics = append(d.metrics, devMetric{spec: s.roster.Metric(d.id, name)})
+	d.metrics = append(d.metrics, devMetric{spec: s.spec(d.id, name)})
 	return len(d.metrics) - 1
 }
 

@@ -334,7 +334,7 @@ func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 			continue
 		}
 		d.metrics = append(d.metrics, devMetric{
-			spec: e.roster.Metric(d.id, ms.Name), last: ms.Last, lastTS: ms.LastTS, lastBoot: ms.LastBoot, has: ms.Has,
+			spec: sh.spec(d.id, ms.Name), last: ms.Last, lastTS: ms.LastTS, lastBoot: ms.LastBoot, has: ms.Has,
 			reduced: ms.Reduced, reducedWindow: ms.ReducedWindow, hasReduced: ms.HasReduced,
 			rhythm: rhythm{step: ms.Step, wobble: ms.Wobble, lastSeq: ms.LastSeq, seqOK: ms.SeqOK, outliers: ms.Outliers},
 		})
