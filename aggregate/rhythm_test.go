@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -237,4 +238,79 @@ func TestEnginePartiallyReportedDevice(t *testing.T) {
 		require.True(t, f.Final)
 		require.Equal(t, QualityGood, f.Quality)
 	})
+}
+
+// TestPartialBoundsContainTruth generates devices that sample a trajectory
+// on a regular grid (changing at most rate per second, within [0, 100]),
+// delivers a random part of each window's samples (some dropped at the
+// start, at the end, and in holes) and checks, for every reducer, that
+// shortfall counts exactly the samples not delivered and that the bounds of
+// reportedBounds contain the device value over all samples.
+func TestPartialBoundsContainTruth(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(20261122, 5))
+	const start, end = int64(0), int64(10 * time.Second)
+	steps := []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, 700 * time.Millisecond, time.Second, 3 * time.Second}
+	for i := range 5000 {
+		step := int64(steps[r.IntN(len(steps))])
+		// A grid point within shortTol of a step before the start or the
+		// end is ambiguous by design (counted inside at the start, outside
+		// at the end): keep clear of it here.
+		phase := r.Int64N(step)
+		for near := int64(2 * shortTol * float64(step)); step-phase < near || (end-phase)%step > 0 && (end-phase)%step < near; {
+			phase = r.Int64N(step)
+		}
+		rate := []float64{0.5, 2, 10, math.Inf(1)}[r.IntN(4)]
+		var ts []int64
+		var vs []float64
+		v := r.Float64() * 100
+		for x := start + phase; x < end; x += step {
+			ts = append(ts, x)
+			vs = append(vs, v)
+			d := (r.Float64()*2 - 1) * 20
+			if !math.IsInf(rate, 1) {
+				d = (r.Float64()*2 - 1) * rate * time.Duration(step).Seconds()
+			}
+			v = min(100, max(0, v+d))
+		}
+		// Deliver [lo, hi) minus random holes; at least one sample.
+		lo := r.IntN(len(ts))
+		if r.IntN(2) == 0 {
+			lo = 0
+		}
+		hi := lo + 1 + r.IntN(len(ts)-lo)
+		if r.IntN(2) == 0 {
+			hi = len(ts)
+		}
+		var a accumulator
+		delivered := 0
+		for j := lo; j < hi; j++ {
+			if j != lo && j != hi-1 && r.IntN(5) == 0 {
+				continue // a hole
+			}
+			a.add(vs[j], ts[j])
+			delivered++
+		}
+		a.step = step
+		missing, before, after := a.shortfall(start, end, math.MinInt64, &rhythm{step: step})
+		require.Equal(t, len(ts)-delivered, missing, "case %d: step %v, samples %d, delivered [%d, %d) %d", i, time.Duration(step), len(ts), lo, hi, delivered)
+		require.Equal(t, lo > 0, before, "case %d: before", i)
+		require.Equal(t, hi < len(ts), after, "case %d: after", i)
+
+		var all accumulator
+		for j := range ts {
+			all.add(vs[j], ts[j])
+		}
+		for _, reducer := range []string{staleness.ReduceMean, staleness.ReduceSum, staleness.ReduceMin, staleness.ReduceMax, staleness.ReduceLast, staleness.ReduceDelta} {
+			m := staleness.Metric{Name: "m", Min: 0, Max: 100, MaxRatePerS: rate, Reducer: reducer}
+			truth := all.value(reducer)
+			got := a.value(reducer)
+			blo, bhi := reportedBounds(&m, &a, got, start, end, missing, before, after)
+			tol := 1e-9 * max(1, math.Abs(truth))
+			if truth < blo-tol || truth > bhi+tol {
+				t.Fatalf("case %d, %s: truth %v outside [%v, %v] (value %v; step %v, rate %v, %d of %d samples, delivered from %d to %d)",
+					i, reducer, truth, blo, bhi, got, time.Duration(step), rate, delivered, len(ts), lo, hi)
+			}
+		}
+	}
 }
