@@ -78,6 +78,7 @@ type GroupStatus struct {
 type MetricCoverage struct {
 	Expected    int               `json:"expected"`
 	Reported    int               `json:"reported"`
+	Partial     int               `json:"partial"`
 	Ratio       aggregate.Num     `json:"ratio"`
 	Quality     aggregate.Quality `json:"quality"`
 	WindowStart time.Time         `json:"window_start"`
@@ -314,6 +315,7 @@ func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
 		cov[a.Group][a.Metric] = MetricCoverage{
 			Expected:    a.Coverage.Expected,
 			Reported:    a.Coverage.Reported,
+			Partial:     a.Coverage.Partial,
 			Ratio:       aggregate.Num(a.Coverage.Ratio),
 			Quality:     a.Quality,
 			WindowStart: a.Window.Start,
