@@ -151,6 +151,9 @@ func TestMQTTConfigValidate(t *testing.T) {
 		{"missing url", MQTTConfig{}, "mqtt.url"},
 		{"qos 2", MQTTConfig{URL: "tcp://x:1", QoS: 2}, "mqtt.qos"},
 		{"short keepalive", MQTTConfig{URL: "tcp://x:1", KeepAlive: time.Millisecond}, "mqtt.keep_alive"},
+		{"short redeliver_after", MQTTConfig{URL: "tcp://x:1", RedeliverAfter: time.Millisecond}, "mqtt.redeliver_after"},
+		{"long queue_wait", MQTTConfig{URL: "tcp://x:1", QueueWait: 10 * time.Second}, "mqtt.queue_wait"},
+		{"negative queue_wait", MQTTConfig{URL: "tcp://x:1", QueueWait: -time.Second}, "mqtt.queue_wait"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
