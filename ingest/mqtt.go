@@ -156,6 +156,9 @@ type Subscriber struct {
 
 	connected atomic.Bool
 	started   atomic.Bool
+	// stuck is set when a QoS 1 message waited mqtt.queue_wait in vain, and
+	// cleared when one finds room. Only onMessage (one goroutine) uses it.
+	stuck bool
 	// refused counts QoS 1 messages left unacknowledged since the last
 	// connect; lastReceived is when the last message arrived (Unix ns).
 	refused      atomic.Int64
@@ -192,7 +195,7 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 	s.dropped.WithLabelValues(DropOverload)
 	s.unacked = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rollcall_ingest_unacked_total",
-		Help: "QoS 1 messages left unacknowledged for the broker to redeliver because the queue was full (the broker's in-flight window exceeds the queue).",
+		Help: "QoS 1 messages left unacknowledged for the broker to redeliver because the ingest queue stayed full (mqtt.queue_wait).",
 	})
 	s.reconnects = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rollcall_ingest_redeliver_reconnects_total",
@@ -354,15 +357,19 @@ func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 		// is held back by TCP meanwhile, and one that reuses the packet id
 		// of a message still unacknowledged (the same) would take a later
 		// message's ack for it and lose it.
-		if wr, ok := s.router.(WaitRouter); ok {
-			if wr.OfferWait(msg, s.cfg.QueueWait) {
-				return
+		// Once a wait ran out, the queue is stuck (a full journal): later
+		// messages do not wait again until one finds room, so the
+		// connection is not held for a wait per message.
+		if wr, ok := s.router.(WaitRouter); ok && !s.stuck {
+			if !wr.OfferWait(msg, s.cfg.QueueWait) {
+				s.stuck = true
+				s.refuse()
 			}
-			s.refuse()
 			return
 		}
 	}
 	if s.router.Offer(msg) {
+		s.stuck = false
 		return
 	}
 	if m.Qos() == 0 {
