@@ -19,8 +19,9 @@
 //     accepted exactly the readings it delivered once, and the device states
 //     the faults call for (silent; offline via Last Will; never_seen behind
 //     a clock too far ahead). It logs the coverage of the truth and the median
-//     width of the bounds relative to the physics-optimal width (see
-//     physics.optimalWidth). The partition-and-flush case is issue 5's
+//     width of the bounds relative to the physics-optimal width, for
+//     aggregates with missing devices (physics.optimalWidth) and with
+//     partially reported ones (partialWidthRatio). The partition-and-flush case is issue 5's
 //     integration test: the partitioned device is first missing with bounds,
 //     then its windows are revised to the exact values, visible with
 //     revisions=all.

@@ -178,8 +178,10 @@ type report struct {
 	// device delivered every sample in.
 	finals, finalsContained, exact, complete int
 	// ratios are, for each power_kw aggregate with missing devices, the
-	// width of its sum's bounds over the physics-optimal width.
-	ratios []float64
+	// width of its sum's bounds over the physics-optimal width;
+	// partialRatios the same for aggregates every device reported in, some
+	// only partially.
+	ratios, partialRatios []float64
 	// physAggs and physContained score against the simulator's physical
 	// truth when the test scores against the devices' clocks (clock skew).
 	physAggs, physContained int
@@ -189,8 +191,7 @@ type report struct {
 	skipped int
 	// short counts the aggregates outside of which the truth lies while
 	// their reporting devices had fewer samples than they generated in the
-	// window (a device that stopped, or whose rest was still in transit,
-	// counted as reported, with its partial mean as exact).
+	// window (a device that stopped, or whose rest was still in transit).
 	short int
 }
 
@@ -203,11 +204,11 @@ func ratio(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-func (rp *report) median() float64 {
-	if len(rp.ratios) == 0 {
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
 		return math.NaN()
 	}
-	s := slices.Clone(rp.ratios)
+	s := slices.Clone(xs)
 	sort.Float64s(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]
@@ -216,9 +217,9 @@ func (rp *report) median() float64 {
 }
 
 func (rp *report) String() string {
-	s := fmt.Sprintf("%-20s truth in bounds: %6.2f%% of %3d windows (every revision), %6.2f%% of %4d aggregates, %6.2f%% of finals; finals exact %d/%d (%d with every sample); %d windows revised; width/optimal median %.2f over %d",
+	s := fmt.Sprintf("%-20s truth in bounds: %6.2f%% of %3d windows (every revision), %6.2f%% of %4d aggregates, %6.2f%% of finals; finals exact %d/%d (%d with every sample); %d windows revised; width/optimal median %.2f over %d with missing devices, %.2f over %d with partial ones",
 		rp.name, 100*rp.coverage(), rp.windows, 100*ratio(rp.contained, rp.aggs), rp.aggs, 100*ratio(rp.finalsContained, rp.finals),
-		rp.exact, rp.finals, rp.complete, rp.revised, rp.median(), len(rp.ratios))
+		rp.exact, rp.finals, rp.complete, rp.revised, median(rp.ratios), len(rp.ratios), median(rp.partialRatios), len(rp.partialRatios))
 	if out := rp.aggs - rp.contained; out > 0 {
 		s += fmt.Sprintf("; of the %d aggregates not containing the truth, %d have reporting devices short of samples", out, rp.short)
 	}
@@ -324,9 +325,15 @@ func score(t *testing.T, e *env, r *result, w *wire, opt scoreOptions) *report {
 					rp.physContained++
 				}
 			}
-			if tw.Metric == sim.MetricPower && a.Coverage.Reported < a.Coverage.Expected {
+			switch {
+			case tw.Metric != sim.MetricPower:
+			case a.Coverage.Reported < a.Coverage.Expected:
 				if x := widthRatio(a, w, power); !math.IsNaN(x) {
 					rp.ratios = append(rp.ratios, x)
+				}
+			case a.Coverage.Partial > 0:
+				if x := partialWidthRatio(a, w, power, members[tw.Group]); !math.IsNaN(x) {
+					rp.partialRatios = append(rp.partialRatios, x)
 				}
 			}
 		}
@@ -450,6 +457,66 @@ func widthRatio(a aggregate.Aggregate, w *wire, p physics) float64 {
 	for _, m := range a.Coverage.Missing {
 		rd, ok := w.lastKnown(m.Device, a.EmittedAt)
 		opt += p.optimalWidth(rd, ok, a.Metric, a.Window.Start, a.Window.End)
+	}
+	if !(opt > 0) {
+		return math.NaN()
+	}
+	return (hi - lo) / opt
+}
+
+// partialWidthRatio is the width of a's sum bounds over the physics-optimal
+// width when every device reported, some only part of their samples (NaN
+// when not defined): each sample on a device's grid in the window that had
+// not arrived by the emission lies within rate × the distance of its
+// nearest arrived neighbours on either side (clamped to [min, max]), and the
+// device's mean within the mean of those intervals and its arrived values.
+// rollcall's own rule bounds every missing sample by the farthest reach and
+// the extreme arrived values, so it is wider.
+func partialWidthRatio(a aggregate.Aggregate, w *wire, p physics, devices []string) float64 {
+	lo, hi := float64(a.Stats.Sum.Lower), float64(a.Stats.Sum.Upper)
+	if math.IsNaN(lo) || math.IsNaN(hi) {
+		return math.NaN()
+	}
+	start, end := a.Window.Start, a.Window.End
+	iv := p.interval
+	var opt float64
+	for _, d := range devices {
+		var known []reading
+		for _, rd := range w.readings[d] {
+			if !rd.ts.Before(start) && rd.ts.Before(end) && !rd.at.After(a.EmittedAt) {
+				known = append(known, rd)
+			}
+		}
+		if len(known) == 0 {
+			return math.NaN()
+		}
+		slices.SortFunc(known, func(x, y reading) int { return x.ts.Compare(y.ts) })
+		phase := time.Duration(known[0].ts.UnixNano() % int64(iv))
+		first := start.Truncate(iv).Add(phase)
+		if first.Before(start) {
+			first = first.Add(iv)
+		}
+		var grid, width float64
+		for tau := first; tau.Before(end); tau = tau.Add(iv) {
+			grid++
+			i, found := slices.BinarySearchFunc(known, tau, func(x reading, t time.Time) int { return x.ts.Compare(t) })
+			if found {
+				continue
+			}
+			slo, shi := p.min, p.max
+			for _, j := range []int{i - 1, i} { // the neighbours on either side
+				if j < 0 || j >= len(known) {
+					continue
+				}
+				v, dist := known[j].v[a.Metric], math.Abs(tau.Sub(known[j].ts).Seconds())
+				slo, shi = max(slo, v-p.rate*dist), min(shi, v+p.rate*dist)
+			}
+			width += max(0, shi-slo)
+		}
+		if grid < float64(len(known)) {
+			return math.NaN() // denser than the grid (a burst)
+		}
+		opt += width / grid
 	}
 	if !(opt > 0) {
 		return math.NaN()
