@@ -147,9 +147,9 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				dm := &d.metrics[i]
 				v := a.value(dm.spec.Reducer)
 				dm.recordReduced(v, start)
-				missing, before, after := a.shortfall(start, end, d.firstEvent, &dm.rhythm)
-				lo, hi := reportedBounds(dm.spec, a, v, start, end, missing, before, after)
-				p.AddReported(v, lo, hi, missing > 0, uint64(a.n), a.lastTS)
+				gs := a.shortfall(start, end, d.firstEvent, &dm.rhythm)
+				lo, hi := reportedBounds(dm.spec, a, v, start, end, gs)
+				p.AddReported(v, lo, hi, gs.missing() > 0, uint64(a.n), a.lastTS)
 				continue
 			}
 			spec, dm := s.roster.Metric(d.id, name), (*devMetric)(nil)

@@ -75,84 +75,109 @@ func (r *rhythm) slack() int64 { return min(3*r.wobble, r.step/2) }
 // boundary is not counted missing.
 const shortTol = 1e-3
 
-// shortfall returns how many samples a device that produced one every step
-// ns is missing from the window [start, end) of its accumulator a: those the
+// gaps is what shortfall finds missing from a device's window: samples
+// before its first one, after its last one and in holes between them, with
+// the grid it measured against.
+type gaps struct {
+	before, after, holes int
+	// step is the grid's step before the last sample, stepAfter after it,
+	// slack the timestamp jitter allowed (all ns).
+	step, stepAfter, slack int64
+}
+
+func (g gaps) missing() int { return g.before + g.after + g.holes }
+
+// shortfall returns the samples a device that produced one every step ns
+// is missing from the window [start, end) of its accumulator a: those the
 // grid through a's samples puts before its first sample (unless the device
 // started there, at from), after its last one, and the holes between them.
-// before and after tell whether the first and last sample are known to be
-// the device's first and last in the window. now is the device's rhythm at
-// emission: its slack (timestamp jitter) widens the edges, and its step, if
-// longer, is the one after the last sample (a device that slowed down
-// right after it, such as a burst that ended, is not short of the faster
-// rhythm's samples). Without a learned step it returns 0: nothing is known
-// to be missing.
-func (a *accumulator) shortfall(start, end, from int64, now *rhythm) (missing int, before, after bool) {
+// now is the device's rhythm at emission: its slack (timestamp jitter)
+// widens the edges, and its step, if longer, is the one after the last
+// sample (a device that slowed down right after it, such as a burst that
+// ended, is not short of the faster rhythm's samples). Without a learned
+// step nothing is known to be missing.
+func (a *accumulator) shortfall(start, end, from int64, now *rhythm) gaps {
 	if a.step <= 0 || a.n == 0 {
-		return 0, false, false
+		return gaps{}
 	}
-	slack := now.slack()
+	g := gaps{step: a.step, stepAfter: max(a.step, now.step), slack: now.slack()}
 	st := float64(a.step)
-	var nb float64
 	if a.firstTS > from {
-		nb = max(0, math.Floor(float64(a.firstTS-start-slack)/st+shortTol))
+		g.before = int(min(max(0, math.Floor(float64(a.firstTS-start-g.slack)/st+shortTol)), math.MaxInt32))
 	}
-	na := max(0, math.Ceil(float64(end-a.lastTS-slack)/float64(max(a.step, now.step))-shortTol)-1)
+	g.after = int(min(max(0, math.Ceil(float64(end-a.lastTS-g.slack)/float64(g.stepAfter)-shortTol)-1), math.MaxInt32))
 	inner := math.Round(float64(a.lastTS-a.firstTS)/st) + 1
-	m := nb + na + max(0, inner-float64(a.n))
-	return int(min(m, math.MaxInt32)), nb > 0, na > 0
+	g.holes = int(min(max(0, inner-float64(a.n)), math.MaxInt32))
+	return g
 }
+
+// maxEdgeSamples bounds the per-sample work of reportedBounds: missing edge
+// samples beyond it are all bounded as the farthest.
+const maxEdgeSamples = 4096
 
 // reportedBounds returns the bounds of the device-level value v of a device
 // that reported in the window [start, end) with accumulator a and metric m,
-// given that it is missing `missing` samples (shortfall). With none missing
-// the value is exact. Otherwise each missing sample lies within the window's
-// reach of a known one: within [a.min − rate × reach, a.max + rate × reach]
-// clamped to [Min, Max], where reach is the farthest any instant of the
-// window is from a known sample; the reducer's value follows from that (see
+// given the samples it is missing (shortfall). With none missing the value
+// is exact. Otherwise, clamped to [Min, Max] and with r = max_rate_per_s:
+// the j-th sample missing before the first one lies within r × j steps of
+// the first's value, the j-th after the last one within r × j steps of the
+// last's (plus the slack, and at most as far as the window's edge); a
+// sample missing in a hole within r × half the span of the known samples of
+// their smallest and largest value. The reducer's value follows (see
 // docs/semantics.md, "Partially reported devices").
-func reportedBounds(m *staleness.Metric, a *accumulator, v float64, start, end int64, missing int, before, after bool) (lo, hi float64) {
-	if missing == 0 {
+func reportedBounds(m *staleness.Metric, a *accumulator, v float64, start, end int64, g gaps) (lo, hi float64) {
+	k := g.missing()
+	if k == 0 {
 		return v, v
 	}
 	rate := m.MaxRatePerS
-	secs := func(d int64) float64 { return time.Duration(d).Seconds() }
-	// around returns [x − rate × d, x + rate × d] clamped to [Min, Max].
+	// around returns [x − rate × d, y + rate × d] clamped to [Min, Max].
 	around := func(x, y float64, d int64) (float64, float64) {
 		if math.IsInf(rate, 1) {
 			return m.Min, m.Max
 		}
-		return max(m.Min, x-rate*secs(d)), min(m.Max, y+rate*secs(d))
+		s := time.Duration(d).Seconds()
+		return max(m.Min, x-rate*s), min(m.Max, y+rate*s)
 	}
-	reach := max(a.firstTS-start, end-a.lastTS, (a.lastTS-a.firstTS)/2)
-	slo, shi := around(a.min, a.max, reach)
-	k := float64(missing)
+	// edge sums the bounds of n samples at j × step (+ slack, at most
+	// limit) from a known value x, j = 1…n, and returns the farthest's.
+	edge := func(x float64, n int, step, limit int64) (sumLo, sumHi, farLo, farHi float64) {
+		farLo, farHi = x, x
+		for j := 1; j <= min(n, maxEdgeSamples); j++ {
+			farLo, farHi = around(x, x, min(int64(j)*step+g.slack, limit))
+			sumLo, sumHi = sumLo+farLo, sumHi+farHi
+		}
+		if n > maxEdgeSamples {
+			farLo, farHi = around(x, x, limit)
+			rest := float64(n - maxEdgeSamples)
+			sumLo, sumHi = sumLo+rest*farLo, sumHi+rest*farHi
+		}
+		return sumLo, sumHi, farLo, farHi
+	}
+	bLo, bHi, fLo, fHi := edge(a.first, g.before, g.step, a.firstTS-start)
+	aLo, aHi, lLo, lHi := edge(a.last, g.after, g.stepAfter, end-a.lastTS)
+	hLo, hHi := a.min, a.max
+	if g.holes > 0 {
+		hLo, hHi = around(a.min, a.max, (a.lastTS-a.firstTS)/2)
+	}
+	sLo := bLo + aLo + float64(g.holes)*hLo
+	sHi := bHi + aHi + float64(g.holes)*hHi
 	switch m.Reducer {
 	case staleness.ReduceLast:
-		if !after {
-			return v, v
-		}
-		return around(a.last, a.last, end-a.lastTS)
+		return lLo, lHi // the last value itself when nothing is missing after it
 	case staleness.ReduceMin:
-		return min(a.min, slo), a.min
+		return min(a.min, fLo, lLo, hLo), a.min
 	case staleness.ReduceMax:
-		return a.max, max(a.max, shi)
+		return a.max, max(a.max, fHi, lHi, hHi)
 	case staleness.ReduceSum:
-		return a.sum + k*slo, a.sum + k*shi
+		return a.sum + sLo, a.sum + sHi
 	case staleness.ReduceDelta:
-		flo, fhi := a.first, a.first
-		if before {
-			flo, fhi = around(a.first, a.first, a.firstTS-start)
-		}
-		llo, lhi := a.last, a.last
-		if after {
-			llo, lhi = around(a.last, a.last, end-a.lastTS)
-		}
-		lo, hi = llo-fhi, lhi-flo
+		lo, hi = lLo-fHi, lHi-fLo
 		if m.Monotonic {
 			lo = max(lo, v) // the counter only grew outside the known span
 		}
 		return lo, hi
 	}
-	n := float64(a.n)
-	return (a.sum + k*slo) / (n + k), (a.sum + k*shi) / (n + k)
+	n, kk := float64(a.n), float64(k)
+	return (a.sum + sLo) / (n + kk), (a.sum + sHi) / (n + kk)
 }

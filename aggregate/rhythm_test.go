@@ -121,7 +121,8 @@ func TestShortfall(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			now := rhythm{step: max(tc.a.step, sec(tc.stepNow)), wobble: sec(tc.slack) / 3}
-			m, b, a := tc.a.shortfall(sec(10), sec(20), sec(tc.from), &now)
+			g := tc.a.shortfall(sec(10), sec(20), sec(tc.from), &now)
+			m, b, a := g.missing(), g.before > 0, g.after > 0
 			require.Equal(t, tc.missing, m, "missing")
 			require.Equal(t, tc.before, b, "before")
 			require.Equal(t, tc.after, a, "after")
@@ -136,41 +137,54 @@ func TestReportedBounds(t *testing.T) {
 	spec := func(reducer string, min, max, rate float64, monotonic bool) staleness.Metric {
 		return staleness.Metric{Name: "m", Min: min, Max: max, MaxRatePerS: rate, Reducer: reducer, Monotonic: monotonic}
 	}
-	// 30 at 10..14 s of the window [10, 20): 5 samples after 14 s missing.
-	// The farthest instant of the window from a known sample is 20 s, 6 s
-	// from 14 s: each missing sample is 30 ± 2 × 6 = [18, 42].
+	// 30 at 10..14 s of the window [10, 20), one a second: the 5 samples
+	// of 15..19 s missing after it, the j-th within 2 × j of 30 (rate 2):
+	// [28, 32], [26, 34], [24, 36], [22, 38], [20, 40]; they sum to
+	// [120, 180].
 	stopped := acc(1, seconds(10, 15, 1))
 	counter := acc(1, seconds(10, 15, 1), 100, 110, 120, 130, 140)
+	after5 := gaps{after: 5, step: sec(1), stepAfter: sec(1)}
 	tests := []struct {
-		name          string
-		m             staleness.Metric
-		a             accumulator
-		missing       int
-		before, after bool
-		lo, hi        float64
+		name   string
+		m      staleness.Metric
+		a      accumulator
+		g      gaps
+		lo, hi float64
 	}{
-		{"nothing missing: exact", spec("mean", 0, 100, 2, false), stopped, 0, false, false, 30, 30},
-		// (5 × 30 + 5 × 18) / 10 and (5 × 30 + 5 × 42) / 10.
-		{"mean", spec("mean", 0, 100, 2, false), stopped, 5, false, true, 24, 36},
-		// 30 ± 60 clamped to [0, 100]: (150 + 0) / 10, (150 + 5 × 90) / 10.
-		{"mean, clamped to the range", spec("mean", 0, 100, 10, false), stopped, 5, false, true, 15, 60},
-		{"mean without a rate: the range", spec("mean", 0, 100, inf, false), stopped, 5, false, true, 15, 65},
-		{"min", spec("min", 0, 100, 2, false), stopped, 5, false, true, 18, 30},
-		{"max", spec("max", 0, 100, 2, false), stopped, 5, false, true, 30, 42},
-		{"sum", spec("sum", 0, 100, 2, false), stopped, 5, false, true, 150 + 5*18, 150 + 5*42},
-		{"last, samples after it missing", spec("last", 0, 100, 2, false), stopped, 5, false, true, 18, 42},
-		{"last, only a hole before it: exact", spec("last", 0, 100, 2, false), stopped, 1, false, false, 30, 30},
-		// Last 140 at 14 s, 6 s from the end at 3/s: [122, 158]; the first
+		{"nothing missing: exact", spec("mean", 0, 100, 2, false), stopped, gaps{}, 30, 30},
+		// (150 + 120) / 10 and (150 + 180) / 10.
+		{"mean", spec("mean", 0, 100, 2, false), stopped, after5, 27, 33},
+		// 30 ± 10 j clamped to [0, 100]: [20, 40], [10, 50], [0, 60],
+		// [0, 70], [0, 80]: (150 + 30) / 10, (150 + 300) / 10.
+		{"mean, clamped to the range", spec("mean", 0, 100, 10, false), stopped, after5, 18, 45},
+		{"mean without a rate: the range", spec("mean", 0, 100, inf, false), stopped, after5, 15, 65},
+		// A jittery device (slack 0.5 s): the j-th is within 2 × (j + 0.5),
+		// at most 6 s from 14 s: sums 150 − 2 × (1.5+2.5+3.5+4.5+5.5) = 115
+		// and 185.
+		{"mean with slack", spec("mean", 0, 100, 2, false), stopped, gaps{after: 5, step: sec(1), stepAfter: sec(1), slack: sec(0.5)}, 26.5, 33.5},
+		{"min", spec("min", 0, 100, 2, false), stopped, after5, 20, 30},
+		{"max", spec("max", 0, 100, 2, false), stopped, after5, 30, 40},
+		{"sum", spec("sum", 0, 100, 2, false), stopped, after5, 270, 330},
+		{"last, samples after it missing", spec("last", 0, 100, 2, false), stopped, after5, 20, 40},
+		{"last, only a hole before it: exact", spec("last", 0, 100, 2, false), stopped, gaps{holes: 1, step: sec(1), stepAfter: sec(1)}, 30, 30},
+		// A hole: within 2 × 2 s (half the known span) of [30, 30].
+		{"mean with a hole", spec("mean", 0, 100, 2, false), stopped, gaps{holes: 1, step: sec(1), stepAfter: sec(1)}, (150 + 26) / 6.0, (150 + 34) / 6.0},
+		// The last (140 at 14 s) 5 steps on at 3/s: [125, 155]; the first
 		// (100 at 10 s) is the window's. A monotonic counter's delta is at
 		// least the delta seen (40).
-		{"delta of a monotonic counter", spec("delta", 0, inf, 3, true), counter, 5, false, true, 40, 58},
-		{"delta, unknown first and last", spec("delta", -inf, inf, 3, false), counter, 5, true, true, 40 - 18 - 0, 40 + 18 + 0},
+		{"delta of a monotonic counter", spec("delta", 0, inf, 3, true), counter, after5, 40, 55},
+		// A sample before the first cannot be before the window's start: the
+		// first stays 100.
+		{"delta, unknown first and last", spec("delta", -inf, inf, 3, false), counter, gaps{before: 1, after: 5, step: sec(1), stepAfter: sec(1)}, 25, 55},
+		// Samples 12..19 s, 2 missing before 12 s: the first (100) within
+		// 3 × 2 s (its farthest, at 10 s): [94, 106].
+		{"delta, samples missing before", spec("delta", -inf, inf, 3, false), acc(1, seconds(12, 20, 1), 100, 110, 120, 130, 140, 150, 160, 170), gaps{before: 2, step: sec(1), stepAfter: sec(1)}, 70 - 6, 70 + 6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			v := tc.a.value(tc.m.Reducer)
-			lo, hi := reportedBounds(&tc.m, &tc.a, v, sec(10), sec(20), tc.missing, tc.before, tc.after)
+			lo, hi := reportedBounds(&tc.m, &tc.a, v, sec(10), sec(20), tc.g)
 			require.InDelta(t, tc.lo, lo, 1e-9, "lower")
 			require.InDelta(t, tc.hi, hi, 1e-9, "upper")
 		})
@@ -204,16 +218,16 @@ func TestEnginePartiallyReportedDevice(t *testing.T) {
 		require.Equal(t, 3, a.Coverage.Reported)
 		require.Equal(t, 1, a.Coverage.Partial)
 		require.Equal(t, QualityUncertain, a.Quality)
-		// d3: 30 at 10..14 s, ramping at most 2/s; 5 samples missing, each
-		// in 30 ± 2 × 6: its mean in [24, 36] (TestReportedBounds).
+		// d3: 30 at 10..14 s, ramping at most 2/s; the 5 samples after it
+		// missing, its mean in [27, 33] (TestReportedBounds).
 		require.InDelta(t, 70, float64(a.Stats.Sum.Reported), 1e-9)
-		require.InDelta(t, 64, float64(a.Stats.Sum.Lower), 1e-9)
-		require.InDelta(t, 76, float64(a.Stats.Sum.Upper), 1e-9)
-		require.InDelta(t, 64.0/3, float64(a.Stats.Mean.Lower), 1e-9)
+		require.InDelta(t, 67, float64(a.Stats.Sum.Lower), 1e-9)
+		require.InDelta(t, 73, float64(a.Stats.Sum.Upper), 1e-9)
+		require.InDelta(t, 67.0/3, float64(a.Stats.Mean.Lower), 1e-9)
 		require.InDelta(t, 20, float64(a.Stats.Min.Lower), 1e-9)
 		require.InDelta(t, 20, float64(a.Stats.Min.Upper), 1e-9)
-		require.InDelta(t, 24, float64(a.Stats.Max.Lower), 1e-9)
-		require.InDelta(t, 36, float64(a.Stats.Max.Upper), 1e-9)
+		require.InDelta(t, 27, float64(a.Stats.Max.Lower), 1e-9)
+		require.InDelta(t, 33, float64(a.Stats.Max.Upper), 1e-9)
 		first, ok := h.c.find("power_kw", t0, 0)
 		require.True(t, ok)
 		require.Zero(t, first.Coverage.Partial, "the first window has every sample")
@@ -292,10 +306,10 @@ func TestPartialBoundsContainTruth(t *testing.T) {
 			delivered++
 		}
 		a.step = step
-		missing, before, after := a.shortfall(start, end, math.MinInt64, &rhythm{step: step})
-		require.Equal(t, len(ts)-delivered, missing, "case %d: step %v, samples %d, delivered [%d, %d) %d", i, time.Duration(step), len(ts), lo, hi, delivered)
-		require.Equal(t, lo > 0, before, "case %d: before", i)
-		require.Equal(t, hi < len(ts), after, "case %d: after", i)
+		g := a.shortfall(start, end, math.MinInt64, &rhythm{step: step})
+		require.Equal(t, len(ts)-delivered, g.missing(), "case %d: step %v, samples %d, delivered [%d, %d) %d", i, time.Duration(step), len(ts), lo, hi, delivered)
+		require.Equal(t, lo, g.before, "case %d: before", i)
+		require.Equal(t, len(ts)-hi, g.after, "case %d: after", i)
 
 		var all accumulator
 		for j := range ts {
@@ -305,7 +319,7 @@ func TestPartialBoundsContainTruth(t *testing.T) {
 			m := staleness.Metric{Name: "m", Min: 0, Max: 100, MaxRatePerS: rate, Reducer: reducer}
 			truth := all.value(reducer)
 			got := a.value(reducer)
-			blo, bhi := reportedBounds(&m, &a, got, start, end, missing, before, after)
+			blo, bhi := reportedBounds(&m, &a, got, start, end, g)
 			tol := 1e-9 * max(1, math.Abs(truth))
 			if truth < blo-tol || truth > bhi+tol {
 				t.Fatalf("case %d, %s: truth %v outside [%v, %v] (value %v; step %v, rate %v, %d of %d samples, delivered from %d to %d)",
