@@ -88,9 +88,28 @@ func (s *shard) run(quit <-chan struct{}) {
 		select {
 		case m := <-s.in:
 			s.handle(m)
+			s.handleQueued(queuedBurst)
 		case r := <-s.ctl:
 			r.reply <- r.do(s)
 		case <-quit:
+			return
+		}
+	}
+}
+
+// queuedBurst is how many already-queued messages a worker handles after
+// one it selected, before it looks at control requests again: a select
+// over three channels per message cost more than a receive (8 % of the
+// pipeline's CPU), and a control request waits at most this many messages.
+const queuedBurst = 256
+
+// handleQueued handles up to n messages queued now, without waiting.
+func (s *shard) handleQueued(n int) {
+	for range n {
+		select {
+		case m := <-s.in:
+			s.handle(m)
+		default:
 			return
 		}
 	}
