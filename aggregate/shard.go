@@ -34,8 +34,9 @@ type shard struct {
 	groups  map[string]*shardGroup
 
 	cnt       counters
-	processed uint64 // highest journal index handled
-	slots     []int  // scratch: metric slots of the reading being handled
+	processed uint64         // highest journal index handled
+	slots     []int          // scratch: metric slots of the reading being handled
+	reading   ingest.Reading // scratch: the reading being handled (its Metrics reused)
 	states    map[staleness.State]int
 	lastScan  int64
 	// specs interns the resolved metric specs, so that a device's metric
@@ -142,8 +143,8 @@ func (s *shard) handle(m ingest.Message) {
 		s.reject(d, &m, errRateLimited)
 		return
 	}
-	var r ingest.Reading
-	if err := s.dec.Decode(m.Site, m.Device, m.Payload, m.Received, &r); err != nil {
+	r := &s.reading
+	if err := s.dec.Decode(m.Site, m.Device, m.Payload, m.Received, r); err != nil {
 		s.reject(s.devices[m.Device], &m, err)
 		return
 	}
@@ -157,7 +158,7 @@ func (s *shard) handle(m ingest.Message) {
 	// A redelivery is a duplicate while it is recent: within max(min_age,
 	// 3 learned intervals) of the device's newest reading.
 	minAge := max(s.cfg.Dedup.ReplayMinAge, 3*time.Duration(d.live.Interval))
-	v := d.dd.CheckAge(&s.cfg.Dedup, &r, minAge)
+	v := d.dd.CheckAge(&s.cfg.Dedup, r, minAge)
 	if v != dedup.Fresh && m.Redelivered {
 		// The broker re-sent a message it had delivered (DUP flag, e.g.
 		// after a restart lost its acknowledgement): a transport artefact,
@@ -199,7 +200,7 @@ func (s *shard) handle(m ingest.Message) {
 			i = s.addMetric(d, mv.Name)
 		}
 		slots = append(slots, i)
-		if i >= 0 && !d.metrics[i].plausible(mv.Value, &r) {
+		if i >= 0 && !d.metrics[i].plausible(mv.Value, r) {
 			s.reject(d, &m, &ingest.RejectError{Reason: ingest.ReasonImplausible,
 				Detail: fmt.Sprintf("metric %q: %v is outside the physical envelope of %s", mv.Name, mv.Value, d.id)})
 			return

@@ -129,8 +129,10 @@ const (
 // Decode validates a telemetry payload received on the topic of site and
 // device and, when it is valid, fills r: Site and Device from the
 // arguments, Received = received (Unix ns), the rest from the payload, with
-// Redelivered false (the caller sets it). r.Metrics is a new slice owned by
-// r. On error, r is left unchanged and the error is a *RejectError naming
+// Redelivered false (the caller sets it). r.Metrics reuses the capacity of
+// r's previous Metrics (a caller that decodes into the same Reading again
+// allocates nothing for them), so nothing may keep it across calls. On
+// error, r is left unchanged and the error is a *RejectError naming
 // the first problem in payload order (too_large is checked before parsing).
 func (d *Decoder) Decode(site, device string, payload []byte, received int64, r *Reading) error {
 	if len(payload) > d.limits.MaxPayloadBytes {
@@ -235,8 +237,7 @@ func (d *Decoder) Decode(site, device string, payload []byte, received int64, r 
 	if have&keyTS == 0 {
 		out.TS, out.TSMissing = received, true
 	}
-	out.Metrics = make([]Metric, len(d.metrics))
-	copy(out.Metrics, d.metrics)
+	out.Metrics = append(r.Metrics[:0], d.metrics...)
 	*r = out
 	return nil
 }

@@ -314,7 +314,14 @@ func TestDecodeAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	require.Equal(t, 1.0, allocs, "only the Metrics slice")
+	require.Zero(t, allocs, "decoding into the same Reading again reuses its Metrics")
+	allocs = testing.AllocsPerRun(100, func() {
+		var fresh Reading
+		if err := d.Decode("site-a", "wt-01", payload, testReceived, &fresh); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Equal(t, 1.0, allocs, "a new Reading: only its Metrics slice")
 }
 
 func TestLimitsValidate(t *testing.T) {
