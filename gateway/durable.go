@@ -151,6 +151,9 @@ func (d *durable) OfferWait(m ingest.Message, wait time.Duration) bool {
 	}
 }
 
+// Room implements ingest.WaitRouter.
+func (d *durable) Room() bool { return len(d.in) < cap(d.in) }
+
 // Reject implements ingest.Router: rejections are counted, not journaled.
 func (d *durable) Reject(r ingest.Rejection) { d.eng.Reject(r) }
 

@@ -42,6 +42,9 @@ type WaitRouter interface {
 	Router
 	// OfferWait is Offer, waiting up to wait for room.
 	OfferWait(m Message, wait time.Duration) bool
+	// Room reports whether Offer would take a message now: the subscriber
+	// reconnects for a redelivery only then (see MQTTConfig.RedeliverAfter).
+	Room() bool
 }
 
 // Rejection is a message rejected before routing.

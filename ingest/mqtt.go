@@ -273,7 +273,8 @@ func (s *Subscriber) Stop() {
 }
 
 // watchRefused reconnects when the ingest queue left QoS 1 messages
-// unacknowledged and nothing has arrived for mqtt.redeliver_after: the
+// unacknowledged, has room again, and nothing has arrived for
+// mqtt.redeliver_after: the
 // broker's in-flight window is held by them, and a broker that redelivers
 // only at a reconnect (mosquitto) would hold them, and everything behind
 // them, until the connection drops. Waiting for the flow to stop, rather
@@ -293,6 +294,9 @@ func (s *Subscriber) watchRefused() {
 		if s.refused.Load() == 0 || !s.connected.Load() ||
 			time.Since(time.Unix(0, s.lastReceived.Load())) < s.cfg.RedeliverAfter {
 			continue
+		}
+		if wr, ok := s.router.(WaitRouter); ok && !wr.Room() {
+			continue // the redelivery would find the queue full again (a stuck journal)
 		}
 		s.reconnects.Inc()
 		s.log.Warn("reconnecting so that the broker redelivers the messages the full ingest queue left unacknowledged",

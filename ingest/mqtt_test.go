@@ -163,3 +163,45 @@ func TestMQTTConfigValidate(t *testing.T) {
 	}
 	require.NoError(t, MQTTConfig{URL: "tcp://x:1", QoS: 1}.WithDefaults().Validate())
 }
+
+// waitRouter is a fakeRouter that is a WaitRouter, with Room settable.
+type waitRouter struct {
+	fakeRouter
+	room bool
+}
+
+func (r *waitRouter) OfferWait(m Message, _ time.Duration) bool { return r.Offer(m) }
+
+func (r *waitRouter) Room() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.room
+}
+
+func (r *waitRouter) set(refuse, room bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refuse, r.room = refuse, room
+}
+
+// A QoS 1 message the queue refused is redelivered by a reconnect, but only
+// once the queue has room: a reconnect into a stuck queue would only bring
+// the same refusal again.
+func TestSubscriberReconnectsForRedeliveryWhenRoom(t *testing.T) {
+	b := startBroker(t, BrokerConfig{})
+	r := &waitRouter{}
+	r.set(true, false)
+	s := startSubscriber(t, b.MQTTURL(), 1, r)
+	pub := connect(t, b.MQTTURL(), "pub", nil)
+	waitToken(t, pub.Publish("fleet/site-a/wt-01/telemetry", 1, false, `{"metrics":{"x":1}}`))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.unacked) == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	// No room: no reconnect, however long the flow has stopped (here
+	// over twice mqtt.redeliver_after).
+	time.Sleep(2*DefaultRedeliverAfter + DefaultRedeliverAfter/2)
+	require.Zero(t, testutil.ToFloat64(s.reconnects), "no reconnect while the queue is full")
+
+	r.set(false, true)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.reconnects) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, s.Connected, 10*time.Second, 10*time.Millisecond)
+}
