@@ -80,9 +80,9 @@ const shortTol = 1e-3
 // the grid it measured against.
 type gaps struct {
 	before, after, holes int
-	// step is the grid's step before the last sample, stepAfter after it,
-	// slack the timestamp jitter allowed (all ns).
-	step, stepAfter, slack int64
+	// stepAfter is the grid's step after the last sample (before it, the
+	// accumulator's step), slack the timestamp jitter allowed (both ns).
+	stepAfter, slack int64
 }
 
 func (g gaps) missing() int { return g.before + g.after + g.holes }
@@ -100,7 +100,7 @@ func (a *accumulator) shortfall(start, end, from int64, now *rhythm) gaps {
 	if a.step <= 0 || a.n == 0 {
 		return gaps{}
 	}
-	g := gaps{step: a.step, stepAfter: max(a.step, now.step), slack: now.slack()}
+	g := gaps{stepAfter: max(a.step, now.step), slack: now.slack()}
 	st := float64(a.step)
 	if a.firstTS > from {
 		g.before = int(min(max(0, math.Floor(float64(a.firstTS-start-g.slack)/st+shortTol)), math.MaxInt32))
@@ -154,7 +154,7 @@ func reportedBounds(m *staleness.Metric, a *accumulator, v float64, start, end i
 		}
 		return sumLo, sumHi, farLo, farHi
 	}
-	bLo, bHi, fLo, fHi := edge(a.first, g.before, g.step, a.firstTS-start)
+	bLo, bHi, fLo, fHi := edge(a.first, g.before, a.step, a.firstTS-start)
 	aLo, aHi, lLo, lHi := edge(a.last, g.after, g.stepAfter, end-a.lastTS)
 	hLo, hHi := a.min, a.max
 	if g.holes > 0 {

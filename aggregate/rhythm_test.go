@@ -143,7 +143,7 @@ func TestReportedBounds(t *testing.T) {
 	// [120, 180].
 	stopped := acc(1, seconds(10, 15, 1))
 	counter := acc(1, seconds(10, 15, 1), 100, 110, 120, 130, 140)
-	after5 := gaps{after: 5, step: sec(1), stepAfter: sec(1)}
+	after5 := gaps{after: 5, stepAfter: sec(1)}
 	tests := []struct {
 		name   string
 		m      staleness.Metric
@@ -161,24 +161,24 @@ func TestReportedBounds(t *testing.T) {
 		// A jittery device (slack 0.5 s): the j-th is within 2 × (j + 0.5),
 		// at most 6 s from 14 s: sums 150 − 2 × (1.5+2.5+3.5+4.5+5.5) = 115
 		// and 185.
-		{"mean with slack", spec("mean", 0, 100, 2, false), stopped, gaps{after: 5, step: sec(1), stepAfter: sec(1), slack: sec(0.5)}, 26.5, 33.5},
+		{"mean with slack", spec("mean", 0, 100, 2, false), stopped, gaps{after: 5, stepAfter: sec(1), slack: sec(0.5)}, 26.5, 33.5},
 		{"min", spec("min", 0, 100, 2, false), stopped, after5, 20, 30},
 		{"max", spec("max", 0, 100, 2, false), stopped, after5, 30, 40},
 		{"sum", spec("sum", 0, 100, 2, false), stopped, after5, 270, 330},
 		{"last, samples after it missing", spec("last", 0, 100, 2, false), stopped, after5, 20, 40},
-		{"last, only a hole before it: exact", spec("last", 0, 100, 2, false), stopped, gaps{holes: 1, step: sec(1), stepAfter: sec(1)}, 30, 30},
+		{"last, only a hole before it: exact", spec("last", 0, 100, 2, false), stopped, gaps{holes: 1, stepAfter: sec(1)}, 30, 30},
 		// A hole: within 2 × 2 s (half the known span) of [30, 30].
-		{"mean with a hole", spec("mean", 0, 100, 2, false), stopped, gaps{holes: 1, step: sec(1), stepAfter: sec(1)}, (150 + 26) / 6.0, (150 + 34) / 6.0},
+		{"mean with a hole", spec("mean", 0, 100, 2, false), stopped, gaps{holes: 1, stepAfter: sec(1)}, (150 + 26) / 6.0, (150 + 34) / 6.0},
 		// The last (140 at 14 s) 5 steps on at 3/s: [125, 155]; the first
 		// (100 at 10 s) is the window's. A monotonic counter's delta is at
 		// least the delta seen (40).
 		{"delta of a monotonic counter", spec("delta", 0, inf, 3, true), counter, after5, 40, 55},
 		// A sample before the first cannot be before the window's start: the
 		// first stays 100.
-		{"delta, unknown first and last", spec("delta", -inf, inf, 3, false), counter, gaps{before: 1, after: 5, step: sec(1), stepAfter: sec(1)}, 25, 55},
+		{"delta, unknown first and last", spec("delta", -inf, inf, 3, false), counter, gaps{before: 1, after: 5, stepAfter: sec(1)}, 25, 55},
 		// Samples 12..19 s, 2 missing before 12 s: the first (100) within
 		// 3 × 2 s (its farthest, at 10 s): [94, 106].
-		{"delta, samples missing before", spec("delta", -inf, inf, 3, false), acc(1, seconds(12, 20, 1), 100, 110, 120, 130, 140, 150, 160, 170), gaps{before: 2, step: sec(1), stepAfter: sec(1)}, 70 - 6, 70 + 6},
+		{"delta, samples missing before", spec("delta", -inf, inf, 3, false), acc(1, seconds(12, 20, 1), 100, 110, 120, 130, 140, 150, 160, 170), gaps{before: 2, stepAfter: sec(1)}, 70 - 6, 70 + 6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
