@@ -210,13 +210,13 @@ func NewBroker(cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 		natsPort = -1
 	}
 	opts := &server.Options{
-		ServerName:        cfg.ServerName,
-		Host:              natsHost,
-		Port:              natsPort,
-		NoSigs:            true,
-		JetStream:         true,
-		StoreDir:          cfg.StoreDir,
-		JetStreamMaxStore: int64(cfg.MaxStoreBytes),
+		ServerName:         cfg.ServerName,
+		Host:               natsHost,
+		Port:               natsPort,
+		NoSigs:             true,
+		JetStream:          true,
+		StoreDir:           cfg.StoreDir,
+		JetStreamMaxStore:  int64(cfg.MaxStoreBytes),
 		JetStreamMaxMemory: int64(cfg.MaxMemoryBytes),
 		MQTT: server.MQTTOpts{
 			Host:          mqttHost,
