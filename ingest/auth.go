@@ -97,7 +97,7 @@ func LoadDevices(name string, certOnly bool) (map[string]Secret, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&raw); err != nil {
 		// yaml errors quote at most a line number and a type, never a value.
-		return nil, fmt.Errorf("%s: not a map of identity to bcrypt hash: %w", name, err)
+		return nil, fmt.Errorf("%s: not a map of identity to bcrypt hash: %s", name, strings.ReplaceAll(err.Error(), "\n", ";"))
 	}
 	var errs []error
 	devices := make(map[string]Secret, len(raw))
