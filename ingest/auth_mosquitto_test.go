@@ -2,8 +2,8 @@ package ingest
 
 import (
 	"crypto/tls"
-	"fmt"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"testing"
 	"time"
