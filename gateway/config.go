@@ -210,7 +210,12 @@ func (c Config) Validate() error {
 		mqtt.URL = "tcp://embedded" // filled in at start
 		b := c.Broker
 		b.StoreDir = c.DataDir
+		b.TelemetryTopic, b.StatusTopic = c.Topics.Telemetry, c.Topics.Status
 		errs = append(errs, section("broker", b.Validate()))
+		if c.NATS.Enabled && c.NATS.URL == "" && c.NATS.MaxBytes >= int64(b.WithDefaults().MaxStoreBytes) {
+			errs = append(errs, fmt.Errorf("nats.max_bytes: %d must be below broker.max_store_bytes (%v), which also holds the MQTT sessions",
+				c.NATS.MaxBytes, b.WithDefaults().MaxStoreBytes))
+		}
 		// Both subscriptions (telemetry and status) get the broker's
 		// in-flight window; the ingest queue must hold all of it.
 		if need := 2 * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Journal.QueueLen {
