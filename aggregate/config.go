@@ -149,9 +149,6 @@ func (c Config) WithDefaults() Config {
 	c.Window = c.Window.WithDefaults()
 	c.Replay = c.Replay.WithDefaults()
 	c.Liveness = c.Liveness.WithDefaults()
-	if c.Dedup.ReplayMinAge == 0 {
-		c.Dedup.ReplayMinAge = c.Replay.MinAge
-	}
 	c.Dedup = c.Dedup.WithDefaults()
 	c.Limits = c.Limits.WithDefaults()
 	return c

@@ -155,19 +155,11 @@ func (s *shard) handle(m ingest.Message) {
 		return
 	}
 	start := s.win.Start(r.TS)
-	// A redelivery is a duplicate while it is recent: within max(min_age,
-	// 3 learned intervals) of the device's newest reading.
-	minAge := max(s.cfg.Dedup.ReplayMinAge, 3*time.Duration(d.live.Interval))
-	v := d.dd.CheckAge(&s.cfg.Dedup, r, minAge)
-	if v != dedup.Fresh && m.Redelivered {
-		// The broker re-sent a message it had delivered (DUP flag, e.g.
-		// after a restart lost its acknowledgement): a transport artefact,
-		// counted but never the device's duplicate or replay.
+	switch d.dd.Check(&s.cfg.Dedup, &s.cfg.Replay, r, time.Duration(d.live.Interval)) {
+	case dedup.Redelivery:
 		d.duplicates++
 		s.cnt.outcome[outDuplicate]++
 		return
-	}
-	switch v {
 	case dedup.Duplicate:
 		d.duplicates++
 		s.cnt.outcome[outDuplicate]++

@@ -148,7 +148,6 @@ func (c Config) WithDefaults() Config {
 	c.Window = c.Window.WithDefaults()
 	c.Replay = c.Replay.WithDefaults()
 	c.Liveness = c.Liveness.WithDefaults()
-	c.Dedup.ReplayMinAge = c.Replay.MinAge
 	c.Dedup = c.Dedup.WithDefaults()
 	c.Limits.Limits = c.Limits.Limits.WithDefaults()
 	c.Journal = c.Journal.withDefaults()
@@ -174,7 +173,6 @@ func (c Config) WithDefaults() Config {
 func (c Config) aggregateConfig() aggregate.Config {
 	a := c.Aggregate
 	a.Window, a.Dedup, a.Replay, a.Limits = c.Window, c.Dedup, c.Replay, c.Limits.Limits
-	a.Dedup.ReplayMinAge = c.Replay.MinAge
 	a.Liveness = c.Liveness
 	a.MaxDevices, a.MaxGroups, a.MaxGroupMetrics = c.Limits.MaxDevices, c.Limits.MaxGroups, c.Limits.MaxGroupMetrics
 	a.DeviceRate, a.DeviceBurst, a.MaxOpenWindows = c.Limits.DeviceRate, c.Limits.DeviceBurst, c.Limits.MaxOpenWindows
