@@ -49,8 +49,8 @@ type groupStatus struct {
 }
 
 // status reports the shard's groups and counters since the last report;
-// every StateScanInterval it also counts device states and retires learned
-// devices silent for longer than the roster allows.
+// every StateScanInterval it also counts device states and retires the
+// devices the roster retires (staleness.Roster.Retires).
 func (s *shard) status(now int64) statusReply {
 	r := statusReply{cnt: s.cnt, processed: s.processed}
 	s.cnt = counters{lastEvent: s.cnt.lastEvent}
@@ -60,14 +60,13 @@ func (s *shard) status(now int64) statusReply {
 	}
 	if now-s.lastScan >= int64(DefaultStateScanInterval) {
 		s.lastScan = now
-		retire := int64(s.roster.RetireAfter())
 		r.states = make(map[staleness.State]int, len(staleness.States))
 		for _, d := range s.devices {
-			if !d.listed && d.live.LastSeen != 0 && now-d.live.LastSeen > retire {
-				s.removeDevice(d)
+			if s.roster.Retires(&d.member, d.live.LastSeen, now) {
+				s.retire(d, now)
 				continue
 			}
-			r.states[d.live.State(&s.cfg.Liveness, now)]++
+			r.states[s.state(d, now)]++
 			if d.replay.Expire(&s.cfg.Replay, now) {
 				s.log.Info("device stopped replaying", "device_id", d.id, "group", d.g.name, "replays", d.replay.Total)
 			}
@@ -75,6 +74,7 @@ func (s *shard) status(now int64) statusReply {
 				r.replaying++
 			}
 		}
+		r.states[staleness.StateRetired] += s.retired.Len()
 	}
 	return r
 }
@@ -127,7 +127,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 	}
 	ps := out[base:]
 	for _, d := range g.devices {
-		if !d.expectedIn(end) {
+		if !d.member.ExpectedIn(end) {
 			continue
 		}
 		w := d.findWindow(start)
@@ -147,7 +147,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				dm := &d.metrics[i]
 				v := a.value(dm.spec.Reducer)
 				dm.recordReduced(v, start)
-				gs := a.shortfall(start, end, d.firstEvent, &dm.rhythm)
+				gs := a.shortfall(start, end, d.member.FirstEvent, &dm.rhythm)
 				lo, hi := reportedBounds(dm.spec, a, v, start, end, gs)
 				p.AddReported(v, lo, hi, gs.missing() > 0, uint64(a.n), a.lastTS)
 				continue
@@ -157,7 +157,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				spec, dm = *d.metrics[i].spec, &d.metrics[i]
 			}
 			lo, hi, imp, ok := missingBounds(spec, dm, start, end)
-			md := MissingDevice{Device: d.id, State: string(d.live.State(&s.cfg.Liveness, now)), LastSeen: d.live.LastSeen}
+			md := MissingDevice{Device: d.id, State: string(s.state(d, now)), LastSeen: d.live.LastSeen}
 			p.AddMissing(md, lo, hi, imp, ok, s.cfg.MaxMissingListed)
 		}
 	}

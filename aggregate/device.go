@@ -14,10 +14,9 @@ import (
 type device struct {
 	id, site string
 	g        *shardGroup
-	listed   bool
-	// firstEvent is the event time of the first accepted reading of a learned
-	// device: it is expected only in windows that end after it.
-	firstEvent int64
+	// member is the device's roster membership (listed or learned, first
+	// event, retired); staleness owns its rules.
+	member staleness.Member
 
 	live    staleness.Liveness
 	dd      dedup.State
@@ -72,8 +71,6 @@ type devWindow struct {
 	late                uint32
 	newest              int64
 }
-
-func (d *device) expectedIn(end int64) bool { return d.listed || d.firstEvent < end }
 
 // slot returns the index of metric name in d.metrics, or -1.
 func (d *device) slot(name string) int {

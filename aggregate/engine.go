@@ -155,7 +155,7 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	for _, g := range roster.Groups() {
 		for _, id := range roster.Listed(g) {
 			s := e.shards[e.shardOf(id)]
-			if !e.reg.reserveDevice(cfg.MaxDevices) || s.addDevice("", id, g, true) == nil {
+			if !e.reg.reserveDevice(cfg.MaxDevices) || s.addDevice("", id, g, staleness.Member{Listed: true}) == nil {
 				m.unregister()
 				return nil, fmt.Errorf("aggregate: fleet file lists more devices or groups than max_devices %d / max_groups %d", cfg.MaxDevices, cfg.MaxGroups)
 			}
@@ -421,6 +421,8 @@ func (e *Engine) absorb(i int, r statusReply, now int64) {
 	if c.groupMetricsFull > 0 {
 		e.m.dropped.WithLabelValues(DropGroupMetricsFull).Add(float64(c.groupMetricsFull))
 	}
+	e.m.retired.Add(float64(c.retired))
+	e.m.forgotten.Add(float64(c.forgotten))
 	if c.lastEvent > e.lastEvent {
 		e.lastEvent = c.lastEvent
 		e.m.lastEvent.Set(float64(c.lastEvent) / 1e9)

@@ -32,6 +32,9 @@ type shard struct {
 
 	devices map[string]*device
 	groups  map[string]*shardGroup
+	// retired keeps the shard's retired devices, reported retired, up to
+	// its share of learn.max_retired; they are on no group's roster.
+	retired *staleness.Tombstones[*device]
 
 	cnt       counters
 	processed uint64         // highest journal index handled
@@ -63,6 +66,8 @@ type counters struct {
 	outcome          [len(outcomes)]uint64
 	rejected         [numReasons]uint64
 	groupMetricsFull uint64
+	retired          uint64 // devices retired
+	forgotten        uint64 // tombstones dropped past learn.max_retired
 	lastEvent        int64
 }
 
@@ -80,6 +85,8 @@ func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log 
 		ctl:     make(chan ctlRequest),
 		devices: map[string]*device{},
 		groups:  map[string]*shardGroup{},
+		// Each shard keeps its share of learn.max_retired.
+		retired: staleness.NewTombstones[*device]((roster.MaxRetired() + cfg.Shards - 1) / cfg.Shards),
 	}
 }
 
@@ -317,27 +324,28 @@ func (s *shard) addMetric(d *device, name string) int {
 }
 
 // device returns the device's state, creating it (learning it) when the
-// roster and the limits allow; nil when they do not.
+// roster and the limits allow; nil when they do not. A retired device that
+// comes back is learned anew.
 func (s *shard) device(site, id string, ts int64) *device {
 	if d, ok := s.devices[id]; ok {
 		d.site = site // listed devices learn their site from the topic
 		return d
 	}
-	group, listed, ok := s.roster.Resolve(site, id)
+	group, member, ok := s.roster.Join(site, id, ts)
 	if !ok || !s.reg.reserveDevice(s.cfg.MaxDevices) {
 		return nil
 	}
-	d := s.addDevice(site, id, group, listed)
+	d := s.addDevice(site, id, group, member)
 	if d == nil {
 		s.reg.releaseDevice()
 		return nil
 	}
-	d.firstEvent = ts
+	s.retired.Take(id)
 	return d
 }
 
 // addDevice creates a device in group; nil when the group limit is reached.
-func (s *shard) addDevice(site, id, group string, listed bool) *device {
+func (s *shard) addDevice(site, id, group string, member staleness.Member) *device {
 	g := s.groups[group]
 	if g == nil {
 		shared := s.reg.group(group, s.cfg.MaxGroups)
@@ -348,7 +356,7 @@ func (s *shard) addDevice(site, id, group string, listed bool) *device {
 		s.groups[group] = g
 	}
 	d := &device{
-		id: id, site: site, g: g, listed: listed,
+		id: id, site: site, g: g, member: member,
 		live: staleness.NewLiveness(s.roster.Interval(id)),
 	}
 	s.devices[id] = d
@@ -357,12 +365,26 @@ func (s *shard) addDevice(site, id, group string, listed bool) *device {
 	return d
 }
 
-// removeDevice forgets a retired device.
-func (s *shard) removeDevice(d *device) {
+// retire takes d off its group's roster at now and keeps it as a tombstone:
+// it is no longer expected, no longer counts against limits.max_devices, and
+// is reported retired until learn.max_retired newer retirements push it out.
+func (s *shard) retire(d *device, now int64) {
 	delete(s.devices, d.id)
 	g := d.g
 	if i := slices.Index(g.devices, d); i >= 0 {
 		g.devices = slices.Delete(g.devices, i, i+1)
 	}
 	s.reg.releaseDevice()
+	d.member.Retired = now
+	d.wins = nil
+	forgotten := s.retired.Forgotten
+	s.retired.Add(d.id, d)
+	s.cnt.retired++
+	s.cnt.forgotten += s.retired.Forgotten - forgotten
+}
+
+// state returns d's state at now (staleness decides: retired, or its
+// liveness state).
+func (s *shard) state(d *device, now int64) staleness.State {
+	return d.member.State(&d.live, &s.cfg.Liveness, now)
 }

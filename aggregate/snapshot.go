@@ -208,7 +208,7 @@ func (s *shard) snapshot() *shardSnapshot {
 	for _, id := range slices.Sorted(maps.Keys(s.devices)) {
 		d := s.devices[id]
 		ds := DeviceSnapshot{
-			ID: d.id, Site: d.site, Group: d.g.name, Listed: d.listed, FirstEvent: d.firstEvent,
+			ID: d.id, Site: d.site, Group: d.g.name, Listed: d.member.Listed, FirstEvent: d.member.FirstEvent,
 			Live: d.live, Dedup: d.dd.Snapshot(), Replay: d.replay.Snapshot(),
 			Accepted: d.accepted, Duplicates: d.duplicates, Replays: d.replays, Rejected: maps.Clone(d.rejected),
 			RateSpent: d.rate.spent, RateAt: d.rate.at,
@@ -307,7 +307,7 @@ func (e *Engine) Restore(s *Snapshot) error {
 
 func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 	sh := e.shards[e.shardOf(ds.ID)]
-	group, listed, ok := e.roster.Resolve(ds.Site, ds.ID)
+	group, member, ok := e.roster.Join(ds.Site, ds.ID, ds.FirstEvent)
 	if !ok {
 		return
 	}
@@ -316,12 +316,12 @@ func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 		if !e.reg.reserveDevice(e.cfg.MaxDevices) {
 			return
 		}
-		if d = sh.addDevice(ds.Site, ds.ID, group, listed); d == nil {
+		if d = sh.addDevice(ds.Site, ds.ID, group, member); d == nil {
 			e.reg.releaseDevice()
 			return
 		}
 	}
-	d.site, d.firstEvent = ds.Site, ds.FirstEvent
+	d.site, d.member.FirstEvent = ds.Site, ds.FirstEvent
 	d.live = ds.Live
 	d.dd.Restore(ds.Dedup)
 	d.replay.Restore(ds.Replay)

@@ -48,6 +48,14 @@ const DefaultInterval = time.Second
 // leaves the roster.
 const DefaultRetireAfter = 24 * time.Hour
 
+// DefaultMaxRetired bounds the retired devices kept as tombstones (reported
+// retired by the API and the devices-by-state gauge); past it the oldest
+// retirement is forgotten (rollcall_devices_forgotten_total).
+const DefaultMaxRetired = 1000
+
+// MaxMaxRetired is the largest learn.max_retired.
+const MaxMaxRetired = 1_000_000
+
 // MetricSpec is the physical envelope and the reducers of one metric.
 // Nil pointers mean "not set" so that device overrides merge over defaults.
 type MetricSpec struct {
@@ -93,6 +101,9 @@ type LearnSpec struct {
 	// RetireAfter is how long a learned device may stay silent before it
 	// leaves the roster. Default: 24h.
 	RetireAfter time.Duration `yaml:"retire_after"`
+	// MaxRetired bounds the retired devices still reported (state retired)
+	// before the oldest is forgotten. Default: 1000.
+	MaxRetired int `yaml:"max_retired"`
 }
 
 // Defaults are the settings every device starts from.
@@ -149,6 +160,14 @@ func (f *Fleet) RetireAfter() time.Duration {
 	return f.Learn.RetireAfter
 }
 
+// MaxRetired returns how many retired devices are kept as tombstones.
+func (f *Fleet) MaxRetired() int {
+	if f.Learn.MaxRetired == 0 {
+		return DefaultMaxRetired
+	}
+	return f.Learn.MaxRetired
+}
+
 // Validate reports every problem with f at once.
 func (f *Fleet) Validate() error {
 	var errs []error
@@ -198,6 +217,9 @@ func (f *Fleet) Validate() error {
 	}
 	if f.Learn.RetireAfter < 0 {
 		errs = append(errs, fmt.Errorf("learn.retire_after: %v is negative", f.Learn.RetireAfter))
+	}
+	if f.Learn.MaxRetired < 0 || f.Learn.MaxRetired > MaxMaxRetired {
+		errs = append(errs, fmt.Errorf("learn.max_retired: %d must be in [0, %d]", f.Learn.MaxRetired, MaxMaxRetired))
 	}
 	return errors.Join(errs...)
 }

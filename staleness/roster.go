@@ -89,6 +89,10 @@ func (r *Roster) Interval(device string) time.Duration {
 // leaves the roster.
 func (r *Roster) RetireAfter() time.Duration { return r.fleet.RetireAfter() }
 
+// MaxRetired returns how many retired devices are kept as tombstones
+// (learn.max_retired).
+func (r *Roster) MaxRetired() int { return r.fleet.MaxRetired() }
+
 // Metric returns the resolved spec of metric name on device.
 func (r *Roster) Metric(device, name string) Metric {
 	s := r.fleet.Defaults.Metrics[name]
