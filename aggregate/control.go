@@ -3,28 +3,8 @@ package aggregate
 import (
 	"slices"
 
-	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/staleness"
 )
-
-const numReasons = len(ingest.RejectReasons)
-
-var reasonIdx = func() map[string]int {
-	m := make(map[string]int, numReasons)
-	for i, r := range ingest.RejectReasons {
-		m[r] = i
-	}
-	return m
-}()
-
-// reasonIndex maps a reject reason to its counter; unknown reasons count as
-// bad_json, which is what an unclassified decode failure is.
-func reasonIndex(reason string) int {
-	if i, ok := reasonIdx[reason]; ok {
-		return i
-	}
-	return reasonIdx[ingest.ReasonBadJSON]
-}
 
 // ctlRequest is a function the coordinator runs on a shard's goroutine, so
 // that shard state is only ever touched by its owner.

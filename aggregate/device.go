@@ -21,7 +21,7 @@ type device struct {
 	live    staleness.Liveness
 	dd      dedup.State
 	replay  dedup.Detector
-	rate    bucket
+	rate    ingest.Bucket
 	metrics []devMetric
 	wins    []devWindow // open windows, ascending by start
 

@@ -44,8 +44,8 @@ type Engine struct {
 	// Coordinator state, owned by Run's goroutine.
 	groups  map[string]*coordGroup
 	open    map[openKey]*openAgg
-	early   [numReasons]atomic.Uint64 // rejects before routing, by reason
-	rejects *rejectLog                // sample of rejected messages
+	early   [ingest.NumReasons]atomic.Uint64 // rejects before routing, by reason
+	rejects *ingest.RejectLog                // sample of rejected messages
 
 	snapReq   chan chan *Snapshot // Snapshot requests, served between rounds
 	roundReq  chan roundRequest   // replayed rounds, run between live ones
@@ -134,7 +134,7 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	e := &Engine{
 		cfg: cfg, log: log.With("stage", "aggregate"), roster: roster, emit: emit,
 		reg:      newRegistry(),
-		rejects:  newRejectLog(cfg.RejectSamples, cfg.RejectSampleRate),
+		rejects:  ingest.NewRejectLog(cfg.RejectSamples, cfg.RejectSampleRate),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		snapReq:  make(chan chan *Snapshot),
@@ -155,9 +155,9 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	for _, g := range roster.Groups() {
 		for _, id := range roster.Listed(g) {
 			s := e.shards[e.shardOf(id)]
-			if !e.reg.reserveDevice(cfg.MaxDevices) || s.addDevice("", id, g, staleness.Member{Listed: true}) == nil {
+			if !e.reg.reserveDevice(cfg.Limits.MaxDevices) || s.addDevice("", id, g, staleness.Member{Listed: true}) == nil {
 				m.unregister()
-				return nil, fmt.Errorf("aggregate: fleet file lists more devices or groups than max_devices %d / max_groups %d", cfg.MaxDevices, cfg.MaxGroups)
+				return nil, fmt.Errorf("aggregate: fleet file lists more devices or groups than max_devices %d / max_groups %d", cfg.Limits.MaxDevices, cfg.Limits.MaxGroups)
 			}
 		}
 	}
@@ -182,11 +182,18 @@ func (e *Engine) Offer(m ingest.Message) bool {
 // Reject counts (and may sample) a message rejected before routing. It
 // implements ingest.Router.
 func (e *Engine) Reject(r ingest.Rejection) {
-	e.early[reasonIndex(r.Reason)].Add(1)
-	e.rejects.add(time.Unix(0, r.Received), r.Reason, r.Detail, "", "", r.Topic, r.Payload)
+	e.early[ingest.ReasonIndex(r.Reason)].Add(1)
+	e.rejects.Add(time.Unix(0, r.Received), r.Reason, r.Detail, "", "", r.Topic, r.Payload)
 }
 
 var _ ingest.Router = (*Engine)(nil)
+
+// RejectSample is one rejected message, as GET /api/v1/rejects shows it.
+type RejectSample = ingest.RejectSample
+
+// Rejects returns the recent rejected-message samples, oldest first, and
+// how many rejections were not sampled because of the sample rate limit.
+func (e *Engine) Rejects() ([]RejectSample, uint64) { return e.rejects.Samples() }
 
 func (e *Engine) queueLen() float64 {
 	n := 0
@@ -289,7 +296,7 @@ func (e *Engine) group(name string, first int64) *coordGroup {
 	if g, ok := e.groups[name]; ok {
 		return g
 	}
-	shared := e.reg.group(name, e.cfg.MaxGroups)
+	shared := e.reg.group(name, e.cfg.Limits.MaxGroups)
 	if shared == nil {
 		return nil
 	}

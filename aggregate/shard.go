@@ -20,7 +20,7 @@ import (
 type shard struct {
 	id      int
 	log     *slog.Logger
-	rejects *rejectLog
+	rejects *ingest.RejectLog
 	cfg     *Config
 	roster  *staleness.Roster
 	reg     *registry
@@ -64,14 +64,14 @@ type counters struct {
 	received         uint64
 	status           uint64
 	outcome          [len(outcomes)]uint64
-	rejected         [numReasons]uint64
+	rejected         [ingest.NumReasons]uint64
 	groupMetricsFull uint64
 	retired          uint64 // devices retired
 	forgotten        uint64 // tombstones dropped past learn.max_retired
 	lastEvent        int64
 }
 
-func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log *slog.Logger, rejects *rejectLog) *shard {
+func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log *slog.Logger, rejects *ingest.RejectLog) *shard {
 	return &shard{
 		id:      id,
 		log:     log,
@@ -80,7 +80,7 @@ func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log 
 		roster:  roster,
 		reg:     reg,
 		win:     window.NewTumbling(cfg.Window.Size),
-		dec:     ingest.NewDecoder(cfg.Limits),
+		dec:     ingest.NewDecoder(cfg.Limits.Limits),
 		in:      make(chan ingest.Message, cfg.QueueLen),
 		ctl:     make(chan ctlRequest),
 		devices: map[string]*device{},
@@ -146,8 +146,8 @@ func (s *shard) handle(m ingest.Message) {
 	}
 	s.cnt.received++
 	// A known device past its rate is rejected before any parsing work.
-	if d := s.devices[m.Device]; d != nil && !d.rate.allow(m.Received, s.cfg.DeviceRate, float64(s.cfg.DeviceBurst)) {
-		s.reject(d, &m, errRateLimited)
+	if d := s.devices[m.Device]; d != nil && !s.cfg.Limits.Allow(&d.rate, m.Received) {
+		s.reject(d, &m, ingest.ErrRateLimited)
 		return
 	}
 	r := &s.reading
@@ -206,7 +206,7 @@ func (s *shard) handle(m ingest.Message) {
 		}
 	}
 	s.slots = slots
-	if len(d.wins) >= s.cfg.MaxOpenWindows && d.findWindow(start) == nil {
+	if len(d.wins) >= s.cfg.Limits.MaxOpenWindows && d.findWindow(start) == nil {
 		s.reject(d, &m, errTooManyWindows)
 		return
 	}
@@ -275,8 +275,6 @@ var (
 		Detail: "its window is final (older than window.allowed_lateness)"}
 	errTooManyWindows = &ingest.RejectError{Reason: ingest.ReasonTooManyWindows,
 		Detail: "the device has limits.max_open_windows windows open"}
-	errRateLimited = &ingest.RejectError{Reason: ingest.ReasonRateLimited,
-		Detail: "the device exceeds limits.device_rate (burst limits.device_burst)"}
 )
 
 // reject counts a rejected message (for d, when known) and offers it to the
@@ -287,9 +285,9 @@ func (s *shard) reject(d *device, m *ingest.Message, err error) {
 	if errors.As(err, &re) {
 		detail = re.Detail
 	}
-	s.rejects.add(time.Unix(0, m.Received), reason, detail, m.Site, m.Device, "", m.Payload)
+	s.rejects.Add(time.Unix(0, m.Received), reason, detail, m.Site, m.Device, "", m.Payload)
 	s.cnt.outcome[outRejected]++
-	s.cnt.rejected[reasonIndex(reason)]++
+	s.cnt.rejected[ingest.ReasonIndex(reason)]++
 	if d != nil {
 		if d.rejected == nil {
 			d.rejected = map[string]uint64{}
@@ -315,7 +313,7 @@ func (s *shard) spec(id, name string) *staleness.Metric {
 
 // addMetric admits a new metric for d; -1 when its group is full.
 func (s *shard) addMetric(d *device, name string) int {
-	if !s.reg.admitMetric(d.g.shared, name, s.cfg.MaxGroupMetrics) {
+	if !s.reg.admitMetric(d.g.shared, name, s.cfg.Limits.MaxGroupMetrics) {
 		s.cnt.groupMetricsFull++
 		return -1
 	}
@@ -332,7 +330,7 @@ func (s *shard) device(site, id string, ts int64) *device {
 		return d
 	}
 	group, member, ok := s.roster.Join(site, id, ts)
-	if !ok || !s.reg.reserveDevice(s.cfg.MaxDevices) {
+	if !ok || !s.reg.reserveDevice(s.cfg.Limits.MaxDevices) {
 		return nil
 	}
 	d := s.addDevice(site, id, group, member)
@@ -348,7 +346,7 @@ func (s *shard) device(site, id string, ts int64) *device {
 func (s *shard) addDevice(site, id, group string, member staleness.Member) *device {
 	g := s.groups[group]
 	if g == nil {
-		shared := s.reg.group(group, s.cfg.MaxGroups)
+		shared := s.reg.group(group, s.cfg.Limits.MaxGroups)
 		if shared == nil {
 			return nil
 		}

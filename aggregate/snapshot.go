@@ -211,7 +211,7 @@ func (s *shard) snapshot() *shardSnapshot {
 			ID: d.id, Site: d.site, Group: d.g.name, Listed: d.member.Listed, FirstEvent: d.member.FirstEvent,
 			Live: d.live, Dedup: d.dd.Snapshot(), Replay: d.replay.Snapshot(),
 			Accepted: d.accepted, Duplicates: d.duplicates, Replays: d.replays, Rejected: maps.Clone(d.rejected),
-			RateSpent: d.rate.spent, RateAt: d.rate.at,
+			RateSpent: d.rate.Spent, RateAt: d.rate.At,
 		}
 		for _, m := range d.metrics {
 			ds.Metrics = append(ds.Metrics, MetricSnapshot{
@@ -269,7 +269,7 @@ func (e *Engine) Restore(s *Snapshot) error {
 			copy(g.members, gs.Members)
 		}
 		for _, m := range gs.Metrics {
-			e.reg.admitMetric(g.shared, m, e.cfg.MaxGroupMetrics)
+			e.reg.admitMetric(g.shared, m, e.cfg.Limits.MaxGroupMetrics)
 		}
 		g.shared.cutoff.Store(gs.Cutoff)
 		g.shared.emitted.Store(gs.Emitted)
@@ -313,7 +313,7 @@ func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 	}
 	d := sh.devices[ds.ID]
 	if d == nil {
-		if !e.reg.reserveDevice(e.cfg.MaxDevices) {
+		if !e.reg.reserveDevice(e.cfg.Limits.MaxDevices) {
 			return
 		}
 		if d = sh.addDevice(ds.Site, ds.ID, group, member); d == nil {
@@ -327,10 +327,10 @@ func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 	d.replay.Restore(ds.Replay)
 	d.accepted, d.duplicates, d.replays = ds.Accepted, ds.Duplicates, ds.Replays
 	d.rejected = maps.Clone(ds.Rejected)
-	d.rate = bucket{spent: ds.RateSpent, at: ds.RateAt}
+	d.rate = ingest.Bucket{Spent: ds.RateSpent, At: ds.RateAt}
 	d.metrics = d.metrics[:0]
 	for _, ms := range ds.Metrics {
-		if !e.reg.admitMetric(d.g.shared, ms.Name, e.cfg.MaxGroupMetrics) {
+		if !e.reg.admitMetric(d.g.shared, ms.Name, e.cfg.Limits.MaxGroupMetrics) {
 			continue
 		}
 		d.metrics = append(d.metrics, devMetric{
