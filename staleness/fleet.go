@@ -14,32 +14,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Device reducers: how one device's samples in a window become one value.
-const (
-	ReduceMean  = "mean"
-	ReduceLast  = "last"
-	ReduceMin   = "min"
-	ReduceMax   = "max"
-	ReduceSum   = "sum"
-	ReduceDelta = "delta"
-)
-
-// Group statistics: how device values combine across a group.
-const (
-	StatSum   = "sum"
-	StatMean  = "mean"
-	StatMin   = "min"
-	StatMax   = "max"
-	StatCount = "count"
-)
-
-// Imputation policies for expected devices that did not report.
-const (
-	ImputeLast = "last"
-	ImputeZero = "zero"
-	ImputeNone = "none"
-)
-
 // DefaultInterval is a device's expected reporting interval when the fleet
 // file names none.
 const DefaultInterval = time.Second
@@ -70,14 +44,14 @@ type MetricSpec struct {
 	Monotonic *bool `yaml:"monotonic"`
 	// Device is the device reducer: mean, last, min, max, sum or delta.
 	// Default: mean.
-	Device string `yaml:"device"`
+	Device Reducer `yaml:"device"`
 	// Group is the headline group statistic: sum, mean, min, max or count.
 	// Every statistic is always computed; this one is the metric's headline.
 	// Default: sum.
-	Group string `yaml:"group"`
+	Group Stat `yaml:"group"`
 	// Impute is the estimate for an expected device that did not report:
 	// last (its last known value), zero, or none (exclude it). Default: last.
-	Impute string `yaml:"impute"`
+	Impute Impute `yaml:"impute"`
 }
 
 // GroupSpec names a group's devices: listed ones are expected from the start;
@@ -226,14 +200,8 @@ func (f *Fleet) Validate() error {
 
 func (s MetricSpec) validate(field string) error {
 	var errs []error
-	oneOf := func(name, v string, allowed ...string) {
-		if v != "" && !slices.Contains(allowed, v) {
-			errs = append(errs, fmt.Errorf("%s.%s: %q is not one of %v", field, name, v, allowed))
-		}
-	}
-	oneOf("device", s.Device, ReduceMean, ReduceLast, ReduceMin, ReduceMax, ReduceSum, ReduceDelta)
-	oneOf("group", s.Group, StatSum, StatMean, StatMin, StatMax, StatCount)
-	oneOf("impute", s.Impute, ImputeLast, ImputeZero, ImputeNone)
+	errs = append(errs, oneOf(field+".device", s.Device, Reducers()), oneOf(field+".group", s.Group, Stats()),
+		oneOf(field+".impute", s.Impute, Imputes()))
 	for name, p := range map[string]*float64{"min": s.Min, "max": s.Max, "max_rate_per_s": s.MaxRatePerS} {
 		if p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) {
 			errs = append(errs, fmt.Errorf("%s.%s: must be finite", field, name))
@@ -281,4 +249,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// oneOf reports v when it is set and not one of allowed.
+func oneOf[T ~string](field string, v T, allowed []T) error {
+	if v != "" && !slices.Contains(allowed, v) {
+		return fmt.Errorf("%s: %q is not one of %v", field, v, allowed)
+	}
+	return nil
 }

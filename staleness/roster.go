@@ -16,9 +16,9 @@ type Metric struct {
 	// MaxRatePerS is the fastest physical change per second; +Inf when unset.
 	MaxRatePerS float64
 	Monotonic   bool
-	Reducer     string
-	Stat        string
-	Impute      string
+	Reducer     Reducer
+	Stat        Stat
+	Impute      Impute
 }
 
 // Roster answers which group a device belongs to and how its metrics are
