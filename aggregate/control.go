@@ -1,16 +1,57 @@
 package aggregate
 
 import (
+	"context"
 	"slices"
 
 	"github.com/rollcall-iot/rollcall/staleness"
 )
 
 // ctlRequest is a function the coordinator runs on a shard's goroutine, so
-// that shard state is only ever touched by its owner.
-type ctlRequest struct {
-	do    func(*shard) any
-	reply chan any
+// that shard state is only ever touched by its owner. The function delivers
+// its own typed result (see ask).
+type ctlRequest func(*shard)
+
+// ask runs f on every shard's goroutine and returns the results in shard
+// order. It gives up with ErrStopped when stop closes before a shard took
+// the request, and with ctx's error when ctx ends first; a shard that took
+// a request always runs it (its result is then dropped).
+func ask[T any](ctx context.Context, stop <-chan struct{}, shards []*shard, f func(*shard) T) ([]T, error) {
+	out := make([]T, len(shards))
+	done := make(chan struct{}, len(shards)) // never blocks a shard
+	for i, s := range shards {
+		req := func(s *shard) {
+			out[i] = f(s)
+			done <- struct{}{}
+		}
+		select {
+		case s.ctl <- req:
+		case <-stop:
+			return nil, ErrStopped
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	for range shards {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// all runs f on every shard from the coordinator's goroutine, which owns
+// the shards' lifetime: they run until it returns, so all cannot fail.
+func all[T any](e *Engine, f func(*shard) T) []T {
+	out, _ := ask(context.Background(), nil, e.shards, f) // no stop, no deadline: no error
+	return out
+}
+
+// query runs f on every shard unless the engine has stopped or ctx ends.
+func query[T any](ctx context.Context, e *Engine, f func(*shard) T) ([]T, error) {
+	return ask(ctx, e.done, e.shards, f)
 }
 
 // statusReply is a shard's report at the start of each emit round.

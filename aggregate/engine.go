@@ -238,7 +238,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			e.all(func(s *shard) any { s.drain(); return nil })
+			all(e, func(s *shard) struct{} { s.drain(); return struct{}{} })
 			e.tick()
 			e.log.Info("aggregate stopped")
 			return nil
@@ -251,45 +251,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			close(req.done)
 		}
 	}
-}
-
-// all runs f on every shard's goroutine and returns the results in shard
-// order.
-func (e *Engine) all(f func(*shard) any) []any {
-	replies := make([]chan any, len(e.shards))
-	for i, s := range e.shards {
-		replies[i] = make(chan any, 1)
-		s.ctl <- ctlRequest{do: f, reply: replies[i]}
-	}
-	out := make([]any, len(e.shards))
-	for i, r := range replies {
-		out[i] = <-r
-	}
-	return out
-}
-
-// query runs f on every shard unless the engine has stopped or ctx ends.
-func (e *Engine) query(ctx context.Context, f func(*shard) any) ([]any, error) {
-	replies := make([]chan any, len(e.shards))
-	for i, s := range e.shards {
-		replies[i] = make(chan any, 1)
-		select {
-		case s.ctl <- ctlRequest{do: f, reply: replies[i]}:
-		case <-e.done:
-			return nil, ErrStopped
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	out := make([]any, len(e.shards))
-	for i, r := range replies {
-		select {
-		case out[i] = <-r:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return out, nil
 }
 
 func (e *Engine) group(name string, first int64) *coordGroup {
@@ -322,10 +283,10 @@ func (e *Engine) tick() {
 // now, a round is deterministic.
 func (e *Engine) round(now int64, replayed bool) {
 	t0 := time.Now()
-	replies := e.all(func(s *shard) any { return s.status(now) })
+	replies := all(e, func(s *shard) statusReply { return s.status(now) })
 	mark := RoundMark{Seq: e.roundSeq + 1, Now: now, Processed: make([]uint64, len(replies))}
 	for i, r := range replies {
-		mark.Processed[i] = r.(statusReply).processed
+		mark.Processed[i] = r.processed
 	}
 	if !replayed && e.recorder != nil {
 		idx, err := e.recorder(mark)
@@ -337,7 +298,7 @@ func (e *Engine) round(now int64, replayed bool) {
 	}
 	e.roundSeq = mark.Seq
 	for i, r := range replies {
-		e.absorb(i, r.(statusReply), now)
+		e.absorb(i, r, now)
 	}
 	for _, g := range e.roster.Groups() {
 		e.group(g, now)
@@ -383,8 +344,8 @@ func (e *Engine) round(now int64, replayed bool) {
 		})
 	}
 	emittedAt := time.Unix(0, now)
-	for i, r := range e.all(func(s *shard) any { return s.flush(now, fl) }) {
-		for _, p := range r.([]Partial) {
+	for i, r := range all(e, func(s *shard) []Partial { return s.flush(now, fl) }) {
+		for _, p := range r {
 			e.store(i, p)
 		}
 	}

@@ -128,13 +128,13 @@ func (d *device) info(cfg *staleness.Config, now int64, st staleness.State) Devi
 // Devices returns the devices matching f, sorted by id.
 func (e *Engine) Devices(ctx context.Context, f DeviceFilter) ([]DeviceInfo, error) {
 	now := e.cfg.Now().UnixNano()
-	replies, err := e.query(ctx, func(s *shard) any { return s.deviceInfos(f, now) })
+	replies, err := query(ctx, e, func(s *shard) []DeviceInfo { return s.deviceInfos(f, now) })
 	if err != nil {
 		return nil, err
 	}
 	out := []DeviceInfo{}
 	for _, r := range replies {
-		out = append(out, r.([]DeviceInfo)...)
+		out = append(out, r...)
 	}
 	slices.SortFunc(out, func(a, b DeviceInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
@@ -181,13 +181,13 @@ type GroupInfo struct {
 // Groups returns every group, sorted by name.
 func (e *Engine) Groups(ctx context.Context) ([]GroupInfo, error) {
 	now := e.cfg.Now().UnixNano()
-	replies, err := e.query(ctx, func(s *shard) any { return s.groupStates(now) })
+	replies, err := query(ctx, e, func(s *shard) map[string]map[string]int { return s.groupStates(now) })
 	if err != nil {
 		return nil, err
 	}
 	byName := map[string]*GroupInfo{}
 	for _, r := range replies {
-		for name, st := range r.(map[string]map[string]int) {
+		for name, st := range r {
 			gi := byName[name]
 			if gi == nil {
 				gi = &GroupInfo{Name: name, States: map[string]int{}}

@@ -98,7 +98,7 @@ func (s *shard) run(quit <-chan struct{}) {
 			s.handle(m)
 			s.handleQueued(queuedBurst)
 		case r := <-s.ctl:
-			r.reply <- r.do(s)
+			r(s)
 		case <-quit:
 			return
 		}

@@ -160,8 +160,7 @@ func (e *Engine) Snapshot(ctx context.Context) (*Snapshot, error) {
 // snapshot runs on the coordinator's goroutine.
 func (e *Engine) snapshot() *Snapshot {
 	s := &Snapshot{Version: SnapshotVersion, LastEvent: e.lastEvent, RoundSeq: e.roundSeq, MarkIndex: e.markIndex, ShardGroups: make([][]ShardGroupSnapshot, len(e.shards))}
-	for i, r := range e.all(func(sh *shard) any { return sh.snapshot() }) {
-		part := r.(*shardSnapshot)
+	for i, part := range all(e, (*shard).snapshot) {
 		s.Processed = append(s.Processed, part.processed)
 		s.Devices = append(s.Devices, part.devices...)
 		s.ShardGroups[i] = part.groups
@@ -370,7 +369,7 @@ func (e *Engine) Submit(ctx context.Context, m ingest.Message) error {
 
 // Settle waits until every message submitted so far has been handled.
 func (e *Engine) Settle(ctx context.Context) error {
-	_, err := e.query(ctx, func(s *shard) any { s.drain(); return nil })
+	_, err := query(ctx, e, func(s *shard) struct{} { s.drain(); return struct{}{} })
 	return err
 }
 
