@@ -14,8 +14,10 @@ import (
 
 // Defaults for Config.
 const (
-	// DefaultQueueLen is each shard's input queue, in messages. It must hold
-	// the broker's whole in-flight window at QoS 1.
+	// DefaultQueueLen is each shard's input queue, in messages. The ingest
+	// journal feeds it with Submit, which waits while it is full
+	// (backpressure to the broker), so it need not hold the broker's
+	// in-flight window.
 	DefaultQueueLen = 8192
 	// DefaultEmitInterval is how often watermarks are advanced and due
 	// windows emitted.

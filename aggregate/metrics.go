@@ -130,6 +130,15 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 		}, queueCap),
 		reg: reg,
 	}
+	if err := m.register(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register pre-initialises every label value and registers the collectors,
+// from one list; on failure it unregisters what it registered.
+func (m *metrics) register() error {
 	for _, o := range outcomes {
 		m.messages.WithLabelValues(o)
 	}
@@ -148,14 +157,14 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 		m.skipped, m.recordErrors, m.groups, m.emitTime, m.lastEvent, m.queueLen, m.queueCap,
 	}
 	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
+		if err := m.reg.Register(c); err != nil {
 			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
+				m.reg.Unregister(done)
 			}
-			return nil, err
+			return err
 		}
 	}
-	return m, nil
+	return nil
 }
 
 func (m *metrics) unregister() {

@@ -135,6 +135,10 @@ func (s *shard) drain() {
 	}
 }
 
+// handle takes one message through the rules in the order DESIGN.md gives
+// them: ingest's admission limits and decoding, the roster (staleness),
+// dedup's verdict, the window's lateness and the device's envelope, then
+// the accumulators.
 func (s *shard) handle(m ingest.Message) {
 	if m.Ack != nil {
 		defer m.Ack()
@@ -162,36 +166,59 @@ func (s *shard) handle(m ingest.Message) {
 		return
 	}
 	start := s.win.Start(r.TS)
+	if !s.fresh(d, r, start) {
+		return
+	}
+	if start < d.g.shared.cutoff.Load() {
+		s.reject(d, &m, errTooLate)
+		return
+	}
+	slots, err := s.plausible(d, r)
+	if err != nil {
+		s.reject(d, &m, err)
+		return
+	}
+	if len(d.wins) >= s.cfg.Limits.MaxOpenWindows && d.findWindow(start) == nil {
+		s.reject(d, &m, errTooManyWindows)
+		return
+	}
+	s.accept(d, r, start, slots)
+}
+
+// fresh counts what dedup's verdict on r says (dedup.State.Check decides)
+// and reports whether r is fresh, to be aggregated.
+func (s *shard) fresh(d *device, r *ingest.Reading, start int64) bool {
 	switch d.dd.Check(&s.cfg.Dedup, &s.cfg.Replay, r, time.Duration(d.live.Interval)) {
 	case dedup.Redelivery:
 		d.duplicates++
 		s.cnt.outcome[outDuplicate]++
-		return
+		return false
 	case dedup.Duplicate:
 		d.duplicates++
 		s.cnt.outcome[outDuplicate]++
 		if w := d.findWindow(start); w != nil {
 			w.duplicates++
 		}
-		return
+		return false
 	case dedup.Replay:
 		d.replays++
 		s.cnt.outcome[outReplay]++
-		if d.replay.Observe(&s.cfg.Replay, m.Received) {
+		if d.replay.Observe(&s.cfg.Replay, r.Received) {
 			s.log.Warn("device replaying", "device_id", d.id, "group", d.g.name, "replays", d.replay.Total)
 		}
 		if w := d.findWindow(start); w != nil {
 			w.replays++
 		}
-		return
+		return false
 	}
-	g := d.g
-	if start < g.shared.cutoff.Load() {
-		s.reject(d, &m, errTooLate)
-		return
-	}
-	// Check the reading against each metric's physical envelope before it
-	// counts (a duplicate or replay is not counted whatever it carries).
+	return true
+}
+
+// plausible checks r against each metric's physical envelope before it
+// counts (a duplicate or replay is not counted whatever it carries), and
+// returns the metrics' slots in d (-1: the group has max_group_metrics
+// others).
+func (s *shard) plausible(d *device, r *ingest.Reading) ([]int, error) {
 	slots := s.slots[:0]
 	for _, mv := range r.Metrics {
 		i := d.slot(mv.Name)
@@ -200,17 +227,18 @@ func (s *shard) handle(m ingest.Message) {
 		}
 		slots = append(slots, i)
 		if i >= 0 && !d.metrics[i].plausible(mv.Value, r) {
-			s.reject(d, &m, &ingest.RejectError{Reason: ingest.ReasonImplausible,
-				Detail: fmt.Sprintf("metric %q: %v is outside the physical envelope of %s", mv.Name, mv.Value, d.id)})
-			return
+			return nil, &ingest.RejectError{Reason: ingest.ReasonImplausible,
+				Detail: fmt.Sprintf("metric %q: %v is outside the physical envelope of %s", mv.Name, mv.Value, d.id)}
 		}
 	}
 	s.slots = slots
-	if len(d.wins) >= s.cfg.Limits.MaxOpenWindows && d.findWindow(start) == nil {
-		s.reject(d, &m, errTooManyWindows)
-		return
-	}
-	d.live.Observe(m.Received, r.TS)
+	return slots, nil
+}
+
+// accept adds the fresh, plausible reading r to d's window at start.
+func (s *shard) accept(d *device, r *ingest.Reading, start int64, slots []int) {
+	g := d.g
+	d.live.Observe(r.Received, r.TS)
 	w := d.window(start)
 	if start < g.shared.emitted.Load() {
 		w.late++
