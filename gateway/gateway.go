@@ -127,7 +127,7 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	if g.api, err = api.New(cfg.HTTP, api.Deps{
 		Store: g.store, Engine: g.engine, Ready: g.ready, Gatherer: g.reg,
 		Rejects:    g.engine.Rejects,
-		MetricStat: func(m string) string { return roster.Metric("", m).Stat },
+		MetricStat: func(m string) string { return string(roster.Metric("", m).Stat) },
 	}, log, g.reg); err != nil {
 		return nil, err
 	}
