@@ -115,8 +115,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-s.streams }()
 	default:
 		w.Header().Set("Retry-After", strconv.Itoa(int(streamRetry.Seconds())))
-		s.refuse(w, &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyStreams,
-			Message: fmt.Sprintf("%d streams are open, the most allowed (http.max_streams)", s.cfg.MaxStreams)})
+		s.refuse(w, &Error{
+			Status: http.StatusTooManyRequests, Code: CodeTooManyStreams,
+			Message: fmt.Sprintf("%d streams are open, the most allowed (http.max_streams)", s.cfg.MaxStreams),
+		})
 		return
 	}
 	sub, err := st.Subscribe()

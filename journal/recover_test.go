@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -357,5 +356,5 @@ func TestCorruptActiveSegment(t *testing.T) {
 		require.Equal(t, recordFor(i), b)
 	}
 	_, _, err = r.Next()
-	require.True(t, errors.Is(err, io.EOF))
+	require.ErrorIs(t, err, io.EOF)
 }

@@ -231,10 +231,18 @@ func (f FaultSpec) setParams() []string {
 		name string
 		set  bool
 	}{
-		{"probability", f.Probability != 0}, {"every", f.Every != 0}, {"delay", f.Delay != 0},
-		{"jitter", f.Jitter != 0}, {"skew", f.Skew != 0}, {"factor", f.Factor != 0},
-		{"window", f.Window != 0}, {"copies", f.Copies != 0}, {"size", f.Size != 0},
-		{"target", f.Target != ""}, {"downtime", f.Downtime != 0}, {"buffer", f.Buffer != 0},
+		{"probability", f.Probability != 0},
+		{"every", f.Every != 0},
+		{"delay", f.Delay != 0},
+		{"jitter", f.Jitter != 0},
+		{"skew", f.Skew != 0},
+		{"factor", f.Factor != 0},
+		{"window", f.Window != 0},
+		{"copies", f.Copies != 0},
+		{"size", f.Size != 0},
+		{"target", f.Target != ""},
+		{"downtime", f.Downtime != 0},
+		{"buffer", f.Buffer != 0},
 		{"flush_rate", f.FlushRate != 0},
 	} {
 		if p.set {

@@ -81,8 +81,10 @@ func (r *run) sample(di int32, t time.Duration) {
 	}
 	wts := ts.Add(skew).Truncate(time.Millisecond)
 	payload := appendTelemetry(make([]byte, 0, 128), "", d.seq, d.boot, wts, g.Metrics, vals)
-	m := &outMsg{Message: Message{Topic: dp.topic, Payload: payload, QoS: r.qos, Kind: MessageTelemetry,
-		Device: dp.id, Faults: set}, dev: di, telemetry: true, ts: wts}
+	m := &outMsg{Message: Message{
+		Topic: dp.topic, Payload: payload, QoS: r.qos, Kind: MessageTelemetry,
+		Device: dp.id, Faults: set,
+	}, dev: di, telemetry: true, ts: wts}
 	for _, fi := range dups {
 		n := r.p.faults[fi].spec.Copies
 		m.copies += n
@@ -109,9 +111,11 @@ func (r *run) sample(di int32, t time.Duration) {
 	}
 	if spoofer != nil {
 		target := &r.p.devices[spoofer.target]
-		sp := &outMsg{Message: Message{Topic: target.topic, QoS: r.qos, Kind: MessageTelemetry, Device: dp.id,
+		sp := &outMsg{Message: Message{
+			Topic: target.topic, QoS: r.qos, Kind: MessageTelemetry, Device: dp.id,
 			Faults:  set&FaultSet(0).with(FaultClockSkew) | FaultSet(0).with(FaultSpoof),
-			Payload: appendTelemetry(make([]byte, 0, 160), dp.id, d.seq, d.boot, wts, g.Metrics, vals)}, dev: di}
+			Payload: appendTelemetry(make([]byte, 0, 160), dp.id, d.seq, d.boot, wts, g.Metrics, vals),
+		}, dev: di}
 		r.countPlan(spoofer, 1)
 		r.send(sp, t)
 	}
@@ -325,8 +329,10 @@ func (r *run) publish(dev int32, m *Message) {
 // status publishes a birth, or has the broker publish a device's Last Will.
 func (r *run) status(di int32, kind MessageKind, t time.Duration) {
 	dp := r.devs[di].p
-	m := Message{Topic: dp.statusTopic, QoS: 1, Kind: kind, Device: dp.id, At: r.start.Add(t),
-		Payload: []byte(StatusOnline)}
+	m := Message{
+		Topic: dp.statusTopic, QoS: 1, Kind: kind, Device: dp.id, At: r.start.Add(t),
+		Payload: []byte(StatusOnline),
+	}
 	r.f.ctr.status.Add(1)
 	switch kind {
 	case MessageWill:

@@ -399,8 +399,10 @@ func (b *bench) startSubject(name string, br *broker, dir, clientID string, qos 
 		rc, err := startRollcall(b.rollcall, dir, url, clientID, b.rollcallEnv(), ready)
 		return subject{rc: rc}, err
 	}
-	args := []string{"--broker", url, "--client-id", clientID, fmt.Sprintf("--qos=%d", qos),
-		fmt.Sprintf("--clean=%t", qos == 0), fmt.Sprintf("--expect=%d", expect), fmt.Sprintf("--json=%t", name == SubjectPahoJSON)}
+	args := []string{
+		"--broker", url, "--client-id", clientID, fmt.Sprintf("--qos=%d", qos),
+		fmt.Sprintf("--clean=%t", qos == 0), fmt.Sprintf("--expect=%d", expect), fmt.Sprintf("--json=%t", name == SubjectPahoJSON),
+	}
 	s, err := startSubscriber(args...)
 	if err != nil {
 		return subject{}, err

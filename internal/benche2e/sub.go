@@ -87,11 +87,11 @@ func RunSubscriber(args []string, stdin io.Reader, stdout io.Writer) error {
 		SetAutoAckDisabled(*qos > 0).SetDefaultPublishHandler(handler).SetKeepAlive(30 * time.Second)
 	c := mqtt.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("connect: %v", tok.Error())
+		return fmt.Errorf("connect: %w", tok.Error())
 	}
 	tok := c.Subscribe("fleet/+/+/telemetry", byte(*qos), nil)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("subscribe: %v", tok.Error())
+		return fmt.Errorf("subscribe: %w", tok.Error())
 	}
 	if *sessionOnly {
 		c.Disconnect(250)
@@ -180,7 +180,7 @@ func (s *subProcess) await(name string, stall time.Duration, onProgress func(sub
 		case e, ok := <-s.events:
 			if !ok {
 				<-s.exited
-				return subEvent{}, fmt.Errorf("subscriber exited before %q: %v", name, s.err)
+				return subEvent{}, fmt.Errorf("subscriber exited before %q: %w", name, s.err)
 			}
 			if e.Event == name {
 				return e, nil
