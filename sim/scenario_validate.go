@@ -198,8 +198,8 @@ func validID(id string) bool {
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if ('a' > c || c > 'z') && ('A' > c || c > 'Z') && ('0' > c || c > '9') &&
-			c != '.' && c != '_' && c != ':' && c != '-' {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == ':' || c == '-') {
 			return false
 		}
 	}
@@ -214,7 +214,7 @@ func validMetricName(name string) bool {
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if ('a' > c || c > 'z') && ('A' > c || c > 'Z') && ('0' > c || c > '9') && c != '.' && c != '_' && c != '-' {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return false
 		}
 	}
