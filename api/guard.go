@@ -44,13 +44,17 @@ type route struct {
 func (s *Server) guard(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := len(r.URL.EscapedPath()) + len(r.URL.RawQuery); n > s.cfg.MaxURLBytes {
-			s.refuse(w, &Error{Status: http.StatusRequestURITooLong, Code: CodeURITooLong,
-				Message: fmt.Sprintf("path and query are %d bytes, more than %d", n, s.cfg.MaxURLBytes)})
+			s.refuse(w, &Error{
+				Status: http.StatusRequestURITooLong, Code: CodeURITooLong,
+				Message: fmt.Sprintf("path and query are %d bytes, more than %d", n, s.cfg.MaxURLBytes),
+			})
 			return
 		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {
-			s.refuse(w, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
-				Message: fmt.Sprintf("request body of %d bytes, more than %d", r.ContentLength, s.cfg.MaxBodyBytes)})
+			s.refuse(w, &Error{
+				Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
+				Message: fmt.Sprintf("request body of %d bytes, more than %d", r.ContentLength, s.cfg.MaxBodyBytes),
+			})
 			return
 		}
 		// A body of unknown length (chunked) is cut off at the limit if

@@ -147,8 +147,10 @@ func (s *Server) historyQuery(v url.Values) (q store.Query, hash uint64, e *Erro
 		case n < 1:
 			return q, 0, badParameter("limit", "%d must be positive", n)
 		case n > s.cfg.MaxLimit:
-			return q, 0, &Error{Status: http.StatusBadRequest, Code: CodeLimitTooLarge,
-				Message: fmt.Sprintf("parameter \"limit\": %d exceeds the maximum of %d (http.max_limit)", n, s.cfg.MaxLimit)}
+			return q, 0, &Error{
+				Status: http.StatusBadRequest, Code: CodeLimitTooLarge,
+				Message: fmt.Sprintf("parameter \"limit\": %d exceeds the maximum of %d (http.max_limit)", n, s.cfg.MaxLimit),
+			}
 		}
 		q.Limit = n
 	}
@@ -186,9 +188,11 @@ func (s *Server) historyQuery(v url.Values) (q store.Query, hash uint64, e *Erro
 	if q.From.IsZero() {
 		q.From = end.Add(-s.cfg.MaxRange)
 	} else if span := end.Sub(q.From); span > s.cfg.MaxRange {
-		return q, 0, &Error{Status: http.StatusBadRequest, Code: CodeRangeTooLarge,
+		return q, 0, &Error{
+			Status: http.StatusBadRequest, Code: CodeRangeTooLarge,
 			Message: fmt.Sprintf("from %s to %s spans %v, more than %v (http.max_range)",
-				q.From.Format(time.RFC3339), end.Format(time.RFC3339), span.Round(time.Second), s.cfg.MaxRange)}
+				q.From.Format(time.RFC3339), end.Format(time.RFC3339), span.Round(time.Second), s.cfg.MaxRange),
+		}
 	}
 	return q, hash, nil
 }

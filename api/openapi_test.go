@@ -249,12 +249,12 @@ func compareSchema(t *testing.T, doc *openAPI, where string, s *schema, typ refl
 	if typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
 	}
-	switch {
-	case typ == timeType:
+	switch typ {
+	case timeType:
 		require.Equal(t, "string", s.Type, where)
 		require.Equal(t, "date-time", s.Format, where)
 		return
-	case typ == numType:
+	case numType:
 		require.Equal(t, "number", s.Type, where)
 		require.True(t, s.Nullable, "%s: a Num is null when unknown", where)
 		return

@@ -70,42 +70,12 @@ func parseEventID(id string) (epoch, seq uint64, ok bool) {
 // Last-Event-ID (header, or the last_event_id parameter) first gets what
 // it missed, while the store's backlog holds it; otherwise a "reset" event.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	v := r.URL.Query()
-	group, e := param(v, "group")
+	group, metric, after, reset, e := s.streamParams(r)
 	if e != nil {
 		s.writeError(w, e)
 		return
-	}
-	metric, e := param(v, "metric")
-	if e != nil {
-		s.writeError(w, e)
-		return
-	}
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		if lastID, e = param(v, "last_event_id"); e != nil {
-			s.writeError(w, e)
-			return
-		}
 	}
 	st := s.deps.Store
-	after := st.Seq()
-	var reset *StreamReset
-	if lastID != "" {
-		epoch, seq, ok := parseEventID(lastID)
-		switch {
-		case !ok:
-			s.writeError(w, badParameter("Last-Event-ID", "%q is not an event id (<epoch>-<seq>)", lastID))
-			return
-		case epoch != st.Epoch():
-			reset = &StreamReset{Reason: resetRestarted}
-		case seq > after:
-			s.writeError(w, badParameter("Last-Event-ID", "%q is ahead of the stream", lastID))
-			return
-		default:
-			after = seq
-		}
-	}
 	if e := s.checkSeries(r.Context(), group, metric); e != nil {
 		s.writeError(w, e)
 		return
@@ -115,8 +85,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-s.streams }()
 	default:
 		w.Header().Set("Retry-After", strconv.Itoa(int(streamRetry.Seconds())))
-		s.refuse(w, &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyStreams,
-			Message: fmt.Sprintf("%d streams are open, the most allowed (http.max_streams)", s.cfg.MaxStreams)})
+		s.refuse(w, &Error{
+			Status: http.StatusTooManyRequests, Code: CodeTooManyStreams,
+			Message: fmt.Sprintf("%d streams are open, the most allowed (http.max_streams)", s.cfg.MaxStreams),
+		})
 		return
 	}
 	sub, err := st.Subscribe()
@@ -148,6 +120,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if reset != nil {
 		sw.reset(*reset, after)
 	}
+	s.pump(r.Context(), sw, sub, group, metric, after)
+}
+
+// pump sends the aggregates of group and metric after store sequence after
+// (all when empty), in batches, then waits for more, until the client goes
+// away, the server stops or a write fails.
+func (s *Server) pump(ctx context.Context, sw *streamWriter, sub *store.Subscription, group, metric string, after uint64) {
+	st := s.deps.Store
 	heartbeat := time.NewTicker(s.cfg.StreamHeartbeat)
 	defer heartbeat.Stop()
 	first := true
@@ -178,12 +158,47 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		case <-sub.C():
 		case <-heartbeat.C:
 			sw.buf.WriteString(": heartbeat\n\n")
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-s.stopping:
 			return
 		}
 	}
+}
+
+// streamParams parses the stream's parameters and Last-Event-ID: after is
+// the store sequence to send from, and reset, when not nil, the reset event
+// to send first.
+func (s *Server) streamParams(r *http.Request) (group, metric string, after uint64, reset *StreamReset, e *Error) {
+	v := r.URL.Query()
+	if group, e = param(v, "group"); e != nil {
+		return
+	}
+	if metric, e = param(v, "metric"); e != nil {
+		return
+	}
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		if lastID, e = param(v, "last_event_id"); e != nil {
+			return
+		}
+	}
+	st := s.deps.Store
+	after = st.Seq()
+	if lastID != "" {
+		epoch, seq, ok := parseEventID(lastID)
+		switch {
+		case !ok:
+			e = badParameter("Last-Event-ID", "%q is not an event id (<epoch>-<seq>)", lastID)
+		case epoch != st.Epoch():
+			reset = &StreamReset{Reason: resetRestarted}
+		case seq > after:
+			e = badParameter("Last-Event-ID", "%q is ahead of the stream", lastID)
+		default:
+			after = seq
+		}
+	}
+	return group, metric, after, reset, e
 }
 
 // checkSeries answers 422 when group or metric is given and neither the

@@ -474,7 +474,7 @@ func TestStreamDropsSlowClient(t *testing.T) {
 
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { require.NoError(t, conn.Close()) }()
 	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(4096))
 	_, err = fmt.Fprintf(conn, "GET /api/v1/aggregates/stream HTTP/1.1\r\nHost: x\r\nLast-Event-ID: %d-0\r\n\r\n", st.Epoch())
 	require.NoError(t, err)

@@ -68,7 +68,7 @@ func BenchmarkAppendCommit(b *testing.B) {
 				b.Run(fmt.Sprintf("sync=%s/compression=%s/commit=%d", sync, c, every), func(b *testing.B) {
 					j, err := Open(Config{Dir: b.TempDir(), Sync: sync, Compression: c}, nil, nil)
 					require.NoError(b, err)
-					defer j.Close()
+					defer mustClose(b, j)
 					b.ReportAllocs()
 					b.SetBytes(int64(avg))
 					var n, written int64
@@ -118,7 +118,7 @@ func BenchmarkRead(b *testing.B) {
 		b.Run("compression="+c, func(b *testing.B) {
 			j, err := Open(Config{Dir: b.TempDir(), Sync: SyncNone, Compression: c}, nil, nil)
 			require.NoError(b, err)
-			defer j.Close()
+			defer mustClose(b, j)
 			var total int
 			for i, r := range recs {
 				_, err := j.Append(r)

@@ -80,11 +80,11 @@ func fuzzReader(t *testing.T, dir string, data []byte, mode uint8) {
 	}
 	j, err := Open(Config{Dir: dir, Sync: SyncNone, SegmentBytes: MinSegmentBytes, MaxBytes: 1 << 30, BlockBytes: 1024}, nil, nil)
 	require.NoError(t, err)
-	defer j.Close()
+	defer mustClose(t, j)
 
 	r, err := j.NewReader(1)
 	require.NoError(t, err)
-	defer r.Close()
+	defer mustClose(t, r)
 	var prev uint64
 	for range 1 << 20 {
 		idx, rec, err := r.Next()

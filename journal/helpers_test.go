@@ -76,7 +76,7 @@ func readAll(t testing.TB, j *Journal, from uint64) ([]rec, []error) {
 	t.Helper()
 	r, err := j.NewReader(from)
 	require.NoError(t, err)
-	defer r.Close()
+	defer mustClose(t, r)
 	var recs []rec
 	var errs []error
 	for {
@@ -179,4 +179,14 @@ func copyDir(t testing.TB, src string) string {
 		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600))
 	}
 	return dst
+}
+
+// mustClose closes c, a Journal or Reader, when deferred at the end of a
+// test, and fails the test if closing fails. ErrClosed is fine: the test may
+// have closed c itself.
+func mustClose(t testing.TB, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		t.Errorf("close: %v", err)
+	}
 }

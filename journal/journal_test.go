@@ -57,7 +57,7 @@ func TestRoundTrip(t *testing.T) {
 				cfg.Compression = CompressionS2
 			}
 			j, reg := open(t, cfg)
-			defer j.Close()
+			defer mustClose(t, j)
 			appendN(t, j, n+501, n+600)
 			_, err = j.Commit()
 			require.NoError(t, err)
@@ -93,7 +93,7 @@ func TestEmpty(t *testing.T) {
 	require.Equal(t, []string{filepath.Join(dir, "00000000000000000001.seg")}, segmentFiles(t, dir))
 
 	j, _ = open(t, testConfig(dir, CompressionS2))
-	defer j.Close()
+	defer mustClose(t, j)
 	idx, err := j.Append(nil)
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), idx)
@@ -104,10 +104,10 @@ func TestEmpty(t *testing.T) {
 func TestCommitVisibility(t *testing.T) {
 	t.Parallel()
 	j, _ := open(t, testConfig(t.TempDir(), CompressionS2))
-	defer j.Close()
+	defer mustClose(t, j)
 	r, err := j.NewReader(1)
 	require.NoError(t, err)
-	defer r.Close()
+	defer mustClose(t, r)
 
 	appendN(t, j, 1, 200) // many blocks, and a new segment
 	require.Positive(t, j.Size(), "blocks written before Commit")
@@ -136,7 +136,7 @@ func TestCloseCommits(t *testing.T) {
 	require.NoError(t, j.Close())
 
 	j, _ = open(t, testConfig(dir, CompressionZstd))
-	defer j.Close()
+	defer mustClose(t, j)
 	require.Equal(t, uint64(10), j.LastIndex())
 	recs, _ := readAll(t, j, 1)
 	requireRecords(t, recs, span(1, 10))
@@ -180,7 +180,7 @@ func TestLocked(t *testing.T) {
 func TestTooLarge(t *testing.T) {
 	t.Parallel()
 	j, _ := open(t, testConfig(t.TempDir(), CompressionNone))
-	defer j.Close()
+	defer mustClose(t, j)
 	_, err := j.Append(make([]byte, MaxRecordBytes+1))
 	require.ErrorIs(t, err, ErrTooLarge)
 	idx, err := j.Append(make([]byte, 100<<10)) // larger than a block: a block of its own
@@ -202,7 +202,7 @@ func TestRotation(t *testing.T) {
 	cfg := testConfig(dir, CompressionNone)
 	cfg.SegmentBytes = MinSegmentBytes
 	j, _ := open(t, cfg)
-	defer j.Close()
+	defer mustClose(t, j)
 	for i := uint64(1); i <= 2000; i += 10 {
 		appendN(t, j, i, i+9)
 		_, err := j.Commit()
@@ -241,7 +241,7 @@ func TestMaxBytes(t *testing.T) {
 			cfg := testConfig(dir, c)
 			cfg.SegmentBytes, cfg.MaxBytes = MinSegmentBytes, 3*MinSegmentBytes
 			j, _ := open(t, cfg)
-			defer j.Close()
+			defer mustClose(t, j)
 			var idx uint64
 			for {
 				i, err := j.Append(recordFor(idx + 1))
@@ -303,14 +303,14 @@ func TestDeleteBefore(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	j, _ := open(t, testConfig(dir, CompressionS2))
-	defer j.Close()
+	defer mustClose(t, j)
 	last := fillSegments(t, j, dir, 5)
 	f := segmentFirsts(t, dir)
 
 	// A reader in the first segment, to be moved on.
 	r, err := j.NewReader(1)
 	require.NoError(t, err)
-	defer r.Close()
+	defer mustClose(t, r)
 	idx, _, err := r.Next()
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), idx)
@@ -345,7 +345,7 @@ func TestDropOldest(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	j, _ := open(t, testConfig(dir, CompressionZstd))
-	defer j.Close()
+	defer mustClose(t, j)
 	last := fillSegments(t, j, dir, 4)
 	f := segmentFirsts(t, dir)
 	size := j.Size()
@@ -384,7 +384,7 @@ func TestMetricsWrapped(t *testing.T) {
 	ingestDir, spoolDir := t.TempDir(), t.TempDir()
 	ingest, err := Open(testConfig(ingestDir, CompressionS2), nil, wrap("ingest"))
 	require.NoError(t, err)
-	defer ingest.Close()
+	defer mustClose(t, ingest)
 	spool, err := Open(testConfig(spoolDir, CompressionS2), nil, wrap("spool"))
 	require.NoError(t, err)
 	_, err = spool.Append([]byte("x"))
@@ -482,7 +482,7 @@ func TestForeignFiles(t *testing.T) {
 	appendN(t, j, 1, 5)
 	require.NoError(t, j.Close())
 	j, _ = open(t, testConfig(dir, CompressionS2))
-	defer j.Close()
+	defer mustClose(t, j)
 	recs, errs := readAll(t, j, 1)
 	require.Empty(t, errs)
 	requireRecords(t, recs, span(1, 5))
@@ -507,7 +507,7 @@ func TestSyncBatch(t *testing.T) {
 			require.NoError(t, j.Close())
 
 			j, _ = open(t, cfg)
-			defer j.Close()
+			defer mustClose(t, j)
 			require.Equal(t, last, j.LastIndex())
 			recs, errs := readAll(t, j, 0)
 			require.Empty(t, errs)
@@ -539,7 +539,7 @@ func TestFailureIsPermanent(t *testing.T) {
 	require.Error(t, j.Close())
 
 	j, _ = open(t, cfg)
-	defer j.Close()
+	defer mustClose(t, j)
 	require.Equal(t, uint64(10), j.LastIndex())
 	idx, err := j.Append([]byte("y"))
 	require.NoError(t, err)

@@ -13,12 +13,12 @@ import (
 
 // follow reads from from until it has read record to, waiting at the end,
 // and checks every record. It returns the indexes read.
-func follow(ctx context.Context, j *Journal, from, to uint64) ([]uint64, error) {
+func follow(ctx context.Context, j *Journal, from, to uint64) (_ []uint64, err error) {
 	r, err := j.NewReader(from)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer func() { err = errors.Join(err, r.Close()) }()
 	var got []uint64
 	for {
 		idx, b, err := r.Next()
@@ -51,7 +51,7 @@ func TestReadersConcurrentWithWriter(t *testing.T) {
 		t.Run(c, func(t *testing.T) {
 			t.Parallel()
 			j, _ := open(t, testConfig(t.TempDir(), c))
-			defer j.Close()
+			defer mustClose(t, j)
 			const n, readers = 5000, 4
 			var wg sync.WaitGroup
 			results := make([][]uint64, readers)
@@ -84,7 +84,7 @@ func TestReaderConcurrentWithDropOldest(t *testing.T) {
 	cfg := testConfig(t.TempDir(), CompressionS2)
 	cfg.SegmentBytes, cfg.MaxBytes = MinSegmentBytes, 4*MinSegmentBytes
 	j, _ := open(t, cfg)
-	defer j.Close()
+	defer mustClose(t, j)
 	const n = 4000
 	var got []uint64
 	var ferr error
@@ -127,7 +127,7 @@ func TestReaderWait(t *testing.T) {
 	j, _ := open(t, testConfig(t.TempDir(), CompressionS2))
 	r, err := j.NewReader(1)
 	require.NoError(t, err)
-	defer r.Close()
+	defer mustClose(t, r)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -155,7 +155,7 @@ func TestReaderFrom(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	j, _ := open(t, testConfig(dir, CompressionZstd))
-	defer j.Close()
+	defer mustClose(t, j)
 	last := fillSegments(t, j, dir, 3)
 	for _, from := range []uint64{0, 1, 2, 17, last / 2, last - 1, last} {
 		recs, errs := readAll(t, j, from)
@@ -170,7 +170,7 @@ func TestReaderFrom(t *testing.T) {
 
 	r, err := j.NewReader(last + 3)
 	require.NoError(t, err)
-	defer r.Close()
+	defer mustClose(t, r)
 	_, _, err = r.Next()
 	require.ErrorIs(t, err, io.EOF)
 	appendN(t, j, last+1, last+4)

@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -72,7 +71,7 @@ func requireRecovered(t *testing.T, j *Journal, dir string, cfg Config, keep uin
 	require.NoError(t, j.Close())
 	cfg.Dir = dir
 	j, _ = open(t, cfg)
-	defer j.Close()
+	defer mustClose(t, j)
 	require.Equal(t, keep+1, j.LastIndex())
 	require.Zero(t, truncated(j, ReasonTornTail)+truncated(j, ReasonCorrupt))
 }
@@ -236,7 +235,7 @@ func TestCorruptEarlierSegment(t *testing.T) {
 				}
 				b := bs[i]
 				j, _ := f.damaged(t, seg, func(data []byte) []byte { damage(data, b); return data })
-				defer j.Close()
+				defer mustClose(t, j)
 				require.Zero(t, truncated(j, ReasonTornTail)+truncated(j, ReasonCorrupt), "Open reads the last segment only")
 				require.Equal(t, f.last, j.LastIndex())
 
@@ -282,7 +281,7 @@ func TestSegmentEndsEarly(t *testing.T) {
 			t.Parallel()
 			b := f.blocks[seg][2]
 			j, _ := f.damaged(t, seg, func(data []byte) []byte { return data[:tc.cut(b)] })
-			defer j.Close()
+			defer mustClose(t, j)
 			recs, errs := readAll(t, j, 1)
 			requireRecords(t, recs, without(f.last, b.first, next-1))
 			require.Len(t, errs, 1)
@@ -317,7 +316,7 @@ func TestCorruptLastSegmentMiddle(t *testing.T) {
 	appendN(t, j, f.last+1, f.last+5)
 	require.NoError(t, j.Close())
 	j, _ = open(t, j.cfg)
-	defer j.Close()
+	defer mustClose(t, j)
 	require.Equal(t, f.last+5, j.LastIndex())
 	require.Zero(t, truncated(j, ReasonCorrupt)+truncated(j, ReasonTornTail))
 }
@@ -328,13 +327,13 @@ func TestCorruptActiveSegment(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	j, _ := open(t, testConfig(dir, CompressionNone))
-	defer j.Close()
+	defer mustClose(t, j)
 	appendN(t, j, 1, 3)
 	_, err := j.Commit()
 	require.NoError(t, err)
 	r, err := j.NewReader(1)
 	require.NoError(t, err)
-	defer r.Close()
+	defer mustClose(t, r)
 
 	path := segmentFiles(t, dir)[0]
 	data, err := os.ReadFile(path)
@@ -357,5 +356,5 @@ func TestCorruptActiveSegment(t *testing.T) {
 		require.Equal(t, recordFor(i), b)
 	}
 	_, _, err = r.Next()
-	require.True(t, errors.Is(err, io.EOF))
+	require.ErrorIs(t, err, io.EOF)
 }

@@ -20,12 +20,14 @@ import (
 // benchScenario is sites of 100 turbines at 1 Hz for 10 s, with 1 % of the
 // devices duplicating and 1 % replaying.
 func benchScenario(devices int) Scenario {
-	return Scenario{Name: "bench", Duration: 10 * time.Second,
+	return Scenario{
+		Name: "bench", Duration: 10 * time.Second,
 		Sites: []SiteSpec{{Name: "site-{i}", Count: devices / 100, Devices: 100}},
 		Faults: []FaultSpec{
 			{Kind: FaultDuplicate, Fraction: 0.01},
 			{Kind: FaultReplay, Fraction: 0.01, From: 2 * time.Second, Every: 3 * time.Second},
-		}}
+		},
+	}
 }
 
 // BenchmarkFleet measures the simulator alone: the schedule, the physics,
@@ -36,8 +38,10 @@ func BenchmarkFleet(b *testing.B) {
 			b.ReportAllocs()
 			var msgs, bytes uint64
 			cpu0 := cpuTime()
-			cfg := Config{Scenario: benchScenario(devices), Speed: math.Inf(1), Start: testStart, Truth: io.Discard,
-				Deliver: func(m Message) { msgs++; bytes += uint64(len(m.Payload)) }}
+			cfg := Config{
+				Scenario: benchScenario(devices), Speed: math.Inf(1), Start: testStart, Truth: io.Discard,
+				Deliver: func(m Message) { msgs++; bytes += uint64(len(m.Payload)) },
+			}
 			for b.Loop() {
 				f, err := New(cfg, nil)
 				if err != nil {
@@ -120,13 +124,15 @@ func BenchmarkFleetMemory(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				n := 0
-				f, err := New(Config{Scenario: benchScenario(devices), Speed: math.Inf(1), Start: testStart, Truth: io.Discard,
+				f, err := New(Config{
+					Scenario: benchScenario(devices), Speed: math.Inf(1), Start: testStart, Truth: io.Discard,
 					Deliver: func(Message) {
 						if n++; n == devices*3/2 {
 							runtime.GC()
 							runtime.ReadMemStats(&during)
 						}
-					}}, nil)
+					},
+				}, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

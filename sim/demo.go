@@ -48,8 +48,10 @@ func DemoScenario() Scenario {
 		Faults: []FaultSpec{
 			{Kind: FaultSilent, Devices: []string{DemoSilentDevice}, From: DemoSilentAfter},
 			{Kind: FaultReplay, Devices: []string{DemoReplayDevice}, From: DemoReplayAfter, Every: DemoReplayEvery},
-			{Kind: FaultPartition, Devices: []string{DemoPartitionDevice}, From: DemoPartitionAfter,
-				To: DemoPartitionAfter + DemoPartitionFor},
+			{
+				Kind: FaultPartition, Devices: []string{DemoPartitionDevice}, From: DemoPartitionAfter,
+				To: DemoPartitionAfter + DemoPartitionFor,
+			},
 		},
 	}.WithDefaults()
 }

@@ -6,12 +6,12 @@ import (
 )
 
 var (
-	// ErrUnknownScenario: no shipped scenario has that name.
+	// ErrUnknownScenario means no shipped scenario has that name.
 	ErrUnknownScenario = errors.New("sim: unknown scenario")
-	// ErrTruth: writing the ground truth failed; the run stopped, because a
+	// ErrTruth means writing the ground truth failed; the run stopped, because a
 	// run without its truth is of no use to the tests that score against it.
 	ErrTruth = errors.New("sim: writing the truth failed")
-	// ErrRunning: Run was called while another Run of the same Fleet was
+	// ErrRunning means Run was called while another Run of the same Fleet was
 	// still running.
 	ErrRunning = errors.New("sim: the fleet is already running")
 )

@@ -116,8 +116,10 @@ func (r *run) replay(fi int, t time.Duration) {
 	if r.disconnected(d, t, true) {
 		return
 	}
-	m := &outMsg{Message: Message{Topic: d.p.topic, Payload: r.fs[fi].payload, QoS: r.qos, Kind: MessageTelemetry,
-		Device: d.p.id, Faults: FaultSet(0).with(FaultReplay)}, dev: int32(fp.device)}
+	m := &outMsg{Message: Message{
+		Topic: d.p.topic, Payload: r.fs[fi].payload, QoS: r.qos, Kind: MessageTelemetry,
+		Device: d.p.id, Faults: FaultSet(0).with(FaultReplay),
+	}, dev: int32(fp.device)}
 	r.count(fi, 1)
 	r.send(m, t)
 }

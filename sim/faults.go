@@ -231,10 +231,18 @@ func (f FaultSpec) setParams() []string {
 		name string
 		set  bool
 	}{
-		{"probability", f.Probability != 0}, {"every", f.Every != 0}, {"delay", f.Delay != 0},
-		{"jitter", f.Jitter != 0}, {"skew", f.Skew != 0}, {"factor", f.Factor != 0},
-		{"window", f.Window != 0}, {"copies", f.Copies != 0}, {"size", f.Size != 0},
-		{"target", f.Target != ""}, {"downtime", f.Downtime != 0}, {"buffer", f.Buffer != 0},
+		{"probability", f.Probability != 0},
+		{"every", f.Every != 0},
+		{"delay", f.Delay != 0},
+		{"jitter", f.Jitter != 0},
+		{"skew", f.Skew != 0},
+		{"factor", f.Factor != 0},
+		{"window", f.Window != 0},
+		{"copies", f.Copies != 0},
+		{"size", f.Size != 0},
+		{"target", f.Target != ""},
+		{"downtime", f.Downtime != 0},
+		{"buffer", f.Buffer != 0},
 		{"flush_rate", f.FlushRate != 0},
 	} {
 		if p.set {
@@ -261,6 +269,26 @@ func (f FaultSpec) validate(field string, byID map[string]int, sites map[string]
 			add("%s: not a parameter of %s (its parameters: %v)", p, f.Kind, faultParams[f.Kind])
 		}
 	}
+	f.validatePicks(add, byID, sites, nDevices)
+	if f.From < 0 {
+		add("from: %s is negative", f.From)
+	}
+	if f.To != 0 && f.To <= f.From {
+		add("to: %s is not after from (%s)", f.To, f.From)
+	}
+	if f.Kind == FaultReboot && f.To != 0 {
+		add("to: not for reboot, which happens at from (use downtime)")
+	}
+	if f.allows("probability") && !(f.Probability > 0 && f.Probability <= 1) {
+		add("probability: %v is not in (0, 1]", f.Probability)
+	}
+	f.validateParams(add, byID, nDevices, minInterval)
+	return errs
+}
+
+// validatePicks checks how f picks its devices (devices, sites, fraction,
+// count), reporting through add.
+func (f FaultSpec) validatePicks(add func(string, ...any), byID map[string]int, sites map[string]*Group, nDevices int) {
 	picks := 0
 	for _, set := range []bool{len(f.Devices) > 0, f.Fraction != 0, f.Count != 0} {
 		if set {
@@ -297,18 +325,10 @@ func (f FaultSpec) validate(field string, byID map[string]int, sites map[string]
 	if f.Count < 0 || f.Count > pool {
 		add("count: %d is not between 1 and the %d devices to pick from", f.Count, pool)
 	}
-	if f.From < 0 {
-		add("from: %s is negative", f.From)
-	}
-	if f.To != 0 && f.To <= f.From {
-		add("to: %s is not after from (%s)", f.To, f.From)
-	}
-	if f.Kind == FaultReboot && f.To != 0 {
-		add("to: not for reboot, which happens at from (use downtime)")
-	}
-	if f.allows("probability") && !(f.Probability > 0 && f.Probability <= 1) {
-		add("probability: %v is not in (0, 1]", f.Probability)
-	}
+}
+
+// validateParams checks the parameters of f's kind, reporting through add.
+func (f FaultSpec) validateParams(add func(string, ...any), byID map[string]int, nDevices int, minInterval time.Duration) {
 	switch f.Kind {
 	case FaultReplay:
 		if f.Every < MinInterval {
@@ -366,7 +386,6 @@ func (f FaultSpec) validate(field string, byID map[string]int, sites map[string]
 			add("flush_rate: %v is not a rate of at least 0", f.FlushRate)
 		}
 	}
-	return errs
 }
 
 // pick returns the fleet positions of the devices f applies to, in fleet

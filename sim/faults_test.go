@@ -20,8 +20,10 @@ func faultScenario(f FaultSpec) Scenario {
 	if f.Devices == nil && f.Fraction == 0 && f.Count == 0 {
 		f.Devices = []string{"wt-01"}
 	}
-	return Scenario{Name: "fault", Duration: 10 * time.Second, Sites: []SiteSpec{{Name: "s", Devices: 2}},
-		Faults: []FaultSpec{f}}
+	return Scenario{
+		Name: "fault", Duration: 10 * time.Second, Sites: []SiteSpec{{Name: "s", Devices: 2}},
+		Faults: []FaultSpec{f},
+	}
 }
 
 // seqs returns the readings 0 s … 9 s of wt-01 as described, with their seq
@@ -267,7 +269,7 @@ func TestFaultJitter(t *testing.T) {
 		seqs = append(seqs, tm.Seq)
 	}
 	require.False(t, slices.IsSorted(seqs), "jitter above the interval reorders: %v", seqs)
-	require.Equal(t, res.stats.Unsent+uint64(len(seqs)), uint64(10))
+	require.Equal(t, uint64(10), res.stats.Unsent+uint64(len(seqs)))
 }
 
 func TestFaultProbability(t *testing.T) {
@@ -321,8 +323,10 @@ func TestFaultPayloadsAreRejected(t *testing.T) {
 func TestFaultPicks(t *testing.T) {
 	t.Parallel()
 	pick := func(seed int64) []string {
-		s := Scenario{Seed: seed, Duration: time.Second, Sites: []SiteSpec{{Name: "a", Devices: 50}, {Name: "b", Devices: 50}},
-			Faults: []FaultSpec{{Kind: FaultSilent, Fraction: 0.1, Sites: []string{"b"}}, {Kind: FaultDuplicate, Count: 3}}}
+		s := Scenario{
+			Seed: seed, Duration: time.Second, Sites: []SiteSpec{{Name: "a", Devices: 50}, {Name: "b", Devices: 50}},
+			Faults: []FaultSpec{{Kind: FaultSilent, Fraction: 0.1, Sites: []string{"b"}}, {Kind: FaultDuplicate, Count: 3}},
+		}
 		res := runInProcess(t, s)
 		var out []string
 		for _, f := range res.truth.Faults {

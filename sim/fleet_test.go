@@ -50,8 +50,10 @@ func TestTruthRecomputed(t *testing.T) {
 	t.Parallel()
 	s := example(t, "calm")
 	s.Duration = time.Minute
-	s.Sites = append(s.Sites, SiteSpec{Name: "plant", Kind: KindGeneric, Devices: 3, Interval: 3 * time.Second,
-		Metrics: map[string]MetricModel{"temp_c": {Mean: 20, SD: 3, Min: ptr(-40.0), Max: ptr(80.0)}}})
+	s.Sites = append(s.Sites, SiteSpec{
+		Name: "plant", Kind: KindGeneric, Devices: 3, Interval: 3 * time.Second,
+		Metrics: map[string]MetricModel{"temp_c": {Mean: 20, SD: 3, Min: ptr(-40.0), Max: ptr(80.0)}},
+	})
 	res := runInProcess(t, s)
 	got, err := simtest.Recompute(res.msgs, DefaultTruthWindow, 0)
 	require.NoError(t, err)
@@ -81,11 +83,15 @@ func requireSameWindows(t *testing.T, want, got []TruthWindow) {
 // Windows the run starts or ends in are partial; the others are full.
 func TestTruthWindows(t *testing.T) {
 	t.Parallel()
-	s := Scenario{Duration: 25 * time.Second, Sites: []SiteSpec{{Name: "a", Devices: 4}},
-		Truth: TruthSpec{Window: 10 * time.Second, Offset: 2 * time.Second}}
+	s := Scenario{
+		Duration: 25 * time.Second, Sites: []SiteSpec{{Name: "a", Devices: 4}},
+		Truth: TruthSpec{Window: 10 * time.Second, Offset: 2 * time.Second},
+	}
 	var buf bytes.Buffer
-	f, err := New(Config{Scenario: s, Speed: math.Inf(1), Start: testStart.Add(3 * time.Second), Truth: &buf,
-		Deliver: func(Message) {}}, nil)
+	f, err := New(Config{
+		Scenario: s, Speed: math.Inf(1), Start: testStart.Add(3 * time.Second), Truth: &buf,
+		Deliver: func(Message) {},
+	}, nil)
 	require.NoError(t, err)
 	require.NoError(t, f.Run(t.Context()))
 	truth, err := ReadTruth(&buf)
@@ -146,9 +152,13 @@ func TestRunUntilStopped(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var buf bytes.Buffer
-		f, err := New(Config{Scenario: Scenario{Sites: []SiteSpec{{Name: "a", Devices: 2}},
-			Faults: []FaultSpec{{Kind: FaultSilent, Devices: []string{"wt-02"}, From: 4 * time.Second}}},
-			Truth: &buf, Deliver: func(Message) {}}, nil)
+		f, err := New(Config{
+			Scenario: Scenario{
+				Sites:  []SiteSpec{{Name: "a", Devices: 2}},
+				Faults: []FaultSpec{{Kind: FaultSilent, Devices: []string{"wt-02"}, From: 4 * time.Second}},
+			},
+			Truth: &buf, Deliver: func(Message) {},
+		}, nil)
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(t.Context(), 15500*time.Millisecond)
 		defer cancel()
@@ -176,13 +186,15 @@ func TestRunTwiceAndOverlap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var boots []string
 		block := make(chan struct{})
-		f, err := New(Config{Scenario: Scenario{Duration: 2 * time.Second, Sites: []SiteSpec{{Name: "a", Devices: 1}}},
+		f, err := New(Config{
+			Scenario: Scenario{Duration: 2 * time.Second, Sites: []SiteSpec{{Name: "a", Devices: 1}}},
 			Deliver: func(m Message) {
 				tm, err := simtest.Decode(m.Payload)
 				require.NoError(t, err)
 				boots = append(boots, string(rune('0'+tm.Boot)))
 				<-block
-			}}, nil)
+			},
+		}, nil)
 		require.NoError(t, err)
 		done := make(chan error)
 		go func() { done <- f.Run(t.Context()) }()
@@ -198,8 +210,10 @@ func TestRunTwiceAndOverlap(t *testing.T) {
 // With more held messages than MaxPending, the excess is dropped and counted.
 func TestMaxPending(t *testing.T) {
 	t.Parallel()
-	f, err := New(Config{Scenario: faultScenario(FaultSpec{Kind: FaultDelay, Delay: time.Minute}), Speed: math.Inf(1),
-		Start: testStart, MaxPending: 4, Deliver: func(Message) {}}, nil)
+	f, err := New(Config{
+		Scenario: faultScenario(FaultSpec{Kind: FaultDelay, Delay: time.Minute}), Speed: math.Inf(1),
+		Start: testStart, MaxPending: 4, Deliver: func(Message) {},
+	}, nil)
 	require.NoError(t, err)
 	require.NoError(t, f.Run(t.Context()))
 	st := f.Stats()
@@ -364,7 +378,7 @@ func TestDemo(t *testing.T) {
 	require.Contains(t, groups[0].Devices, DemoSilentDevice)
 	require.Contains(t, groups[1].Devices, DemoReplayDevice)
 	require.Contains(t, groups[1].Devices, DemoPartitionDevice)
-	require.True(t, strings.Contains(string(DemoFleet), strings.Join(groups[0].Devices, ", ")))
+	require.Contains(t, string(DemoFleet), strings.Join(groups[0].Devices, ", "))
 
 	// The demo's faults, in the first minute.
 	s := DemoScenario()

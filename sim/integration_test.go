@@ -49,7 +49,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 func wireScenario() Scenario {
 	s := time.Second
 	one := func(d string) []string { return []string{d} }
-	return Scenario{Name: "wire", Duration: 30 * s, Sites: []SiteSpec{{Name: "s", Devices: 16}},
+	return Scenario{
+		Name: "wire", Duration: 30 * s, Sites: []SiteSpec{{Name: "s", Devices: 16}},
 		Faults: []FaultSpec{
 			{Kind: FaultSilent, Devices: one("wt-01"), From: 10 * s, To: 20 * s},
 			{Kind: FaultOffline, Devices: one("wt-02"), From: 10 * s, To: 20 * s},
@@ -65,7 +66,8 @@ func wireScenario() Scenario {
 			{Kind: FaultOversize, Devices: one("wt-12"), From: 25 * s},
 			{Kind: FaultSpoof, Devices: one("wt-13"), From: 25 * s, Target: "wt-14"},
 			{Kind: FaultReboot, Devices: one("wt-14"), From: 15 * s, Downtime: 2 * s},
-		}}
+		},
+	}
 }
 
 // arrival is a message as received, with the simulated time the wire showed

@@ -36,8 +36,10 @@ func runInProcess(t testing.TB, s Scenario) result {
 		res   result
 		truth bytes.Buffer
 	)
-	f, err := New(Config{Scenario: s, Speed: math.Inf(1), Start: testStart, Truth: &truth,
-		Deliver: func(m Message) { res.msgs = append(res.msgs, m) }}, nil)
+	f, err := New(Config{
+		Scenario: s, Speed: math.Inf(1), Start: testStart, Truth: &truth,
+		Deliver: func(m Message) { res.msgs = append(res.msgs, m) },
+	}, nil)
 	require.NoError(t, err)
 	require.NoError(t, f.Run(t.Context()))
 	res.raw = truth.Bytes()

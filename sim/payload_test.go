@@ -13,9 +13,9 @@ func TestAppendTelemetry(t *testing.T) {
 	ts := time.Date(2026, 11, 22, 11, 0, 0, 123_987_654, time.FixedZone("CET", 3600))
 	names := []string{MetricPower, MetricWind}
 	got := appendTelemetry(nil, "", 1234, 3, ts, names, []float64{1523.4, 11.2})
-	require.Equal(t, `{"seq":1234,"boot":3,"ts":"2026-11-22T10:00:00.123Z","metrics":{"power_kw":1523.4,"wind_ms":11.2}}`, string(got))
+	require.JSONEq(t, `{"seq":1234,"boot":3,"ts":"2026-11-22T10:00:00.123Z","metrics":{"power_kw":1523.4,"wind_ms":11.2}}`, string(got))
 	got = appendTelemetry(nil, "wt-07", 1, 1, ts.Truncate(time.Second), names, []float64{3000, 13})
-	require.Equal(t, `{"device":"wt-07","seq":1,"boot":1,"ts":"2026-11-22T10:00:00.000Z","metrics":{"power_kw":3000,"wind_ms":13}}`, string(got))
+	require.JSONEq(t, `{"device":"wt-07","seq":1,"boot":1,"ts":"2026-11-22T10:00:00.000Z","metrics":{"power_kw":3000,"wind_ms":13}}`, string(got))
 }
 
 func TestAppendTS(t *testing.T) {
@@ -51,6 +51,6 @@ func TestMalformedAndOversize(t *testing.T) {
 	for _, size := range []int{1, len(valid), 4097, 8192, 100_000} {
 		b := oversize(valid, size)
 		require.True(t, json.Valid(b), "size %d: %s", size, b)
-		require.Equal(t, max(size, len(valid)+len(`,"pad":""`)), len(b), "size %d", size)
+		require.Len(t, b, max(size, len(valid)+len(`,"pad":""`)), "size %d", size)
 	}
 }

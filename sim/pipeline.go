@@ -27,94 +27,107 @@ func (r *run) sample(di int32, t time.Duration) {
 	r.scheduleSample(di, t)
 	d.seq++
 
-	var (
-		set                             FaultSet
-		skew                            time.Duration
-		mal, over, part, reord, spoofer *faultPlan
-		lost                            bool
-		dups                            []int // duplicate faults that hit
-	)
-	for _, fi := range dp.faults {
+	h := r.activeFaults(d, t)
+	if h.lost {
+		r.f.ctr.lost.Add(1)
+		return
+	}
+	if h.set.Has(FaultClockSkew) {
+		r.countActive(dp, FaultClockSkew, t, 1)
+	}
+	wts := ts.Add(h.skew).Truncate(time.Millisecond)
+	payload := appendTelemetry(make([]byte, 0, 128), "", d.seq, d.boot, wts, g.Metrics, vals)
+	m := &outMsg{Message: Message{
+		Topic: dp.topic, Payload: payload, QoS: r.qos, Kind: MessageTelemetry,
+		Device: dp.id, Faults: h.set,
+	}, dev: di, telemetry: true, ts: wts}
+	for _, fi := range h.dups {
+		n := r.p.faults[fi].spec.Copies
+		m.copies += n
+		r.count(fi, uint64(n))
+	}
+	switch {
+	case h.mal != nil:
+		m.Payload = malformed(d.malformedN, payload, d.seq, d.boot, wts)
+		d.malformedN++
+		m.Faults, m.telemetry = m.Faults.with(FaultMalformed), false
+		r.countPlan(h.mal, 1)
+	case h.over != nil:
+		m.Payload = oversize(payload, h.over.spec.Size)
+		m.Faults, m.telemetry = m.Faults.with(FaultOversize), false
+		r.countPlan(h.over, 1)
+	}
+	switch {
+	case h.part != nil:
+		r.buffer(d, h.part, m)
+	case h.reord != nil:
+		r.hold(d, h.reord, m, t)
+	default:
+		r.route(d, m, t)
+	}
+	if h.spoofer != nil {
+		target := &r.p.devices[h.spoofer.target]
+		sp := &outMsg{Message: Message{
+			Topic: target.topic, QoS: r.qos, Kind: MessageTelemetry, Device: dp.id,
+			Faults:  h.set&FaultSet(0).with(FaultClockSkew) | FaultSet(0).with(FaultSpoof),
+			Payload: appendTelemetry(make([]byte, 0, 160), dp.id, d.seq, d.boot, wts, g.Metrics, vals),
+		}, dev: di}
+		r.countPlan(h.spoofer, 1)
+		r.send(sp, t)
+	}
+}
+
+// faultHits are the faults that shape one reading.
+type faultHits struct {
+	set                             FaultSet
+	skew                            time.Duration
+	mal, over, part, reord, spoofer *faultPlan
+	lost                            bool
+	dups                            []int // duplicate faults that hit
+}
+
+// activeFaults returns the faults of device d active at t that hit its
+// reading, and counts those that apply whether or not the reading is sent.
+func (r *run) activeFaults(d *devState, t time.Duration) (h faultHits) {
+	for _, fi := range d.p.faults {
 		fp := &r.p.faults[fi]
 		if !fp.active(t) {
 			continue
 		}
 		switch k := fp.spec.Kind; k {
 		case FaultSilent, FaultOffline, FaultReboot:
-			lost = true
+			h.lost = true
 			r.count(fi, 1)
 		case FaultClockSkew:
-			skew += fp.spec.Skew
-			set = set.with(k)
+			h.skew += fp.spec.Skew
+			h.set = h.set.with(k)
 		case FaultDuplicate:
 			if r.hit(d, fp) {
-				set = set.with(k)
-				dups = append(dups, fi)
+				h.set = h.set.with(k)
+				h.dups = append(h.dups, fi)
 			}
 		case FaultMalformed:
-			if mal == nil && r.hit(d, fp) {
-				mal = fp
+			if h.mal == nil && r.hit(d, fp) {
+				h.mal = fp
 			}
 		case FaultOversize:
-			if over == nil && r.hit(d, fp) {
-				over = fp
+			if h.over == nil && r.hit(d, fp) {
+				h.over = fp
 			}
 		case FaultSpoof:
-			if spoofer == nil && r.hit(d, fp) {
-				spoofer = fp
+			if h.spoofer == nil && r.hit(d, fp) {
+				h.spoofer = fp
 			}
 		case FaultPartition:
-			part = cmpOr(part, fp)
+			h.part = cmpOr(h.part, fp)
 		case FaultReorder:
-			reord = cmpOr(reord, fp)
+			h.reord = cmpOr(h.reord, fp)
 		case FaultBurst:
-			set = set.with(k)
+			h.set = h.set.with(k)
 			r.count(fi, 1)
 		}
 	}
-	if lost {
-		r.f.ctr.lost.Add(1)
-		return
-	}
-	if set.Has(FaultClockSkew) {
-		r.countActive(dp, FaultClockSkew, t, 1)
-	}
-	wts := ts.Add(skew).Truncate(time.Millisecond)
-	payload := appendTelemetry(make([]byte, 0, 128), "", d.seq, d.boot, wts, g.Metrics, vals)
-	m := &outMsg{Message: Message{Topic: dp.topic, Payload: payload, QoS: r.qos, Kind: MessageTelemetry,
-		Device: dp.id, Faults: set}, dev: di, telemetry: true, ts: wts}
-	for _, fi := range dups {
-		n := r.p.faults[fi].spec.Copies
-		m.copies += n
-		r.count(fi, uint64(n))
-	}
-	switch {
-	case mal != nil:
-		m.Payload = malformed(d.malformedN, payload, d.seq, d.boot, wts)
-		d.malformedN++
-		m.Faults, m.telemetry = m.Faults.with(FaultMalformed), false
-		r.countPlan(mal, 1)
-	case over != nil:
-		m.Payload = oversize(payload, over.spec.Size)
-		m.Faults, m.telemetry = m.Faults.with(FaultOversize), false
-		r.countPlan(over, 1)
-	}
-	switch {
-	case part != nil:
-		r.buffer(d, part, m)
-	case reord != nil:
-		r.hold(d, reord, m, t)
-	default:
-		r.route(d, m, t)
-	}
-	if spoofer != nil {
-		target := &r.p.devices[spoofer.target]
-		sp := &outMsg{Message: Message{Topic: target.topic, QoS: r.qos, Kind: MessageTelemetry, Device: dp.id,
-			Faults:  set&FaultSet(0).with(FaultClockSkew) | FaultSet(0).with(FaultSpoof),
-			Payload: appendTelemetry(make([]byte, 0, 160), dp.id, d.seq, d.boot, wts, g.Metrics, vals)}, dev: di}
-		r.countPlan(spoofer, 1)
-		r.send(sp, t)
-	}
+	return h
 }
 
 // countActive counts n for every fault of kind k active on device dp at t.
@@ -325,8 +338,10 @@ func (r *run) publish(dev int32, m *Message) {
 // status publishes a birth, or has the broker publish a device's Last Will.
 func (r *run) status(di int32, kind MessageKind, t time.Duration) {
 	dp := r.devs[di].p
-	m := Message{Topic: dp.statusTopic, QoS: 1, Kind: kind, Device: dp.id, At: r.start.Add(t),
-		Payload: []byte(StatusOnline)}
+	m := Message{
+		Topic: dp.statusTopic, QoS: 1, Kind: kind, Device: dp.id, At: r.start.Add(t),
+		Payload: []byte(StatusOnline),
+	}
 	r.f.ctr.status.Add(1)
 	switch kind {
 	case MessageWill:

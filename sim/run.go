@@ -235,8 +235,10 @@ func (r *run) finish() {
 	end := r.start.Add(r.stopped)
 	r.truth.flush(end)
 	st, b := r.f.Stats(), r.base // this run's counts
-	r.truth.write(TruthEnd{Type: TruthTypeEnd, End: end, Samples: st.Samples - b.Samples, Sent: st.Sent - b.Sent,
-		Failed: st.Failed - b.Failed, Lost: st.Lost - b.Lost, Dropped: st.Dropped - b.Dropped, Unsent: st.Unsent - b.Unsent})
+	r.truth.write(TruthEnd{
+		Type: TruthTypeEnd, End: end, Samples: st.Samples - b.Samples, Sent: st.Sent - b.Sent,
+		Failed: st.Failed - b.Failed, Lost: st.Lost - b.Lost, Dropped: st.Dropped - b.Dropped, Unsent: st.Unsent - b.Unsent,
+	})
 	r.truth.flushIO()
 }
 

@@ -465,8 +465,10 @@ func (s Scenario) Groups() ([]Group, error) {
 		}
 		width := max(2, len(fmt.Sprint(perPrefix[site.Prefix])))
 		for k := 1; k <= site.Count; k++ {
-			g := Group{Name: siteName(site.Name, k, site.Count), Kind: site.Kind, Interval: site.Interval,
-				Metrics: metrics, spec: site, Devices: make([]string, site.Devices)}
+			g := Group{
+				Name: siteName(site.Name, k, site.Count), Kind: site.Kind, Interval: site.Interval,
+				Metrics: metrics, spec: site, Devices: make([]string, site.Devices),
+			}
 			for d := range g.Devices {
 				next[site.Prefix]++
 				g.Devices[d] = fmt.Sprintf("%s-%0*d", site.Prefix, width, next[site.Prefix])

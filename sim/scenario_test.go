@@ -82,8 +82,10 @@ func TestScenarioValidate(t *testing.T) {
 			v := 2.0
 			s.Wind = WindSpec{MeanMS: 50, WeibullK: 20, Correlation: time.Millisecond, Turbulence: &v, TurbineVariation: &v}
 		}, want: []string{"wind.mean_ms:", "wind.weibull_k:", "wind.correlation:", "wind.turbulence:", "wind.turbine_variation:"}},
-		{name: "turbine", mutate: func(s *Scenario) { s.Turbine = TurbineSpec{RatedKW: -1, CutInMS: 13, RampKWPerS: -1} },
-			want: []string{"turbine.rated_kw:", "turbine: cut_in_ms", "turbine.ramp_kw_per_s:"}},
+		{
+			name: "turbine", mutate: func(s *Scenario) { s.Turbine = TurbineSpec{RatedKW: -1, CutInMS: 13, RampKWPerS: -1} },
+			want: []string{"turbine.rated_kw:", "turbine: cut_in_ms", "turbine.ramp_kw_per_s:"},
+		},
 		{name: "site problems", mutate: func(s *Scenario) {
 			s.Sites = []SiteSpec{{Name: "a b", Devices: 0, Prefix: "w/t", Kind: "boat"}, {Name: "x", Count: 3, Devices: 1}}
 		}, want: []string{"sites[0].name:", "sites[0].devices:", "sites[0].prefix:", "sites[0].kind:", "sites[1].name:", "lacks {i}"}},
@@ -94,28 +96,42 @@ func TestScenarioValidate(t *testing.T) {
 		{name: "bad metric", mutate: func(s *Scenario) {
 			s.Sites[0].Kind = KindGeneric
 			s.Sites[0].Metrics = map[string]MetricModel{"a b": {Mean: 5, SD: -1, Min: &hi, Max: &lo, MaxRatePerS: -1}, "ok": {Mean: 5, Min: &lo, Max: &hi}}
-		}, want: []string{"sites[0].metrics.a b: the name", "sites[0].metrics.a b: min", "sites[0].metrics.a b.sd:",
-			"max_rate_per_s:", "sites[0].metrics.ok.mean:"}},
+		}, want: []string{
+			"sites[0].metrics.a b: the name", "sites[0].metrics.a b: min", "sites[0].metrics.a b.sd:",
+			"max_rate_per_s:", "sites[0].metrics.ok.mean:",
+		}},
 		{name: "duplicate site", mutate: func(s *Scenario) { s.Sites[1].Name = "a" }, want: []string{`"a" is named twice`}},
 		{name: "duplicate ids", mutate: func(s *Scenario) {
-			s.Sites = []SiteSpec{{Name: "a", Devices: 1, Prefix: "x"}, {Name: "b", Devices: 1, Prefix: "x-01", Kind: KindGeneric,
-				Metrics: map[string]MetricModel{"m": {Min: &lo, Max: &hi}}}}
+			s.Sites = []SiteSpec{{Name: "a", Devices: 1, Prefix: "x"}, {
+				Name: "b", Devices: 1, Prefix: "x-01", Kind: KindGeneric,
+				Metrics: map[string]MetricModel{"m": {Min: &lo, Max: &hi}},
+			}}
 			s.Sites[0].Devices = 100 // x-001 … x-100; the other is x-01-01
 		}},
 		{name: "unknown fault", mutate: fault(FaultSpec{Kind: "meteor"}), want: []string{"faults[0].kind:"}},
-		{name: "no devices picked", mutate: func(s *Scenario) { s.Faults = []FaultSpec{{Kind: FaultSilent}} },
-			want: []string{"faults[0].devices: name exactly one"}},
-		{name: "two picks", mutate: fault(FaultSpec{Kind: FaultSilent, Devices: []string{"wt-01"}, Count: 1}),
-			want: []string{"exactly one"}},
-		{name: "unknown device and site", mutate: fault(FaultSpec{Kind: FaultSilent, Fraction: 2, Sites: []string{"zz"}}),
-			want: []string{"faults[0].sites[0]:", "faults[0].fraction:"}},
-		{name: "device twice", mutate: fault(FaultSpec{Kind: FaultSilent, Devices: []string{"wt-01", "wt-09", "wt-01"}}),
-			want: []string{"devices[1]: \"wt-09\" is not in the fleet", "devices[2]:", "twice"}},
+		{
+			name: "no devices picked", mutate: func(s *Scenario) { s.Faults = []FaultSpec{{Kind: FaultSilent}} },
+			want: []string{"faults[0].devices: name exactly one"},
+		},
+		{
+			name: "two picks", mutate: fault(FaultSpec{Kind: FaultSilent, Devices: []string{"wt-01"}, Count: 1}),
+			want: []string{"exactly one"},
+		},
+		{
+			name: "unknown device and site", mutate: fault(FaultSpec{Kind: FaultSilent, Fraction: 2, Sites: []string{"zz"}}),
+			want: []string{"faults[0].sites[0]:", "faults[0].fraction:"},
+		},
+		{
+			name: "device twice", mutate: fault(FaultSpec{Kind: FaultSilent, Devices: []string{"wt-01", "wt-09", "wt-01"}}),
+			want: []string{"devices[1]: \"wt-09\" is not in the fleet", "devices[2]:", "twice"},
+		},
 		{name: "count", mutate: fault(FaultSpec{Kind: FaultSilent, Count: 5}), want: []string{"faults[0].count:"}},
 		{name: "time range", mutate: fault(FaultSpec{Kind: FaultSilent, From: -1, To: -2}), want: []string{"faults[0].from:", "faults[0].to:"}},
 		{name: "reboot with to", mutate: fault(FaultSpec{Kind: FaultReboot, To: time.Second}), want: []string{"not for reboot"}},
-		{name: "parameter of another kind", mutate: fault(FaultSpec{Kind: FaultSilent, Every: time.Second, Factor: 2}),
-			want: []string{"faults[0].every: not a parameter of silent", "faults[0].factor:"}},
+		{
+			name: "parameter of another kind", mutate: fault(FaultSpec{Kind: FaultSilent, Every: time.Second, Factor: 2}),
+			want: []string{"faults[0].every: not a parameter of silent", "faults[0].factor:"},
+		},
 		{name: "required parameters", mutate: func(s *Scenario) {
 			d := []string{"wt-01"}
 			s.Faults = []FaultSpec{{Kind: FaultDelay, Devices: d}, {Kind: FaultJitter, Devices: d}, {Kind: FaultClockSkew, Devices: d}}
@@ -124,15 +140,21 @@ func TestScenarioValidate(t *testing.T) {
 			d := []string{"wt-01"}
 			s.Interval = 100 * time.Millisecond
 			s.Faults = []FaultSpec{
-				{Kind: FaultBurst, Devices: d, Factor: 1}, {Kind: FaultReorder, Devices: d, Window: 1},
-				{Kind: FaultDuplicate, Devices: d, Copies: 11, Probability: 1.5}, {Kind: FaultOversize, Devices: d, Size: -1},
-				{Kind: FaultSpoof, Devices: d, Target: "wt-01"}, {Kind: FaultReboot, Devices: d, Downtime: -1},
-				{Kind: FaultPartition, Devices: d, Buffer: -1, FlushRate: -1}, {Kind: FaultReplay, Devices: d, Every: time.Millisecond},
+				{Kind: FaultBurst, Devices: d, Factor: 1},
+				{Kind: FaultReorder, Devices: d, Window: 1},
+				{Kind: FaultDuplicate, Devices: d, Copies: 11, Probability: 1.5},
+				{Kind: FaultOversize, Devices: d, Size: -1},
+				{Kind: FaultSpoof, Devices: d, Target: "wt-01"},
+				{Kind: FaultReboot, Devices: d, Downtime: -1},
+				{Kind: FaultPartition, Devices: d, Buffer: -1, FlushRate: -1},
+				{Kind: FaultReplay, Devices: d, Every: time.Millisecond},
 				{Kind: FaultBurst, Devices: d, Factor: 1000},
 			}
-		}, want: []string{"faults[0].factor:", "faults[1].window:", "faults[2].copies:", "faults[2].probability:",
+		}, want: []string{
+			"faults[0].factor:", "faults[1].window:", "faults[2].copies:", "faults[2].probability:",
 			"faults[3].size:", "faults[4].target: \"wt-01\" spoofs itself", "faults[5].downtime:", "faults[6].buffer:",
-			"faults[6].flush_rate:", "faults[7].every:", "faults[8].factor: 1000 makes the interval"}},
+			"faults[6].flush_rate:", "faults[7].every:", "faults[8].factor: 1000 makes the interval",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -253,8 +253,10 @@ func (t *truthWriter) flush(end time.Time) {
 	for gi := range t.groups {
 		tg := &t.groups[gi]
 		for m, metric := range tg.metrics {
-			rec := TruthWindow{Type: TruthTypeWindow, Group: tg.name, Metric: metric, Start: ws, End: we,
-				Min: math.Inf(1), Max: math.Inf(-1), Expected: len(tg.counts), Partial: partial}
+			rec := TruthWindow{
+				Type: TruthTypeWindow, Group: tg.name, Metric: metric, Start: ws, End: we,
+				Min: math.Inf(1), Max: math.Inf(-1), Expected: len(tg.counts), Partial: partial,
+			}
 			for d, n := range tg.counts {
 				if n == 0 {
 					continue

@@ -59,6 +59,7 @@ func (s *stalled) Write(ctx context.Context, _ aggregate.Aggregate) error {
 
 // bhRun is one run of the pipeline.
 type bhRun struct {
+	t        *testing.T
 	reg      *prometheus.Registry
 	engine   *aggregate.Engine
 	fanout   *sink.Fanout
@@ -91,7 +92,7 @@ func startPipeline(t *testing.T, extra ...sink.Writer) *bhRun {
 	f, err := staleness.ParseFleet([]byte(fleet.String()))
 	require.NoError(t, err)
 
-	r := &bhRun{reg: prometheus.NewRegistry(), engDone: make(chan error, 1), sinkDone: make(chan error, 1)}
+	r := &bhRun{t: t, reg: prometheus.NewRegistry(), engDone: make(chan error, 1), sinkDone: make(chan error, 1)}
 	r.now.Store(bhBase.UnixNano())
 	r.store, err = store.New(store.Config{}, r.reg)
 	require.NoError(t, err)
@@ -129,9 +130,13 @@ func (r *bhRun) stop() {
 		return
 	}
 	r.stopEng()
-	<-r.engDone
+	if err := <-r.engDone; err != nil {
+		r.t.Errorf("engine: %v", err)
+	}
 	r.stopSink()
-	<-r.sinkDone
+	if err := <-r.sinkDone; err != nil {
+		r.t.Errorf("sinks: %v", err)
+	}
 	r.stopEng = nil
 }
 

@@ -92,8 +92,14 @@ func TestTumblingProperty(t *testing.T) {
 
 func FuzzTumbling(f *testing.F) {
 	for _, seed := range []struct{ ts, size int64 }{
-		{0, 1}, {1, 10}, {-1, 10}, {10 * sec, 10 * sec}, {-10 * sec, 10 * sec},
-		{1_795_341_600_123_000_000, 10 * sec}, {math.MaxInt64 / 2, 7}, {math.MinInt64 / 2, 7},
+		{0, 1},
+		{1, 10},
+		{-1, 10},
+		{10 * sec, 10 * sec},
+		{-10 * sec, 10 * sec},
+		{1_795_341_600_123_000_000, 10 * sec},
+		{math.MaxInt64 / 2, 7},
+		{math.MinInt64 / 2, 7},
 	} {
 		f.Add(seed.ts, seed.size)
 	}

@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -113,5 +112,5 @@ func TestErrors(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, "http_502", e.Code)
 	require.Equal(t, "bad gateway", e.Message)
-	require.False(t, errors.Is(err, ErrTooMuchHistory))
+	require.NotErrorIs(t, err, ErrTooMuchHistory)
 }

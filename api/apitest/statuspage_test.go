@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -180,5 +179,5 @@ func TestIntegrationStatusPage(t *testing.T) {
 		require.NoError(t, err)
 		require.Greater(t, fi.Size(), int64(10<<10), "a screenshot with something in it")
 	}
-	t.Log(fmt.Sprintf("screenshots in %s", dir))
+	t.Logf("screenshots in %s", dir)
 }

@@ -82,8 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_, _ = stdout.Write(b)
 		return 0
 	}
-	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn,
-		"error": slog.LevelError}[o.logLevel]
+	level := map[string]slog.Level{
+		"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn,
+		"error": slog.LevelError,
+	}[o.logLevel]
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := simulate(ctx, cfg, o.truth, log, stdout, stderr); err != nil {
 		log.Error("fleetsim failed", "err", err)

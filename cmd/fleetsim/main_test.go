@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"math"
 	"os"
 	"os/exec"
@@ -22,10 +21,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func runCmd(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+// runCmd runs fleetsim with args until it exits or the test ends.
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(ctx, args, &out, &errOut)
+	code = run(t.Context(), args, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -79,7 +79,7 @@ func TestUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			code, stdout, stderr := runCmd(t, t.Context(), tt.args...)
+			code, stdout, stderr := runCmd(t, tt.args...)
 			require.Equal(t, tt.code, code, stderr)
 			require.Contains(t, stdout, tt.stdout)
 			require.Contains(t, stderr, tt.stderr)
@@ -89,7 +89,7 @@ func TestUsage(t *testing.T) {
 
 func TestPrintFleet(t *testing.T) {
 	t.Parallel()
-	code, stdout, stderr := runCmd(t, t.Context(), "--scenario", "chaos-mix", "--print-fleet")
+	code, stdout, stderr := runCmd(t, "--scenario", "chaos-mix", "--print-fleet")
 	require.Zero(t, code, stderr)
 	f, err := staleness.ParseFleet([]byte(stdout))
 	require.NoError(t, err, stdout)
@@ -106,14 +106,14 @@ func TestIntegrationRun(t *testing.T) {
 	rec := simtest.Record(t, url, "fleet/#")
 	truth := filepath.Join(t.TempDir(), "truth.jsonl")
 	start := time.Now().Add(-time.Minute).Truncate(10 * time.Second).UTC().Format(time.RFC3339)
-	code, _, stderr := runCmd(t, t.Context(), "--broker", url, "--scenario", "one-silent", "--duration", "40s",
+	code, _, stderr := runCmd(t, "--broker", url, "--scenario", "one-silent", "--duration", "40s",
 		"--speed", "20", "--start", start, "--truth", truth, "--log-level", "warn")
 	require.Zero(t, code, stderr)
 	require.Contains(t, stderr, "fleetsim: simulated")
 	require.Contains(t, stderr, "faults:  silent 10", "wt-07 is silent from 30 s")
 	f, err := os.Open(truth)
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { require.NoError(t, f.Close()) }()
 	tr, err := sim.ReadTruth(f)
 	require.NoError(t, err)
 	require.Equal(t, "one-silent", tr.Run.Scenario)

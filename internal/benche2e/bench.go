@@ -399,8 +399,10 @@ func (b *bench) startSubject(name string, br *broker, dir, clientID string, qos 
 		rc, err := startRollcall(b.rollcall, dir, url, clientID, b.rollcallEnv(), ready)
 		return subject{rc: rc}, err
 	}
-	args := []string{"--broker", url, "--client-id", clientID, fmt.Sprintf("--qos=%d", qos),
-		fmt.Sprintf("--clean=%t", qos == 0), fmt.Sprintf("--expect=%d", expect), fmt.Sprintf("--json=%t", name == SubjectPahoJSON)}
+	args := []string{
+		"--broker", url, "--client-id", clientID, fmt.Sprintf("--qos=%d", qos),
+		fmt.Sprintf("--clean=%t", qos == 0), fmt.Sprintf("--expect=%d", expect), fmt.Sprintf("--json=%t", name == SubjectPahoJSON),
+	}
 	s, err := startSubscriber(args...)
 	if err != nil {
 		return subject{}, err
@@ -727,7 +729,7 @@ func (b *bench) report(scenario string, results []Result) {
 			r.Wall.Seconds(), r.Rate(), r.CPU.Seconds(), r.CPUPerMillion(), r.NetCPUPerMillion(), r.BrokerCPU.Seconds(), r.PublishRate,
 			float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), r.Load)
 	}
-	tw.Flush()
+	_ = tw.Flush() // text for a person, like the Fprintf calls: nothing to do on failure
 	for _, r := range results {
 		if r.Err != "" {
 			fmt.Fprintf(out, "  run %d %s incomplete: %s\n", r.Run, r.Subject, r.Err)
@@ -763,7 +765,13 @@ func (b *bench) report(scenario string, results []Result) {
 				r.Run, len(l), ms(quantile(l, 0.5)), ms(l[len(l)-1]))
 		}
 	}
-	// Incomplete runs count with what they did until they stalled.
+	writeRatios(out, results)
+	fmt.Fprintln(out)
+}
+
+// writeRatios writes the ratios of the subjects' mean CPU per message and
+// rate. Incomplete runs count with what they did until they stalled.
+func writeRatios(out io.Writer, results []Result) {
 	incomplete := false
 	by := func(subject string) []Result {
 		var out []Result
@@ -791,7 +799,6 @@ func (b *bench) report(scenario string, results []Result) {
 	if incomplete {
 		fmt.Fprintln(out, "  (the ratios include incomplete runs, with their rate until they stalled)")
 	}
-	fmt.Fprintln(out)
 }
 
 // ratio is mean(f over a) / mean(f over b), with the range of the per-run

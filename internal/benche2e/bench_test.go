@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == SubscriberCommand {
 		if err := RunSubscriber(os.Args[2:], os.Stdin, os.Stdout); err != nil {
-			os.Stderr.WriteString("subscriber: " + err.Error() + "\n")
+			fmt.Fprintln(os.Stderr, "subscriber:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)

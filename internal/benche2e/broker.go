@@ -78,10 +78,10 @@ log_type notice
 	b.cmd = exec.Command(bin, "-c", confPath)
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	if err := b.cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close() // the start error is the one to report
 		return nil, fmt.Errorf("mosquitto: %w", err)
 	}
-	go func() { _ = b.cmd.Wait(); logf.Close(); close(b.done) }()
+	go func() { _ = b.cmd.Wait(); _ = logf.Close(); close(b.done) }()
 	if err := waitTCP(b.addr, b.done, 15*time.Second); err != nil {
 		b.stop()
 		return nil, fmt.Errorf("mosquitto (log %s): %w", logf.Name(), err)

@@ -48,17 +48,17 @@ func dialPublisher(addr, clientID string, qos byte, window int) (*publisher, err
 	p.pkt = appendHeader(p.pkt[:0], 0x10, len(vh))
 	p.pkt = append(p.pkt, vh...)
 	if _, err := conn.Write(p.pkt); err != nil {
-		conn.Close()
+		_ = conn.Close() // the error returned says why
 		return nil, fmt.Errorf("publisher: connect: %w", err)
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var ack [4]byte
 	if _, err := io.ReadFull(conn, ack[:]); err != nil {
-		conn.Close()
+		_ = conn.Close() // the error returned says why
 		return nil, fmt.Errorf("publisher: connack: %w", err)
 	}
 	if ack[0] != 0x20 || ack[3] != 0 {
-		conn.Close()
+		_ = conn.Close() // the error returned says why
 		return nil, fmt.Errorf("publisher: connection refused: connack % x", ack)
 	}
 	_ = conn.SetReadDeadline(time.Time{})
@@ -203,7 +203,6 @@ func publishRun(ctx context.Context, addr, clientID string, qos byte, w *Workloa
 	}
 	st := publishStats{Start: time.Now()}
 	buf := make([]byte, 0, 256)
-	now := st.Start
 	for st.Messages < n {
 		if err := ctx.Err(); err != nil {
 			_ = p.close()
@@ -223,7 +222,7 @@ func publishRun(ctx context.Context, addr, clientID string, qos byte, w *Workloa
 		}
 		// One clock reading per batch: event times have millisecond
 		// resolution anyway.
-		now = time.Now()
+		now := time.Now()
 		for ; st.Messages < due; st.Messages++ {
 			topic, payload := w.Next(buf[:0], now)
 			if err := p.publish(topic, payload); err != nil {

@@ -59,10 +59,10 @@ func startRollcall(bin, dir, url, clientID string, env []string, waitReady bool)
 	r.cmd.Env = append(os.Environ(), env...)
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	if err := r.cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close() // the start error is the one to report
 		return nil, err
 	}
-	go func() { _ = r.cmd.Wait(); logf.Close(); close(r.exited) }()
+	go func() { _ = r.cmd.Wait(); _ = logf.Close(); close(r.exited) }()
 	if !waitReady {
 		return r, nil
 	}

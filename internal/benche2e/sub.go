@@ -3,6 +3,7 @@ package benche2e
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -86,12 +87,11 @@ func RunSubscriber(args []string, stdin io.Reader, stdout io.Writer) error {
 	opts := mqtt.NewClientOptions().AddBroker(*url).SetClientID(*clientID).SetCleanSession(*clean).
 		SetAutoAckDisabled(*qos > 0).SetDefaultPublishHandler(handler).SetKeepAlive(30 * time.Second)
 	c := mqtt.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("connect: %v", tok.Error())
+	if err := wait(c.Connect()); err != nil {
+		return fmt.Errorf("connect: %w", err)
 	}
-	tok := c.Subscribe("fleet/+/+/telemetry", byte(*qos), nil)
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("subscribe: %v", tok.Error())
+	if err := wait(c.Subscribe("fleet/+/+/telemetry", byte(*qos), nil)); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
 	}
 	if *sessionOnly {
 		c.Disconnect(250)
@@ -169,6 +169,15 @@ func startSubscriber(args ...string) (*subProcess, error) {
 
 func (s *subProcess) pid() int { return s.cmd.Process.Pid }
 
+// wait waits up to 10 s for tok and returns its error, or one saying it
+// timed out.
+func wait(tok mqtt.Token) error {
+	if !tok.WaitTimeout(10 * time.Second) {
+		return errors.New("timed out after 10s")
+	}
+	return tok.Error()
+}
+
 // await returns the next event named name, skipping others (progress is
 // passed to onProgress), or an error after timeout without progress.
 func (s *subProcess) await(name string, stall time.Duration, onProgress func(subEvent)) (subEvent, error) {
@@ -180,7 +189,11 @@ func (s *subProcess) await(name string, stall time.Duration, onProgress func(sub
 		case e, ok := <-s.events:
 			if !ok {
 				<-s.exited
-				return subEvent{}, fmt.Errorf("subscriber exited before %q: %v", name, s.err)
+				err := s.err
+				if err == nil {
+					err = errors.New("exit status 0")
+				}
+				return subEvent{}, fmt.Errorf("subscriber exited before %q: %w", name, err)
 			}
 			if e.Event == name {
 				return e, nil

@@ -160,9 +160,11 @@ func Recompute(msgs []sim.Message, size, offset time.Duration) ([]sim.TruthWindo
 	}
 	var out []sim.TruthWindow
 	for k, devs := range devices {
-		w := sim.TruthWindow{Type: sim.TruthTypeWindow, Group: k.group, Metric: k.metric,
+		w := sim.TruthWindow{
+			Type: sim.TruthTypeWindow, Group: k.group, Metric: k.metric,
 			Start: time.Unix(0, k.start).UTC(), End: time.Unix(0, k.start).UTC().Add(size),
-			Min: math.Inf(1), Max: math.Inf(-1)}
+			Min: math.Inf(1), Max: math.Inf(-1),
+		}
 		ids := make([]string, 0, len(devs))
 		for id := range devs {
 			ids = append(ids, id)

@@ -38,8 +38,10 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	valid := func() Config {
-		return Config{URL: "https://influx.example:8086", Org: "acme", Bucket: "fleet",
-			Spool: journal.Config{Dir: "/var/lib/rollcall/influx-spool"}}.WithDefaults()
+		return Config{
+			URL: "https://influx.example:8086", Org: "acme", Bucket: "fleet",
+			Spool: journal.Config{Dir: "/var/lib/rollcall/influx-spool"},
+		}.WithDefaults()
 	}
 	tests := []struct {
 		name string
@@ -55,16 +57,22 @@ func TestConfigValidate(t *testing.T) {
 		{"bucket without org", func(c *Config) { c.Org = "" }, []string{"influx.org: required with bucket"}},
 		{"rp without db", func(c *Config) { c.RetentionPolicy = "autogen" }, []string{"influx.retention_policy"}},
 		{"batch below one aggregate", func(c *Config) { c.BatchSize = 4 }, []string{"influx.batch_size"}},
-		{"negative durations", func(c *Config) { c.FlushInterval, c.Timeout = -1, -1 },
-			[]string{"influx.flush_interval", "influx.timeout"}},
+		{
+			"negative durations", func(c *Config) { c.FlushInterval, c.Timeout = -1, -1 },
+			[]string{"influx.flush_interval", "influx.timeout"},
+		},
 		{"backoff order", func(c *Config) { c.BackoffInitial = 10 * c.BackoffMax }, []string{"influx.backoff_initial"}},
 		{"retries", func(c *Config) { c.MaxRetries = -2 }, []string{"influx.max_retries"}},
 		{"breaker", func(c *Config) { c.BreakerFailures = -1 }, []string{"influx.breaker_failures"}},
 		{"no spool dir", func(c *Config) { c.Spool.Dir = "" }, []string{"influx.spool.dir"}},
-		{"spool limit below two segments", func(c *Config) { c.Spool.MaxBytes, c.Spool.SegmentBytes = 1<<20, 1<<20 },
-			[]string{"influx.spool.max_bytes"}},
-		{"everything at once", func(c *Config) { c.URL, c.Org, c.BatchSize = "", "", 1 },
-			[]string{"influx.url", "influx.org", "influx.batch_size"}},
+		{
+			"spool limit below two segments", func(c *Config) { c.Spool.MaxBytes, c.Spool.SegmentBytes = 1<<20, 1<<20 },
+			[]string{"influx.spool.max_bytes"},
+		},
+		{
+			"everything at once", func(c *Config) { c.URL, c.Org, c.BatchSize = "", "", 1 },
+			[]string{"influx.url", "influx.org", "influx.batch_size"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

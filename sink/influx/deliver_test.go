@@ -129,8 +129,10 @@ func TestDeliverClasses(t *testing.T) {
 			require.Equal(t, tt.wantReqs, fake.requests(), "requests")
 			require.Len(t, fake.written(), tt.wantPoints, "points the server took")
 			require.Equal(t, float64(tt.wantPoints), counter(s.m.points), "points_total")
-			for _, r := range []string{ResultSuccess, ResultRejected, ResultTooLarge, ResultConfigError,
-				ResultThrottled, ResultServerError, ResultNetworkError} {
+			for _, r := range []string{
+				ResultSuccess, ResultRejected, ResultTooLarge, ResultConfigError,
+				ResultThrottled, ResultServerError, ResultNetworkError,
+			} {
 				require.Equal(t, tt.wantWrites[r], s.writes(r), "writes_total{result=%q}", r)
 			}
 			for _, r := range []string{DropRejected, DropTooLarge, DropSpoolFull, DropSpoolError} {

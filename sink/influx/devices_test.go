@@ -22,8 +22,10 @@ func device(id, state string, replaying bool) aggregate.DeviceInfo {
 	return aggregate.DeviceInfo{
 		ID: id, Group: "site-a", Listed: true, State: state, Replaying: replaying,
 		LastSeen: &seen, AgeS: &age, ClockOffsetS: &off, IntervalS: 1, Phi: 0.5,
-		Counts: aggregate.DeviceCounts{Accepted: 120, Duplicates: 3, Replays: 4,
-			Rejected: map[string]uint64{"bad_json": 1, "too_large": 2}},
+		Counts: aggregate.DeviceCounts{
+			Accepted: 120, Duplicates: 3, Replays: 4,
+			Rejected: map[string]uint64{"bad_json": 1, "too_large": 2},
+		},
 	}
 }
 

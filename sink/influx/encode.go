@@ -44,8 +44,11 @@ func appendAggregate(b []byte, a aggregate.Aggregate) []byte {
 		name string
 		stat aggregate.Stat
 	}{
-		{StatSum, a.Stats.Sum}, {StatMean, a.Stats.Mean}, {StatMin, a.Stats.Min},
-		{StatMax, a.Stats.Max}, {StatCount, count},
+		{StatSum, a.Stats.Sum},
+		{StatMean, a.Stats.Mean},
+		{StatMin, a.Stats.Min},
+		{StatMax, a.Stats.Max},
+		{StatCount, count},
 	} {
 		b = append(b, Measurement...)
 		b = appendTag(b, "group", a.Group)

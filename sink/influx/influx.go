@@ -407,5 +407,6 @@ func (s *Sink) logLimited(key string, level slog.Level, msg string, attrs ...slo
 		return
 	}
 	s.lastLog[key] = now
+	//nolint:sloglint // a wrapper: every caller passes a constant message
 	s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }

@@ -99,8 +99,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Device snapshot points not written, by reason (max_devices, unavailable, rejected, canceled); snapshots are never spooled.",
 		}, []string{"reason"}),
 	}
-	for _, r := range []string{ResultSuccess, ResultRejected, ResultTooLarge, ResultConfigError,
-		ResultThrottled, ResultServerError, ResultNetworkError, ResultCanceled} {
+	for _, r := range []string{
+		ResultSuccess, ResultRejected, ResultTooLarge, ResultConfigError,
+		ResultThrottled, ResultServerError, ResultNetworkError, ResultCanceled,
+	} {
 		m.writes.WithLabelValues(r)
 	}
 	for _, r := range []string{DropRejected, DropTooLarge, DropSpoolFull, DropSpoolError} {
@@ -109,8 +111,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{DeviceDropMaxDevices, DeviceDropUnavailable, DeviceDropRejected, DeviceDropCanceled} {
 		m.devDropped.WithLabelValues(r)
 	}
-	m.list = []prometheus.Collector{m.writes, m.points, m.dropped, m.spooled, m.circuit,
-		m.spoolBytes, m.spoolRecords, m.writeDuration, m.devPoints, m.devDropped}
+	m.list = []prometheus.Collector{
+		m.writes, m.points, m.dropped, m.spooled, m.circuit,
+		m.spoolBytes, m.spoolRecords, m.writeDuration, m.devPoints, m.devDropped,
+	}
 	for i, c := range m.list {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.list[:i] {

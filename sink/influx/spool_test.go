@@ -193,8 +193,10 @@ func readRecs(t *testing.T, sp *spool) [][]byte {
 // after close reports ErrClosed and counts nothing.
 func TestSpoolRecordTooLargeAndClosed(t *testing.T) {
 	t.Parallel()
-	cfg := journal.Config{Dir: t.TempDir(), SegmentBytes: journal.MinSegmentBytes, BlockBytes: 1024, MaxBytes: 2 * journal.MinSegmentBytes,
-		Compression: "none"}
+	cfg := journal.Config{
+		Dir: t.TempDir(), SegmentBytes: journal.MinSegmentBytes, BlockBytes: 1024, MaxBytes: 2 * journal.MinSegmentBytes,
+		Compression: "none",
+	}
 	sp, m := openTestSpool(t, cfg)
 	huge := make([]byte, 4*journal.MinSegmentBytes)
 	require.Error(t, sp.append([][]byte{huge}))

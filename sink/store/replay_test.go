@@ -18,8 +18,10 @@ func TestReplayedRevisionsKeepOrder(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	agg := func(rev int, final bool, reported int) aggregate.Aggregate {
-		return aggregate.Aggregate{Group: "g", Metric: "m", Window: aggregate.Window{Start: start, End: start.Add(10 * time.Second)},
-			Revision: rev, Final: final, Coverage: aggregate.Coverage{Reported: reported}}
+		return aggregate.Aggregate{
+			Group: "g", Metric: "m", Window: aggregate.Window{Start: start, End: start.Add(10 * time.Second)},
+			Revision: rev, Final: final, Coverage: aggregate.Coverage{Reported: reported},
+		}
 	}
 	s.Add(agg(0, false, 1))
 	s.Add(agg(1, true, 2))

@@ -74,7 +74,8 @@ func TestHistory(t *testing.T) {
 	}{
 		{"everything, latest revisions", Query{}, []id{{0, 0}, {10, 2}, {20, 0}, {30, 1}, {40, 0}, {50, 0}, {60, 0}, {70, 0}, {80, 0}, {90, 0}}},
 		{
-			"every revision", Query{AllRevisions: true},
+			"every revision",
+			Query{AllRevisions: true},
 			[]id{{0, 0}, {10, 0}, {10, 1}, {10, 2}, {20, 0}, {30, 0}, {30, 1}, {40, 0}, {50, 0}, {60, 0}, {70, 0}, {80, 0}, {90, 0}},
 		},
 		{"from is inclusive, to exclusive", Query{From: at(30), To: at(60)}, []id{{30, 1}, {40, 0}, {50, 0}}},
@@ -426,16 +427,22 @@ func TestHistoryPage(t *testing.T) {
 		{"exact fit", Query{From: at(20), To: at(40), Limit: 2}, []id{{20, 0}, {30, 2}}, false},
 		{"points without revisions", Query{MaxPoints: 3}, []id{{30, 2}, {40, 1}, {50, 0}}, true},
 		{
-			"points cut at whole windows", Query{MaxPoints: 4, AllRevisions: true},
-			[]id{{40, 0}, {40, 1}, {50, 0}}, true,
+			"points cut at whole windows",
+			Query{MaxPoints: 4, AllRevisions: true},
+			[]id{{40, 0}, {40, 1}, {50, 0}},
+			true,
 		},
 		{
-			"points: the next page", Query{MaxPoints: 4, AllRevisions: true, To: at(40)},
-			[]id{{20, 0}, {30, 0}, {30, 1}, {30, 2}}, true,
+			"points: the next page",
+			Query{MaxPoints: 4, AllRevisions: true, To: at(40)},
+			[]id{{20, 0}, {30, 0}, {30, 1}, {30, 2}},
+			true,
 		},
 		{
-			"points: one window even if it does not fit", Query{MaxPoints: 2, AllRevisions: true, To: at(40)},
-			[]id{{30, 0}, {30, 1}, {30, 2}}, true,
+			"points: one window even if it does not fit",
+			Query{MaxPoints: 2, AllRevisions: true, To: at(40)},
+			[]id{{30, 0}, {30, 1}, {30, 2}},
+			true,
 		},
 		{"points and limit: the smaller wins", Query{MaxPoints: 10, Limit: 1, AllRevisions: true}, []id{{50, 0}}, true},
 		{"empty range", Query{From: at(60)}, []id{}, false},
