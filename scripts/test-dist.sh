@@ -261,7 +261,7 @@ run_installed() {
 		/usr/bin/rollcall serve --config /etc/rollcall/rollcall.yaml --data-dir "$data" \
 		--http-addr "127.0.0.1:$http" --mqtt-listen "127.0.0.1:$mqtt" >"$TMP/smoke.log" 2>&1 &
 	SMOKE_PID=$!
-	wait_for 60 "the installed rollcall's /readyz" curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz"
+	wait_for 60 "the installed rollcall's /readyz" curl -fs -o /dev/null "http://127.0.0.1:$http/readyz"
 	kill -TERM "$SMOKE_PID"
 	rc=0
 	wait "$SMOKE_PID" || rc=$?
@@ -285,7 +285,7 @@ step_smoke() {
 		--http-addr "127.0.0.1:$http" --mqtt-listen "127.0.0.1:$mqtt" --window 1s \
 		>"$TMP/smoke.log" 2>&1 &
 	SMOKE_PID=$!
-	wait_for "$SMOKE_TIMEOUT" "/readyz 200" curl -fsS -o /dev/null "$base/readyz"
+	wait_for "$SMOKE_TIMEOUT" "/readyz 200" curl -fs -o /dev/null "$base/readyz"
 	for i in 1 2 3; do
 		ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 		mosquitto_pub -h 127.0.0.1 -p "$mqtt" -q 1 -i "smoke-pub-$i" -t fleet/smoke-site/smoke-01/telemetry \
