@@ -6,7 +6,9 @@
 #   scripts/install-servers.sh mosquitto ...   # just these components
 #
 # Components: mosquitto, influxd, prometheus, chromium (see INFRA.md for why
-# each is installed the way it is). Works as root, or through sudo.
+# each is installed the way it is), and dist: the tools scripts/test-dist.sh
+# uses (qemu-user-static, systemd-analyze, dpkg-deb; INFRA.md §§ 8-9), not in
+# the default list. Works as root, or through sudo.
 set -euo pipefail
 
 # Components installed when no argument is given. Add one here when a test
@@ -118,8 +120,25 @@ install_chromium() {
 	apt_install chromium
 }
 
+# dist: qemu-user-static runs the arm64 and armv7 binaries (binfmt_misc is
+# not mounted, so they are run through qemu-*-static explicitly);
+# systemd-analyze checks the unit (systemd 252 works without being PID 1);
+# dpkg-deb inspects the package.
+install_dist() {
+	local pkgs=()
+	have qemu-aarch64-static && have qemu-arm-static || pkgs+=(qemu-user-static)
+	have systemd-analyze || pkgs+=(systemd)
+	have dpkg-deb || pkgs+=(dpkg)
+	if [[ ${#pkgs[@]} -eq 0 ]]; then
+		log "dist: present (qemu-aarch64-static, qemu-arm-static, systemd-analyze, dpkg-deb)"
+		return
+	fi
+	forbid_service_starts
+	apt_install --no-install-recommends "${pkgs[@]}"
+}
+
 usage() {
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 	echo "Default: $DEFAULT_COMPONENTS"
 }
 
@@ -131,7 +150,7 @@ main() {
 	for c in "${components[@]}"; do
 		case $c in
 		-h | --help) usage; return 0 ;;
-		mosquitto | influxd | prometheus | chromium) ;;
+		mosquitto | influxd | prometheus | chromium | dist) ;;
 		*) usage >&2; die "unknown component: $c" ;;
 		esac
 	done
