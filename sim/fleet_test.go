@@ -374,7 +374,7 @@ func TestDemo(t *testing.T) {
 	for _, f := range res.truth.Faults {
 		got = append(got, string(f.Fault)+" "+f.Device+" "+f.From.Sub(testStart).String()+" "+f.To.Sub(testStart).String())
 	}
-	require.Equal(t, []string{"partition wt-25 20s 50s", "silent wt-07 3s 1m0s", "replay wt-32 10s 1m0s"}, got)
+	require.Equal(t, []string{"partition site-b/wt-25 20s 50s", "silent site-a/wt-07 3s 1m0s", "replay site-b/wt-32 10s 1m0s"}, got)
 }
 
 func deviceID(n int) string { return "wt-" + string(rune('0'+n/10)) + string(rune('0'+n%10)) }

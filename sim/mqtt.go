@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"context"
 	"fmt"
 	"log/slog"
@@ -90,7 +91,7 @@ func (t *mqttTransport) newOwnConn(dev int32, dp *devicePlan) *ownConn {
 	dialer := &net.Dialer{Timeout: ConnectTimeout}
 	oc.client = mqtt.NewClient(mqtt.NewClientOptions().
 		AddBroker(t.f.cfg.BrokerURL).
-		SetClientID(t.idBase+"-"+dp.id).
+		SetClientID(t.idBase+"-"+strings.ReplaceAll(dp.id, "/", ".")).
 		SetCleanSession(true).
 		SetConnectTimeout(ConnectTimeout).
 		SetAutoReconnect(false). // the run decides when an offline device comes back
