@@ -1,13 +1,13 @@
 package sim
 
 import (
-	"strings"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"

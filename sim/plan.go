@@ -23,8 +23,8 @@ type plan struct {
 type devicePlan struct {
 	id          string // fleet-wide identity, site/name (DeviceID)
 	name        string // the topic's device level
-	group       int // index in plan.groups
-	local       int // index in the group's Devices
+	group       int    // index in plan.groups
+	local       int    // index in the group's Devices
 	topic       string
 	statusTopic string
 	interval    time.Duration
