@@ -32,8 +32,11 @@ func (e *Engine) publishStates() {
 
 // DeviceInfo is the API view of one device.
 type DeviceInfo struct {
-	ID     string `json:"id"`
-	Site   string `json:"site,omitempty"`
+	// ID is the fleet-wide identity, site/name (DESIGN.md § Identity).
+	ID   string `json:"id"`
+	Site string `json:"site,omitempty"`
+	// Name is the device level of the topic: wt-01 of site-a/wt-01.
+	Name   string `json:"name,omitempty"`
 	Group  string `json:"group"`
 	Listed bool   `json:"listed"`
 	State  string `json:"state"`
