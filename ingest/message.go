@@ -9,6 +9,7 @@ import "time"
 type Message struct {
 	Kind   TopicKind
 	Site   string
+	// Device is the fleet-wide identity, site/name (ID).
 	Device string
 	// Payload is owned by the message; nobody modifies it.
 	Payload []byte
