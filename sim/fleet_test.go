@@ -234,6 +234,14 @@ func TestConfigValidate(t *testing.T) {
 		{name: "too many device connections", mutate: func(c *Config) {
 			c.Scenario = Scenario{LastWill: true, Sites: []SiteSpec{{Name: "a", Devices: MaxDeviceConnections + 1}}}
 		}, want: []string{"MaxDeviceConnections"}},
+		{name: "device without a password", mutate: func(c *Config) {
+			c.Scenario = Scenario{Sites: []SiteSpec{{Name: "a", Devices: 2}}}
+			c.DevicePasswords = map[string]string{"a/wt-01": "x"}
+		}, want: []string{"device_passwords: no password for a/wt-02"}},
+		{name: "too many devices with passwords", mutate: func(c *Config) {
+			c.Scenario = Scenario{Sites: []SiteSpec{{Name: "a", Devices: MaxDeviceConnections + 1}}}
+			c.DevicePasswords = map[string]string{}
+		}, want: []string{"device_passwords:", "MaxDeviceConnections"}},
 		{name: "device connections over websockets", mutate: func(c *Config) {
 			c.BrokerURL = "ws://127.0.0.1:8080"
 			c.Scenario.Faults = []FaultSpec{{Kind: FaultOffline, Devices: []string{"wt-01"}}}

@@ -2,7 +2,10 @@ package sim
 
 import (
 	"fmt"
+	"os"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // DeviceID returns the fleet-wide identity of device name at site: the
@@ -52,3 +55,21 @@ func (x fleetIndex) lookup(ref string) (int, error) {
 }
 
 func (x fleetIndex) len() int { return len(x.byID) }
+
+// LoadDevicePasswords reads a YAML map from device identity to password
+// (plain text: the simulated devices' side of a broker's devices file) for
+// Config.DevicePasswords.
+func LoadDevicePasswords(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sim: device passwords: %w", err)
+	}
+	var m map[string]string
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("sim: device passwords %s: %w", path, err)
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("sim: device passwords %s: no devices", path)
+	}
+	return m, nil
+}
