@@ -37,18 +37,6 @@ func (a *accumulator) add(v float64, ts int64) {
 }
 
 // value applies the device reducer; a.n must be > 0.
-func (a *accumulator) value(reducer string) float64 {
-	switch reducer {
-	case staleness.ReduceLast:
-		return a.last
-	case staleness.ReduceMin:
-		return a.min
-	case staleness.ReduceMax:
-		return a.max
-	case staleness.ReduceSum:
-		return a.sum
-	case staleness.ReduceDelta:
-		return a.last - a.first
-	}
-	return a.sum / float64(a.n)
+func (a *accumulator) value(r staleness.Reducer) float64 {
+	return r.Reduce(staleness.Summary{N: int(a.n), Sum: a.sum, Min: a.min, Max: a.max, First: a.first, Last: a.last})
 }

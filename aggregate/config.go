@@ -14,8 +14,10 @@ import (
 
 // Defaults for Config.
 const (
-	// DefaultQueueLen is each shard's input queue, in messages. It must hold
-	// the broker's whole in-flight window at QoS 1.
+	// DefaultQueueLen is each shard's input queue, in messages. The ingest
+	// journal feeds it with Submit, which waits while it is full
+	// (backpressure to the broker), so it need not hold the broker's
+	// in-flight window.
 	DefaultQueueLen = 8192
 	// DefaultEmitInterval is how often watermarks are advanced and due
 	// windows emitted.
@@ -34,12 +36,6 @@ const (
 	// the emit rounds close windows, so the guard is generous: it is for
 	// far-off clocks, not for load.
 	DefaultMaxOpenWindows = 1024
-	// DefaultDeviceRate is each device's sustained message rate limit, per
-	// second.
-	DefaultDeviceRate = 100.0
-	// DefaultDeviceBurst is how many messages a device may send at once
-	// (a partitioned device flushing its buffer) before the rate applies.
-	DefaultDeviceBurst = 1000
 	// DefaultMaxMissingListed bounds the devices an aggregate names as missing.
 	DefaultMaxMissingListed = 100
 	// DefaultStateScanInterval is how often device states are counted and
@@ -61,42 +57,23 @@ type Config struct {
 	// MinCoverage is the coverage ratio below which an aggregate's quality
 	// is bad. Default: 0.5.
 	MinCoverage float64 `yaml:"min_coverage"`
-	// MaxDevices bounds the tracked devices; messages from new devices past
-	// it are rejected unknown_device. Default: 100000.
-	MaxDevices int `yaml:"-"`
-	// MaxGroups bounds the groups; devices of new groups past it are
-	// rejected unknown_device. Default: 1000.
-	MaxGroups int `yaml:"-"`
-	// MaxGroupMetrics bounds the distinct metrics per group; values of
-	// further metrics are ignored and counted. Default: 64.
-	MaxGroupMetrics int `yaml:"-"`
-	// DeviceRate limits each device's messages per second (token bucket on
-	// the gateway clock); messages past it are rejected rate_limited before
-	// they are decoded. Default: 100.
-	DeviceRate float64 `yaml:"-"`
-	// DeviceBurst is the token bucket's depth. Default: 1000.
-	DeviceBurst int `yaml:"-"`
-	// MaxOpenWindows bounds the windows one device has open (accepting
-	// readings); a reading that would open another is rejected
-	// too_many_windows. Default: 1024.
-	MaxOpenWindows int `yaml:"-"`
 	// RejectSamples bounds the recent rejected messages kept for
-	// GET /api/v1/rejects. Default: 100.
+	// GET /api/v1/rejects. Default: ingest.DefaultRejectSamples (100).
 	RejectSamples int `yaml:"reject_samples"`
 	// RejectSampleRate bounds the samples taken per second; rejections past
-	// it are only counted. Default: 10.
+	// it are only counted. Default: ingest.DefaultRejectSampleRate (10).
 	RejectSampleRate float64 `yaml:"reject_sample_rate"`
 	// MaxMissingListed bounds the missing devices an aggregate names; the
 	// rest are counted in coverage.missing_unlisted. Default: 100.
 	MaxMissingListed int `yaml:"max_missing_listed"`
 
-	// Window, Dedup and Limits configure the stages the workers run. The
-	// gateway's config file has them as top-level sections.
+	// Window, Dedup, Replay, Liveness and Limits configure the stages the
+	// workers run. The gateway's config file has them as top-level sections.
 	Window   window.Config      `yaml:"-"`
 	Dedup    dedup.Config       `yaml:"-"`
 	Replay   dedup.ReplayConfig `yaml:"-"`
 	Liveness staleness.Config   `yaml:"-"`
-	Limits   ingest.Limits      `yaml:"-"`
+	Limits   Limits             `yaml:"-"`
 
 	// Now is the gateway clock. Default: time.Now.
 	Now func() time.Time `yaml:"-"`
@@ -116,29 +93,11 @@ func (c Config) WithDefaults() Config {
 	if c.MinCoverage == 0 {
 		c.MinCoverage = DefaultMinCoverage
 	}
-	if c.MaxDevices == 0 {
-		c.MaxDevices = DefaultMaxDevices
-	}
-	if c.MaxGroups == 0 {
-		c.MaxGroups = DefaultMaxGroups
-	}
-	if c.MaxGroupMetrics == 0 {
-		c.MaxGroupMetrics = DefaultMaxGroupMetrics
-	}
 	if c.RejectSamples == 0 {
-		c.RejectSamples = DefaultRejectSamples
+		c.RejectSamples = ingest.DefaultRejectSamples
 	}
 	if c.RejectSampleRate == 0 {
-		c.RejectSampleRate = DefaultRejectSampleRate
-	}
-	if c.DeviceRate == 0 {
-		c.DeviceRate = DefaultDeviceRate
-	}
-	if c.DeviceBurst == 0 {
-		c.DeviceBurst = DefaultDeviceBurst
-	}
-	if c.MaxOpenWindows == 0 {
-		c.MaxOpenWindows = DefaultMaxOpenWindows
+		c.RejectSampleRate = ingest.DefaultRejectSampleRate
 	}
 	if c.MaxMissingListed == 0 {
 		c.MaxMissingListed = DefaultMaxMissingListed
@@ -149,9 +108,6 @@ func (c Config) WithDefaults() Config {
 	c.Window = c.Window.WithDefaults()
 	c.Replay = c.Replay.WithDefaults()
 	c.Liveness = c.Liveness.WithDefaults()
-	if c.Dedup.ReplayMinAge == 0 {
-		c.Dedup.ReplayMinAge = c.Replay.MinAge
-	}
 	c.Dedup = c.Dedup.WithDefaults()
 	c.Limits = c.Limits.WithDefaults()
 	return c
@@ -169,15 +125,6 @@ func (c Config) Validate() error {
 	if c.EmitInterval < time.Millisecond {
 		errs = append(errs, fmt.Errorf("aggregate.emit_interval: %v is below 1ms", c.EmitInterval))
 	}
-	if !(c.DeviceRate > 0) {
-		errs = append(errs, fmt.Errorf("limits.device_rate: %v must be positive", c.DeviceRate))
-	}
-	if c.MaxOpenWindows < 1 {
-		errs = append(errs, fmt.Errorf("limits.max_open_windows: %d must be at least 1", c.MaxOpenWindows))
-	}
-	if c.DeviceBurst < 1 {
-		errs = append(errs, fmt.Errorf("limits.device_burst: %d must be at least 1", c.DeviceBurst))
-	}
 	if c.RejectSamples < 1 || c.RejectSamples > 100_000 {
 		errs = append(errs, fmt.Errorf("aggregate.reject_samples: %d must be in [1, 100000]", c.RejectSamples))
 	}
@@ -187,14 +134,64 @@ func (c Config) Validate() error {
 	if c.MinCoverage < 0 || c.MinCoverage > 1 {
 		errs = append(errs, fmt.Errorf("aggregate.min_coverage: %v must be in [0, 1]", c.MinCoverage))
 	}
-	for name, v := range map[string]int{
-		"limits.max_devices": c.MaxDevices, "limits.max_groups": c.MaxGroups,
-		"limits.max_group_metrics": c.MaxGroupMetrics, "aggregate.max_missing_listed": c.MaxMissingListed,
-	} {
-		if v < 1 {
-			errs = append(errs, fmt.Errorf("%s: %d must be positive", name, v))
-		}
+	if c.MaxMissingListed < 1 {
+		errs = append(errs, fmt.Errorf("aggregate.max_missing_listed: %d must be positive", c.MaxMissingListed))
 	}
 	errs = append(errs, c.Window.Validate(), c.Dedup.Validate(), c.Replay.Validate(), c.Liveness.Validate(), c.Limits.Validate())
+	return errors.Join(errs...)
+}
+
+// Limits are the limits: section of the configuration: ingest's admission
+// limits (message sizes, device rate; ingest owns them) and the aggregate
+// stage's own bounds on its state. Zero fields mean the defaults.
+type Limits struct {
+	ingest.Limits `yaml:",inline"`
+	// MaxDevices bounds the tracked devices; messages from new devices past
+	// it are rejected unknown_device. Default: 100000.
+	MaxDevices int `yaml:"max_devices"`
+	// MaxGroups bounds the groups; devices of new groups past it are
+	// rejected unknown_device. Default: 1000.
+	MaxGroups int `yaml:"max_groups"`
+	// MaxGroupMetrics bounds the distinct metrics per group; values of
+	// further metrics are ignored and counted. Default: 64.
+	MaxGroupMetrics int `yaml:"max_group_metrics"`
+	// MaxOpenWindows bounds the windows one device has open (accepting
+	// readings); a reading that would open another is rejected
+	// too_many_windows. Default: 1024.
+	MaxOpenWindows int `yaml:"max_open_windows"`
+}
+
+// WithDefaults returns l with zero fields set to their defaults.
+func (l Limits) WithDefaults() Limits {
+	l.Limits = l.Limits.WithDefaults()
+	if l.MaxDevices == 0 {
+		l.MaxDevices = DefaultMaxDevices
+	}
+	if l.MaxGroups == 0 {
+		l.MaxGroups = DefaultMaxGroups
+	}
+	if l.MaxGroupMetrics == 0 {
+		l.MaxGroupMetrics = DefaultMaxGroupMetrics
+	}
+	if l.MaxOpenWindows == 0 {
+		l.MaxOpenWindows = DefaultMaxOpenWindows
+	}
+	return l
+}
+
+// Validate reports every problem with l (with its defaults applied) at once.
+func (l Limits) Validate() error {
+	errs := []error{l.Limits.Validate()}
+	if l.MaxOpenWindows < 1 {
+		errs = append(errs, fmt.Errorf("limits.max_open_windows: %d must be at least 1", l.MaxOpenWindows))
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"limits.max_devices", l.MaxDevices}, {"limits.max_groups", l.MaxGroups}, {"limits.max_group_metrics", l.MaxGroupMetrics}} {
+		if f.v < 1 {
+			errs = append(errs, fmt.Errorf("%s: %d must be positive", f.name, f.v))
+		}
+	}
 	return errors.Join(errs...)
 }

@@ -1,36 +1,57 @@
 package aggregate
 
 import (
+	"context"
 	"slices"
 
-	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/staleness"
 )
 
-const numReasons = len(ingest.RejectReasons)
+// ctlRequest is a function the coordinator runs on a shard's goroutine, so
+// that shard state is only ever touched by its owner. The function delivers
+// its own typed result (see ask).
+type ctlRequest func(*shard)
 
-var reasonIdx = func() map[string]int {
-	m := make(map[string]int, numReasons)
-	for i, r := range ingest.RejectReasons {
-		m[r] = i
+// ask runs f on every shard's goroutine and returns the results in shard
+// order. It gives up with ErrStopped when stop closes before a shard took
+// the request, and with ctx's error when ctx ends first; a shard that took
+// a request always runs it (its result is then dropped).
+func ask[T any](ctx context.Context, stop <-chan struct{}, shards []*shard, f func(*shard) T) ([]T, error) {
+	out := make([]T, len(shards))
+	done := make(chan struct{}, len(shards)) // never blocks a shard
+	for i, s := range shards {
+		req := func(s *shard) {
+			out[i] = f(s)
+			done <- struct{}{}
+		}
+		select {
+		case s.ctl <- req:
+		case <-stop:
+			return nil, ErrStopped
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	return m
-}()
-
-// reasonIndex maps a reject reason to its counter; unknown reasons count as
-// bad_json, which is what an unclassified decode failure is.
-func reasonIndex(reason string) int {
-	if i, ok := reasonIdx[reason]; ok {
-		return i
+	for range shards {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	return reasonIdx[ingest.ReasonBadJSON]
+	return out, nil
 }
 
-// ctlRequest is a function the coordinator runs on a shard's goroutine, so
-// that shard state is only ever touched by its owner.
-type ctlRequest struct {
-	do    func(*shard) any
-	reply chan any
+// all runs f on every shard from the coordinator's goroutine, which owns
+// the shards' lifetime: they run until it returns, so all cannot fail.
+func all[T any](e *Engine, f func(*shard) T) []T {
+	out, _ := ask(context.Background(), nil, e.shards, f) // no stop, no deadline: no error
+	return out
+}
+
+// query runs f on every shard unless the engine has stopped or ctx ends.
+func query[T any](ctx context.Context, e *Engine, f func(*shard) T) ([]T, error) {
+	return ask(ctx, e.done, e.shards, f)
 }
 
 // statusReply is a shard's report at the start of each emit round.
@@ -49,8 +70,8 @@ type groupStatus struct {
 }
 
 // status reports the shard's groups and counters since the last report;
-// every StateScanInterval it also counts device states and retires learned
-// devices silent for longer than the roster allows.
+// every StateScanInterval it also counts device states and retires the
+// devices the roster retires (staleness.Roster.Retires).
 func (s *shard) status(now int64) statusReply {
 	r := statusReply{cnt: s.cnt, processed: s.processed}
 	s.cnt = counters{lastEvent: s.cnt.lastEvent}
@@ -60,14 +81,13 @@ func (s *shard) status(now int64) statusReply {
 	}
 	if now-s.lastScan >= int64(DefaultStateScanInterval) {
 		s.lastScan = now
-		retire := int64(s.roster.RetireAfter())
 		r.states = make(map[staleness.State]int, len(staleness.States))
 		for _, d := range s.devices {
-			if !d.listed && d.live.LastSeen != 0 && now-d.live.LastSeen > retire {
-				s.removeDevice(d)
+			if s.roster.Retires(&d.member, d.live.LastSeen, now) {
+				s.retire(d, now)
 				continue
 			}
-			r.states[d.live.State(&s.cfg.Liveness, now)]++
+			r.states[s.state(d, now)]++
 			if d.replay.Expire(&s.cfg.Replay, now) {
 				s.log.Info("device stopped replaying", "device_id", d.id, "group", d.g.name, "replays", d.replay.Total)
 			}
@@ -75,6 +95,7 @@ func (s *shard) status(now int64) statusReply {
 				r.replaying++
 			}
 		}
+		r.states[staleness.StateRetired] += s.retired.Len()
 	}
 	return r
 }
@@ -127,7 +148,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 	}
 	ps := out[base:]
 	for _, d := range g.devices {
-		if !d.expectedIn(end) {
+		if !d.member.ExpectedIn(end) {
 			continue
 		}
 		w := d.findWindow(start)
@@ -147,7 +168,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				dm := &d.metrics[i]
 				v := a.value(dm.spec.Reducer)
 				dm.recordReduced(v, start)
-				gs := a.shortfall(start, end, d.firstEvent, &dm.rhythm)
+				gs := a.shortfall(start, end, d.member.FirstEvent, &dm.rhythm)
 				lo, hi := reportedBounds(dm.spec, a, v, start, end, gs)
 				p.AddReported(v, lo, hi, gs.missing() > 0, uint64(a.n), a.lastTS)
 				continue
@@ -157,7 +178,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				spec, dm = *d.metrics[i].spec, &d.metrics[i]
 			}
 			lo, hi, imp, ok := missingBounds(spec, dm, start, end)
-			md := MissingDevice{Device: d.id, State: string(d.live.State(&s.cfg.Liveness, now)), LastSeen: d.live.LastSeen}
+			md := MissingDevice{Device: d.id, State: string(s.state(d, now)), LastSeen: d.live.LastSeen}
 			p.AddMissing(md, lo, hi, imp, ok, s.cfg.MaxMissingListed)
 		}
 	}

@@ -1,9 +1,6 @@
 package aggregate
 
 import (
-	"math"
-	"time"
-
 	"github.com/rollcall-iot/rollcall/ingest"
 
 	"github.com/rollcall-iot/rollcall/dedup"
@@ -14,15 +11,14 @@ import (
 type device struct {
 	id, site string
 	g        *shardGroup
-	listed   bool
-	// firstEvent is the event time of the first accepted reading of a learned
-	// device: it is expected only in windows that end after it.
-	firstEvent int64
+	// member is the device's roster membership (listed or learned, first
+	// event, retired); staleness owns its rules.
+	member staleness.Member
 
 	live    staleness.Liveness
 	dd      dedup.State
 	replay  dedup.Detector
-	rate    bucket
+	rate    ingest.Bucket
 	metrics []devMetric
 	wins    []devWindow // open windows, ascending by start
 
@@ -72,8 +68,6 @@ type devWindow struct {
 	late                uint32
 	newest              int64
 }
-
-func (d *device) expectedIn(end int64) bool { return d.listed || d.firstEvent < end }
 
 // slot returns the index of metric name in d.metrics, or -1.
 func (d *device) slot(name string) int {
@@ -125,50 +119,17 @@ func (d *device) purge(cutoff int64) {
 }
 
 // missingBounds returns the bounds of a missing device's device-level value
-// in the window [start, end) for metric spec m, and its imputed value, if
-// any (see docs/semantics.md).
-//
-// For the mean, last, min and max reducers the value is a sample value, so
-// it lies in [Min, Max] and, when the last sample v at time t is known and
-// the metric has a max_rate_per_s, within v ± rate × age where age is the
-// farthest the window reaches from t. A sum depends on the unknown number of
-// samples and is unbounded; a delta is bounded by rate × window (and by 0
-// below for a monotonic counter).
+// in the window [start, end) for metric spec m (Metric.MissingBounds), and
+// the value m's impute policy gives it, if any (Impute.Estimate), clamped
+// to the bounds. dm is the device's metric state, nil when it never sent
+// the metric.
 func missingBounds(m staleness.Metric, dm *devMetric, start, end int64) (lo, hi, imputed float64, hasImputed bool) {
-	inf := math.Inf(1)
-	switch m.Reducer {
-	case staleness.ReduceSum:
-		lo, hi = -inf, inf
-	case staleness.ReduceDelta:
-		lo, hi = -inf, inf
-		if !math.IsInf(m.MaxRatePerS, 1) {
-			span := m.MaxRatePerS * time.Duration(end-start).Seconds()
-			lo, hi = -span, span
-		}
-		if m.Monotonic {
-			lo = max(lo, 0)
-		}
-	default:
-		lo, hi = m.Min, m.Max
-		if dm != nil && dm.has && !math.IsInf(m.MaxRatePerS, 1) {
-			age := time.Duration(max(end-dm.lastTS, dm.lastTS-start)).Seconds()
-			lo = max(lo, dm.last-m.MaxRatePerS*age)
-			hi = min(hi, dm.last+m.MaxRatePerS*age)
-		}
+	var k staleness.LastKnown
+	if dm != nil {
+		k = staleness.LastKnown{Value: dm.last, TS: dm.lastTS, Has: dm.has, Reduced: dm.reduced, HasReduced: dm.hasReduced}
 	}
-	switch m.Impute {
-	case staleness.ImputeLast:
-		switch {
-		case m.Reducer == staleness.ReduceSum || m.Reducer == staleness.ReduceDelta:
-			if dm != nil && dm.hasReduced {
-				imputed, hasImputed = dm.reduced, true
-			}
-		case dm != nil && dm.has:
-			imputed, hasImputed = dm.last, true
-		}
-	case staleness.ImputeZero:
-		imputed, hasImputed = 0, true
-	}
+	lo, hi = m.MissingBounds(&k, start, end)
+	imputed, hasImputed = m.Impute.Estimate(m.Reducer, &k)
 	if hasImputed {
 		imputed = min(max(imputed, lo), hi)
 	}

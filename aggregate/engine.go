@@ -44,8 +44,8 @@ type Engine struct {
 	// Coordinator state, owned by Run's goroutine.
 	groups  map[string]*coordGroup
 	open    map[openKey]*openAgg
-	early   [numReasons]atomic.Uint64 // rejects before routing, by reason
-	rejects *rejectLog                // sample of rejected messages
+	early   [ingest.NumReasons]atomic.Uint64 // rejects before routing, by reason
+	rejects *ingest.RejectLog                // sample of rejected messages
 
 	snapReq   chan chan *Snapshot // Snapshot requests, served between rounds
 	roundReq  chan roundRequest   // replayed rounds, run between live ones
@@ -134,7 +134,7 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	e := &Engine{
 		cfg: cfg, log: log.With("stage", "aggregate"), roster: roster, emit: emit,
 		reg:      newRegistry(),
-		rejects:  newRejectLog(cfg.RejectSamples, cfg.RejectSampleRate),
+		rejects:  ingest.NewRejectLog(cfg.RejectSamples, cfg.RejectSampleRate),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		snapReq:  make(chan chan *Snapshot),
@@ -155,9 +155,9 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	for _, g := range roster.Groups() {
 		for _, id := range roster.Listed(g) {
 			s := e.shards[e.shardOf(id)]
-			if !e.reg.reserveDevice(cfg.MaxDevices) || s.addDevice("", id, g, true) == nil {
+			if !e.reg.reserveDevice(cfg.Limits.MaxDevices) || s.addDevice("", id, g, staleness.Member{Listed: true}) == nil {
 				m.unregister()
-				return nil, fmt.Errorf("aggregate: fleet file lists more devices or groups than max_devices %d / max_groups %d", cfg.MaxDevices, cfg.MaxGroups)
+				return nil, fmt.Errorf("aggregate: fleet file lists more devices or groups than max_devices %d / max_groups %d", cfg.Limits.MaxDevices, cfg.Limits.MaxGroups)
 			}
 		}
 	}
@@ -182,11 +182,18 @@ func (e *Engine) Offer(m ingest.Message) bool {
 // Reject counts (and may sample) a message rejected before routing. It
 // implements ingest.Router.
 func (e *Engine) Reject(r ingest.Rejection) {
-	e.early[reasonIndex(r.Reason)].Add(1)
-	e.rejects.add(time.Unix(0, r.Received), r.Reason, r.Detail, "", "", r.Topic, r.Payload)
+	e.early[ingest.ReasonIndex(r.Reason)].Add(1)
+	e.rejects.Add(time.Unix(0, r.Received), r.Reason, r.Detail, "", "", r.Topic, r.Payload)
 }
 
 var _ ingest.Router = (*Engine)(nil)
+
+// RejectSample is one rejected message, as GET /api/v1/rejects shows it.
+type RejectSample = ingest.RejectSample
+
+// Rejects returns the recent rejected-message samples, oldest first, and
+// how many rejections were not sampled because of the sample rate limit.
+func (e *Engine) Rejects() ([]RejectSample, uint64) { return e.rejects.Samples() }
 
 func (e *Engine) queueLen() float64 {
 	n := 0
@@ -231,7 +238,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			e.all(func(s *shard) any { s.drain(); return nil })
+			all(e, func(s *shard) struct{} { s.drain(); return struct{}{} })
 			e.tick()
 			e.log.Info("aggregate stopped")
 			return nil
@@ -246,50 +253,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// all runs f on every shard's goroutine and returns the results in shard
-// order.
-func (e *Engine) all(f func(*shard) any) []any {
-	replies := make([]chan any, len(e.shards))
-	for i, s := range e.shards {
-		replies[i] = make(chan any, 1)
-		s.ctl <- ctlRequest{do: f, reply: replies[i]}
-	}
-	out := make([]any, len(e.shards))
-	for i, r := range replies {
-		out[i] = <-r
-	}
-	return out
-}
-
-// query runs f on every shard unless the engine has stopped or ctx ends.
-func (e *Engine) query(ctx context.Context, f func(*shard) any) ([]any, error) {
-	replies := make([]chan any, len(e.shards))
-	for i, s := range e.shards {
-		replies[i] = make(chan any, 1)
-		select {
-		case s.ctl <- ctlRequest{do: f, reply: replies[i]}:
-		case <-e.done:
-			return nil, ErrStopped
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	out := make([]any, len(e.shards))
-	for i, r := range replies {
-		select {
-		case out[i] = <-r:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return out, nil
-}
-
 func (e *Engine) group(name string, first int64) *coordGroup {
 	if g, ok := e.groups[name]; ok {
 		return g
 	}
-	shared := e.reg.group(name, e.cfg.MaxGroups)
+	shared := e.reg.group(name, e.cfg.Limits.MaxGroups)
 	if shared == nil {
 		return nil
 	}
@@ -315,10 +283,10 @@ func (e *Engine) tick() {
 // now, a round is deterministic.
 func (e *Engine) round(now int64, replayed bool) {
 	t0 := time.Now()
-	replies := e.all(func(s *shard) any { return s.status(now) })
+	replies := all(e, func(s *shard) statusReply { return s.status(now) })
 	mark := RoundMark{Seq: e.roundSeq + 1, Now: now, Processed: make([]uint64, len(replies))}
 	for i, r := range replies {
-		mark.Processed[i] = r.(statusReply).processed
+		mark.Processed[i] = r.processed
 	}
 	if !replayed && e.recorder != nil {
 		idx, err := e.recorder(mark)
@@ -330,7 +298,7 @@ func (e *Engine) round(now int64, replayed bool) {
 	}
 	e.roundSeq = mark.Seq
 	for i, r := range replies {
-		e.absorb(i, r.(statusReply), now)
+		e.absorb(i, r, now)
 	}
 	for _, g := range e.roster.Groups() {
 		e.group(g, now)
@@ -376,8 +344,8 @@ func (e *Engine) round(now int64, replayed bool) {
 		})
 	}
 	emittedAt := time.Unix(0, now)
-	for i, r := range e.all(func(s *shard) any { return s.flush(now, fl) }) {
-		for _, p := range r.([]Partial) {
+	for i, r := range all(e, func(s *shard) []Partial { return s.flush(now, fl) }) {
+		for _, p := range r {
 			e.store(i, p)
 		}
 	}
@@ -421,6 +389,8 @@ func (e *Engine) absorb(i int, r statusReply, now int64) {
 	if c.groupMetricsFull > 0 {
 		e.m.dropped.WithLabelValues(DropGroupMetricsFull).Add(float64(c.groupMetricsFull))
 	}
+	e.m.retired.Add(float64(c.retired))
+	e.m.forgotten.Add(float64(c.forgotten))
 	if c.lastEvent > e.lastEvent {
 		e.lastEvent = c.lastEvent
 		e.m.lastEvent.Set(float64(c.lastEvent) / 1e9)

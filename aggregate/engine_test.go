@@ -64,7 +64,12 @@ func newHarness(t *testing.T, shards int) *harness { return newHarnessWith(t, sh
 
 // newHarnessWith is newHarness with the engine config adjusted by mutate.
 func newHarnessWith(t *testing.T, shards int, mutate func(*Config)) *harness {
-	f, err := staleness.ParseFleet([]byte(testFleet))
+	return newHarnessFleet(t, shards, testFleet, mutate)
+}
+
+// newHarnessFleet is newHarnessWith with the fleet file given.
+func newHarnessFleet(t *testing.T, shards int, fleet string, mutate func(*Config)) *harness {
+	f, err := staleness.ParseFleet([]byte(fleet))
 	require.NoError(t, err)
 	c := &collector{}
 	reg := prometheus.NewRegistry()

@@ -43,6 +43,8 @@ type metrics struct {
 	dropped      *prometheus.CounterVec
 	devices      *prometheus.GaugeVec
 	replaying    prometheus.Gauge
+	retired      prometheus.Counter
+	forgotten    prometheus.Counter
 	emitted      *prometheus.CounterVec
 	skipped      prometheus.Counter
 	recordErrors prometheus.Counter
@@ -85,6 +87,14 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 			Name: "rollcall_devices_replaying",
 			Help: "Devices flagged as replaying old messages.",
 		}),
+		retired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rollcall_devices_retired_total",
+			Help: "Learned devices retired: silent for longer than learn.retire_after, they left the roster.",
+		}),
+		forgotten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rollcall_devices_forgotten_total",
+			Help: "Retired devices forgotten (no longer reported retired) because learn.max_retired newer ones are kept.",
+		}),
 		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rollcall_aggregate_emitted_total",
 			Help: "Aggregates emitted, by kind: provisional, revision or final.",
@@ -120,6 +130,15 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 		}, queueCap),
 		reg: reg,
 	}
+	if err := m.register(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register pre-initialises every label value and registers the collectors,
+// from one list; on failure it unregisters what it registered.
+func (m *metrics) register() error {
 	for _, o := range outcomes {
 		m.messages.WithLabelValues(o)
 	}
@@ -134,18 +153,18 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 	}
 	m.dropped.WithLabelValues(DropGroupMetricsFull)
 	m.collectors = []prometheus.Collector{
-		m.received, m.messages, m.rejected, m.status, m.dropped, m.devices, m.replaying, m.emitted,
+		m.received, m.messages, m.rejected, m.status, m.dropped, m.devices, m.replaying, m.retired, m.forgotten, m.emitted,
 		m.skipped, m.recordErrors, m.groups, m.emitTime, m.lastEvent, m.queueLen, m.queueCap,
 	}
 	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
+		if err := m.reg.Register(c); err != nil {
 			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
+				m.reg.Unregister(done)
 			}
-			return nil, err
+			return err
 		}
 	}
-	return m, nil
+	return nil
 }
 
 func (m *metrics) unregister() {

@@ -18,7 +18,7 @@ func TestMissingBounds(t *testing.T) {
 	t.Parallel()
 	sec := func(s float64) int64 { return int64(s * float64(time.Second)) }
 	inf := math.Inf(1)
-	spec := func(reducer, impute string, min, max, rate float64, monotonic bool) staleness.Metric {
+	spec := func(reducer staleness.Reducer, impute staleness.Impute, min, max, rate float64, monotonic bool) staleness.Metric {
 		return staleness.Metric{Name: "m", Min: min, Max: max, MaxRatePerS: rate, Reducer: reducer, Impute: impute, Monotonic: monotonic}
 	}
 	last := func(v float64, at float64) *devMetric { return &devMetric{last: v, lastTS: sec(at), has: true} }

@@ -196,7 +196,7 @@ func cpuTime(tb testing.TB) time.Duration {
 }
 
 // drain returns once every message offered so far has been handled.
-func (be *benchEngine) drain() { be.e.all(func(s *shard) any { s.drain(); return nil }) }
+func (be *benchEngine) drain() { all(be.e, func(s *shard) struct{} { s.drain(); return struct{}{} }) }
 
 // stop stops the engine; its last round absorbs the shards' counters.
 func (be *benchEngine) stop(tb testing.TB) {

@@ -100,7 +100,7 @@ func unixTime(ns int64) *time.Time {
 
 func (d *device) info(cfg *staleness.Config, now int64, st staleness.State) DeviceInfo {
 	di := DeviceInfo{
-		ID: d.id, Site: d.site, Group: d.g.name, Listed: d.listed, State: string(st),
+		ID: d.id, Site: d.site, Group: d.g.name, Listed: d.member.Listed, State: string(st),
 		IntervalS: time.Duration(d.live.Interval).Seconds(),
 		Phi:       math.Round(d.live.Phi(cfg, now)*100) / 100,
 		Counts: DeviceCounts{
@@ -131,32 +131,41 @@ func (d *device) info(cfg *staleness.Config, now int64, st staleness.State) Devi
 // Devices returns the devices matching f, sorted by id.
 func (e *Engine) Devices(ctx context.Context, f DeviceFilter) ([]DeviceInfo, error) {
 	now := e.cfg.Now().UnixNano()
-	replies, err := e.query(ctx, func(s *shard) any {
-		var out []DeviceInfo
-		if f.ID != "" {
-			if d := s.devices[f.ID]; d != nil {
-				if st := d.live.State(&s.cfg.Liveness, now); f.match(d, st) {
-					out = append(out, d.info(&s.cfg.Liveness, now, st))
-				}
-			}
-			return out
-		}
-		for _, d := range s.devices {
-			if st := d.live.State(&s.cfg.Liveness, now); f.match(d, st) {
-				out = append(out, d.info(&s.cfg.Liveness, now, st))
-			}
-		}
-		return out
-	})
+	replies, err := query(ctx, e, func(s *shard) []DeviceInfo { return s.deviceInfos(f, now) })
 	if err != nil {
 		return nil, err
 	}
 	out := []DeviceInfo{}
 	for _, r := range replies {
-		out = append(out, r.([]DeviceInfo)...)
+		out = append(out, r...)
 	}
 	slices.SortFunc(out, func(a, b DeviceInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// deviceInfos returns the shard's devices matching f, retired ones included.
+func (s *shard) deviceInfos(f DeviceFilter, now int64) []DeviceInfo {
+	var out []DeviceInfo
+	add := func(d *device) {
+		if st := s.state(d, now); f.match(d, st) {
+			out = append(out, d.info(&s.cfg.Liveness, now, st))
+		}
+	}
+	if f.ID != "" {
+		if d := s.devices[f.ID]; d != nil {
+			add(d)
+		} else if d, ok := s.retired.Get(f.ID); ok {
+			add(d)
+		}
+		return out
+	}
+	for _, d := range s.devices {
+		add(d)
+	}
+	for _, d := range s.retired.All() {
+		add(d)
+	}
+	return out
 }
 
 // GroupInfo is the API view of one group's roster.
@@ -165,7 +174,8 @@ type GroupInfo struct {
 	// Expected counts the devices currently on the roster (listed and
 	// learned, not retired).
 	Expected int `json:"expected"`
-	// States counts the group's devices by state.
+	// States counts the group's devices by state, the retired ones kept
+	// (learn.max_retired) included.
 	States    map[string]int `json:"states"`
 	Metrics   []string       `json:"metrics"`
 	Watermark *time.Time     `json:"watermark,omitempty"`
@@ -174,23 +184,13 @@ type GroupInfo struct {
 // Groups returns every group, sorted by name.
 func (e *Engine) Groups(ctx context.Context) ([]GroupInfo, error) {
 	now := e.cfg.Now().UnixNano()
-	replies, err := e.query(ctx, func(s *shard) any {
-		out := map[string]map[string]int{}
-		for _, g := range s.groups {
-			st := map[string]int{}
-			for _, d := range g.devices {
-				st[string(d.live.State(&s.cfg.Liveness, now))]++
-			}
-			out[g.name] = st
-		}
-		return out
-	})
+	replies, err := query(ctx, e, func(s *shard) map[string]map[string]int { return s.groupStates(now) })
 	if err != nil {
 		return nil, err
 	}
 	byName := map[string]*GroupInfo{}
 	for _, r := range replies {
-		for name, st := range r.(map[string]map[string]int) {
+		for name, st := range r {
 			gi := byName[name]
 			if gi == nil {
 				gi = &GroupInfo{Name: name, States: map[string]int{}}
@@ -198,7 +198,9 @@ func (e *Engine) Groups(ctx context.Context) ([]GroupInfo, error) {
 			}
 			for k, n := range st {
 				gi.States[k] += n
-				gi.Expected += n
+				if k != string(staleness.StateRetired) {
+					gi.Expected += n
+				}
 			}
 		}
 	}
@@ -225,4 +227,21 @@ func (e *Engine) Groups(ctx context.Context) ([]GroupInfo, error) {
 	}
 	slices.SortFunc(out, func(a, b GroupInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// groupStates counts the devices of each of the shard's groups by state,
+// retired ones included.
+func (s *shard) groupStates(now int64) map[string]map[string]int {
+	out := map[string]map[string]int{}
+	for _, g := range s.groups {
+		st := map[string]int{}
+		for _, d := range g.devices {
+			st[string(s.state(d, now))]++
+		}
+		out[g.name] = st
+	}
+	for _, d := range s.retired.All() {
+		out[d.g.name][string(staleness.StateRetired)]++
+	}
+	return out
 }

@@ -134,7 +134,7 @@ func TestReportedBounds(t *testing.T) {
 	t.Parallel()
 	sec := func(s float64) int64 { return int64(s * float64(time.Second)) }
 	inf := math.Inf(1)
-	spec := func(reducer string, min, max, rate float64, monotonic bool) staleness.Metric {
+	spec := func(reducer staleness.Reducer, min, max, rate float64, monotonic bool) staleness.Metric {
 		return staleness.Metric{Name: "m", Min: min, Max: max, MaxRatePerS: rate, Reducer: reducer, Monotonic: monotonic}
 	}
 	// 30 at 10..14 s of the window [10, 20), one a second: the 5 samples
@@ -315,7 +315,7 @@ func TestPartialBoundsContainTruth(t *testing.T) {
 		for j := range ts {
 			all.add(vs[j], ts[j])
 		}
-		for _, reducer := range []string{staleness.ReduceMean, staleness.ReduceSum, staleness.ReduceMin, staleness.ReduceMax, staleness.ReduceLast, staleness.ReduceDelta} {
+		for _, reducer := range []staleness.Reducer{staleness.ReduceMean, staleness.ReduceSum, staleness.ReduceMin, staleness.ReduceMax, staleness.ReduceLast, staleness.ReduceDelta} {
 			m := staleness.Metric{Name: "m", Min: 0, Max: 100, MaxRatePerS: rate, Reducer: reducer}
 			truth := all.value(reducer)
 			got := a.value(reducer)

@@ -20,7 +20,7 @@ import (
 type shard struct {
 	id      int
 	log     *slog.Logger
-	rejects *rejectLog
+	rejects *ingest.RejectLog
 	cfg     *Config
 	roster  *staleness.Roster
 	reg     *registry
@@ -32,6 +32,9 @@ type shard struct {
 
 	devices map[string]*device
 	groups  map[string]*shardGroup
+	// retired keeps the shard's retired devices, reported retired, up to
+	// its share of learn.max_retired; they are on no group's roster.
+	retired *staleness.Tombstones[*device]
 
 	cnt       counters
 	processed uint64         // highest journal index handled
@@ -61,12 +64,14 @@ type counters struct {
 	received         uint64
 	status           uint64
 	outcome          [len(outcomes)]uint64
-	rejected         [numReasons]uint64
+	rejected         [ingest.NumReasons]uint64
 	groupMetricsFull uint64
+	retired          uint64 // devices retired
+	forgotten        uint64 // tombstones dropped past learn.max_retired
 	lastEvent        int64
 }
 
-func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log *slog.Logger, rejects *rejectLog) *shard {
+func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log *slog.Logger, rejects *ingest.RejectLog) *shard {
 	return &shard{
 		id:      id,
 		log:     log,
@@ -75,11 +80,13 @@ func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log 
 		roster:  roster,
 		reg:     reg,
 		win:     window.NewTumbling(cfg.Window.Size),
-		dec:     ingest.NewDecoder(cfg.Limits),
+		dec:     ingest.NewDecoder(cfg.Limits.Limits),
 		in:      make(chan ingest.Message, cfg.QueueLen),
 		ctl:     make(chan ctlRequest),
 		devices: map[string]*device{},
 		groups:  map[string]*shardGroup{},
+		// Each shard keeps its share of learn.max_retired.
+		retired: staleness.NewTombstones[*device]((roster.MaxRetired() + cfg.Shards - 1) / cfg.Shards),
 	}
 }
 
@@ -91,7 +98,7 @@ func (s *shard) run(quit <-chan struct{}) {
 			s.handle(m)
 			s.handleQueued(queuedBurst)
 		case r := <-s.ctl:
-			r.reply <- r.do(s)
+			r(s)
 		case <-quit:
 			return
 		}
@@ -128,6 +135,10 @@ func (s *shard) drain() {
 	}
 }
 
+// handle takes one message through the rules in the order DESIGN.md gives
+// them: ingest's admission limits and decoding, the roster (staleness),
+// dedup's verdict, the window's lateness and the device's envelope, then
+// the accumulators.
 func (s *shard) handle(m ingest.Message) {
 	if m.Ack != nil {
 		defer m.Ack()
@@ -139,8 +150,8 @@ func (s *shard) handle(m ingest.Message) {
 	}
 	s.cnt.received++
 	// A known device past its rate is rejected before any parsing work.
-	if d := s.devices[m.Device]; d != nil && !d.rate.allow(m.Received, s.cfg.DeviceRate, float64(s.cfg.DeviceBurst)) {
-		s.reject(d, &m, errRateLimited)
+	if d := s.devices[m.Device]; d != nil && !s.cfg.Limits.Allow(&d.rate, m.Received) {
+		s.reject(d, &m, ingest.ErrRateLimited)
 		return
 	}
 	r := &s.reading
@@ -155,44 +166,59 @@ func (s *shard) handle(m ingest.Message) {
 		return
 	}
 	start := s.win.Start(r.TS)
-	// A redelivery is a duplicate while it is recent: within max(min_age,
-	// 3 learned intervals) of the device's newest reading.
-	minAge := max(s.cfg.Dedup.ReplayMinAge, 3*time.Duration(d.live.Interval))
-	v := d.dd.CheckAge(&s.cfg.Dedup, r, minAge)
-	if v != dedup.Fresh && m.Redelivered {
-		// The broker re-sent a message it had delivered (DUP flag, e.g.
-		// after a restart lost its acknowledgement): a transport artefact,
-		// counted but never the device's duplicate or replay.
-		d.duplicates++
-		s.cnt.outcome[outDuplicate]++
+	if !s.fresh(d, r, start) {
 		return
 	}
-	switch v {
+	if start < d.g.shared.cutoff.Load() {
+		s.reject(d, &m, errTooLate)
+		return
+	}
+	slots, err := s.plausible(d, r)
+	if err != nil {
+		s.reject(d, &m, err)
+		return
+	}
+	if len(d.wins) >= s.cfg.Limits.MaxOpenWindows && d.findWindow(start) == nil {
+		s.reject(d, &m, errTooManyWindows)
+		return
+	}
+	s.accept(d, r, start, slots)
+}
+
+// fresh counts what dedup's verdict on r says (dedup.State.Check decides)
+// and reports whether r is fresh, to be aggregated.
+func (s *shard) fresh(d *device, r *ingest.Reading, start int64) bool {
+	switch d.dd.Check(&s.cfg.Dedup, &s.cfg.Replay, r, time.Duration(d.live.Interval)) {
+	case dedup.Redelivery:
+		d.duplicates++
+		s.cnt.outcome[outDuplicate]++
+		return false
 	case dedup.Duplicate:
 		d.duplicates++
 		s.cnt.outcome[outDuplicate]++
 		if w := d.findWindow(start); w != nil {
 			w.duplicates++
 		}
-		return
+		return false
 	case dedup.Replay:
 		d.replays++
 		s.cnt.outcome[outReplay]++
-		if d.replay.Observe(&s.cfg.Replay, m.Received) {
+		if d.replay.Observe(&s.cfg.Replay, r.Received) {
 			s.log.Warn("device replaying", "device_id", d.id, "group", d.g.name, "replays", d.replay.Total)
 		}
 		if w := d.findWindow(start); w != nil {
 			w.replays++
 		}
-		return
+		return false
 	}
-	g := d.g
-	if start < g.shared.cutoff.Load() {
-		s.reject(d, &m, errTooLate)
-		return
-	}
-	// Check the reading against each metric's physical envelope before it
-	// counts (a duplicate or replay is not counted whatever it carries).
+	return true
+}
+
+// plausible checks r against each metric's physical envelope before it
+// counts (a duplicate or replay is not counted whatever it carries), and
+// returns the metrics' slots in d (-1: the group has max_group_metrics
+// others).
+func (s *shard) plausible(d *device, r *ingest.Reading) ([]int, error) {
 	slots := s.slots[:0]
 	for _, mv := range r.Metrics {
 		i := d.slot(mv.Name)
@@ -201,17 +227,18 @@ func (s *shard) handle(m ingest.Message) {
 		}
 		slots = append(slots, i)
 		if i >= 0 && !d.metrics[i].plausible(mv.Value, r) {
-			s.reject(d, &m, &ingest.RejectError{Reason: ingest.ReasonImplausible,
-				Detail: fmt.Sprintf("metric %q: %v is outside the physical envelope of %s", mv.Name, mv.Value, d.id)})
-			return
+			return nil, &ingest.RejectError{Reason: ingest.ReasonImplausible,
+				Detail: fmt.Sprintf("metric %q: %v is outside the physical envelope of %s", mv.Name, mv.Value, d.id)}
 		}
 	}
 	s.slots = slots
-	if len(d.wins) >= s.cfg.MaxOpenWindows && d.findWindow(start) == nil {
-		s.reject(d, &m, errTooManyWindows)
-		return
-	}
-	d.live.Observe(m.Received, r.TS)
+	return slots, nil
+}
+
+// accept adds the fresh, plausible reading r to d's window at start.
+func (s *shard) accept(d *device, r *ingest.Reading, start int64, slots []int) {
+	g := d.g
+	d.live.Observe(r.Received, r.TS)
 	w := d.window(start)
 	if start < g.shared.emitted.Load() {
 		w.late++
@@ -276,8 +303,6 @@ var (
 		Detail: "its window is final (older than window.allowed_lateness)"}
 	errTooManyWindows = &ingest.RejectError{Reason: ingest.ReasonTooManyWindows,
 		Detail: "the device has limits.max_open_windows windows open"}
-	errRateLimited = &ingest.RejectError{Reason: ingest.ReasonRateLimited,
-		Detail: "the device exceeds limits.device_rate (burst limits.device_burst)"}
 )
 
 // reject counts a rejected message (for d, when known) and offers it to the
@@ -288,9 +313,9 @@ func (s *shard) reject(d *device, m *ingest.Message, err error) {
 	if errors.As(err, &re) {
 		detail = re.Detail
 	}
-	s.rejects.add(time.Unix(0, m.Received), reason, detail, m.Site, m.Device, "", m.Payload)
+	s.rejects.Add(time.Unix(0, m.Received), reason, detail, m.Site, m.Device, "", m.Payload)
 	s.cnt.outcome[outRejected]++
-	s.cnt.rejected[reasonIndex(reason)]++
+	s.cnt.rejected[ingest.ReasonIndex(reason)]++
 	if d != nil {
 		if d.rejected == nil {
 			d.rejected = map[string]uint64{}
@@ -316,7 +341,7 @@ func (s *shard) spec(id, name string) *staleness.Metric {
 
 // addMetric admits a new metric for d; -1 when its group is full.
 func (s *shard) addMetric(d *device, name string) int {
-	if !s.reg.admitMetric(d.g.shared, name, s.cfg.MaxGroupMetrics) {
+	if !s.reg.admitMetric(d.g.shared, name, s.cfg.Limits.MaxGroupMetrics) {
 		s.cnt.groupMetricsFull++
 		return -1
 	}
@@ -325,30 +350,31 @@ func (s *shard) addMetric(d *device, name string) int {
 }
 
 // device returns the device's state, creating it (learning it) when the
-// roster and the limits allow; nil when they do not.
+// roster and the limits allow; nil when they do not. A retired device that
+// comes back is learned anew.
 func (s *shard) device(site, id string, ts int64) *device {
 	if d, ok := s.devices[id]; ok {
 		d.site = site // listed devices learn their site from the topic
 		return d
 	}
-	group, listed, ok := s.roster.Resolve(site, id)
-	if !ok || !s.reg.reserveDevice(s.cfg.MaxDevices) {
+	group, member, ok := s.roster.Join(site, id, ts)
+	if !ok || !s.reg.reserveDevice(s.cfg.Limits.MaxDevices) {
 		return nil
 	}
-	d := s.addDevice(site, id, group, listed)
+	d := s.addDevice(site, id, group, member)
 	if d == nil {
 		s.reg.releaseDevice()
 		return nil
 	}
-	d.firstEvent = ts
+	s.retired.Take(id)
 	return d
 }
 
 // addDevice creates a device in group; nil when the group limit is reached.
-func (s *shard) addDevice(site, id, group string, listed bool) *device {
+func (s *shard) addDevice(site, id, group string, member staleness.Member) *device {
 	g := s.groups[group]
 	if g == nil {
-		shared := s.reg.group(group, s.cfg.MaxGroups)
+		shared := s.reg.group(group, s.cfg.Limits.MaxGroups)
 		if shared == nil {
 			return nil
 		}
@@ -356,7 +382,7 @@ func (s *shard) addDevice(site, id, group string, listed bool) *device {
 		s.groups[group] = g
 	}
 	d := &device{
-		id: id, site: site, g: g, listed: listed,
+		id: id, site: site, g: g, member: member,
 		live: staleness.NewLiveness(s.roster.Interval(id)),
 	}
 	s.devices[id] = d
@@ -365,12 +391,26 @@ func (s *shard) addDevice(site, id, group string, listed bool) *device {
 	return d
 }
 
-// removeDevice forgets a retired device.
-func (s *shard) removeDevice(d *device) {
+// retire takes d off its group's roster at now and keeps it as a tombstone:
+// it is no longer expected, no longer counts against limits.max_devices, and
+// is reported retired until learn.max_retired newer retirements push it out.
+func (s *shard) retire(d *device, now int64) {
 	delete(s.devices, d.id)
 	g := d.g
 	if i := slices.Index(g.devices, d); i >= 0 {
 		g.devices = slices.Delete(g.devices, i, i+1)
 	}
 	s.reg.releaseDevice()
+	d.member.Retired = now
+	d.wins = nil
+	forgotten := s.retired.Forgotten
+	s.retired.Add(d.id, d)
+	s.cnt.retired++
+	s.cnt.forgotten += s.retired.Forgotten - forgotten
+}
+
+// state returns d's state at now (staleness decides: retired, or its
+// liveness state).
+func (s *shard) state(d *device, now int64) staleness.State {
+	return d.member.State(&d.live, &s.cfg.Liveness, now)
 }

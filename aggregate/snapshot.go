@@ -160,8 +160,7 @@ func (e *Engine) Snapshot(ctx context.Context) (*Snapshot, error) {
 // snapshot runs on the coordinator's goroutine.
 func (e *Engine) snapshot() *Snapshot {
 	s := &Snapshot{Version: SnapshotVersion, LastEvent: e.lastEvent, RoundSeq: e.roundSeq, MarkIndex: e.markIndex, ShardGroups: make([][]ShardGroupSnapshot, len(e.shards))}
-	for i, r := range e.all(func(sh *shard) any { return sh.snapshot() }) {
-		part := r.(*shardSnapshot)
+	for i, part := range all(e, (*shard).snapshot) {
 		s.Processed = append(s.Processed, part.processed)
 		s.Devices = append(s.Devices, part.devices...)
 		s.ShardGroups[i] = part.groups
@@ -208,10 +207,10 @@ func (s *shard) snapshot() *shardSnapshot {
 	for _, id := range slices.Sorted(maps.Keys(s.devices)) {
 		d := s.devices[id]
 		ds := DeviceSnapshot{
-			ID: d.id, Site: d.site, Group: d.g.name, Listed: d.listed, FirstEvent: d.firstEvent,
+			ID: d.id, Site: d.site, Group: d.g.name, Listed: d.member.Listed, FirstEvent: d.member.FirstEvent,
 			Live: d.live, Dedup: d.dd.Snapshot(), Replay: d.replay.Snapshot(),
 			Accepted: d.accepted, Duplicates: d.duplicates, Replays: d.replays, Rejected: maps.Clone(d.rejected),
-			RateSpent: d.rate.spent, RateAt: d.rate.at,
+			RateSpent: d.rate.Spent, RateAt: d.rate.At,
 		}
 		for _, m := range d.metrics {
 			ds.Metrics = append(ds.Metrics, MetricSnapshot{
@@ -269,7 +268,7 @@ func (e *Engine) Restore(s *Snapshot) error {
 			copy(g.members, gs.Members)
 		}
 		for _, m := range gs.Metrics {
-			e.reg.admitMetric(g.shared, m, e.cfg.MaxGroupMetrics)
+			e.reg.admitMetric(g.shared, m, e.cfg.Limits.MaxGroupMetrics)
 		}
 		g.shared.cutoff.Store(gs.Cutoff)
 		g.shared.emitted.Store(gs.Emitted)
@@ -307,30 +306,30 @@ func (e *Engine) Restore(s *Snapshot) error {
 
 func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 	sh := e.shards[e.shardOf(ds.ID)]
-	group, listed, ok := e.roster.Resolve(ds.Site, ds.ID)
+	group, member, ok := e.roster.Join(ds.Site, ds.ID, ds.FirstEvent)
 	if !ok {
 		return
 	}
 	d := sh.devices[ds.ID]
 	if d == nil {
-		if !e.reg.reserveDevice(e.cfg.MaxDevices) {
+		if !e.reg.reserveDevice(e.cfg.Limits.MaxDevices) {
 			return
 		}
-		if d = sh.addDevice(ds.Site, ds.ID, group, listed); d == nil {
+		if d = sh.addDevice(ds.Site, ds.ID, group, member); d == nil {
 			e.reg.releaseDevice()
 			return
 		}
 	}
-	d.site, d.firstEvent = ds.Site, ds.FirstEvent
+	d.site, d.member.FirstEvent = ds.Site, ds.FirstEvent
 	d.live = ds.Live
 	d.dd.Restore(ds.Dedup)
 	d.replay.Restore(ds.Replay)
 	d.accepted, d.duplicates, d.replays = ds.Accepted, ds.Duplicates, ds.Replays
 	d.rejected = maps.Clone(ds.Rejected)
-	d.rate = bucket{spent: ds.RateSpent, at: ds.RateAt}
+	d.rate = ingest.Bucket{Spent: ds.RateSpent, At: ds.RateAt}
 	d.metrics = d.metrics[:0]
 	for _, ms := range ds.Metrics {
-		if !e.reg.admitMetric(d.g.shared, ms.Name, e.cfg.MaxGroupMetrics) {
+		if !e.reg.admitMetric(d.g.shared, ms.Name, e.cfg.Limits.MaxGroupMetrics) {
 			continue
 		}
 		d.metrics = append(d.metrics, devMetric{
@@ -370,7 +369,7 @@ func (e *Engine) Submit(ctx context.Context, m ingest.Message) error {
 
 // Settle waits until every message submitted so far has been handled.
 func (e *Engine) Settle(ctx context.Context) error {
-	_, err := e.query(ctx, func(s *shard) any { s.drain(); return nil })
+	_, err := query(ctx, e, func(s *shard) struct{} { s.drain(); return struct{}{} })
 	return err
 }
 

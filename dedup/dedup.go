@@ -16,8 +16,13 @@ import (
 const (
 	// DefaultWindow is the anti-replay window width in sequence numbers.
 	DefaultWindow = 1024
-	// DefaultReplayMinAge separates a duplicate (recent) from a replay (old).
+	// DefaultReplayMinAge separates a duplicate (recent) from a replay (old);
+	// see ReplayConfig.MinAge.
 	DefaultReplayMinAge = 5 * time.Second
+	// MinAgeIntervals widens the duplicate/replay boundary of a slow device:
+	// a redelivery within this many of its learned intervals is still recent
+	// (DESIGN.md: "5 s or 3 learned intervals").
+	MinAgeIntervals = 3
 	// DefaultHashSlots is the per-device ring for readings without seq.
 	DefaultHashSlots = 64
 )
@@ -27,11 +32,6 @@ type Config struct {
 	// Window is the anti-replay window width in sequence numbers, a multiple
 	// of 64. Memory per device is Window/8 bytes. Default: 1024.
 	Window int `yaml:"window"`
-	// ReplayMinAge: an already-seen message whose event time is older than
-	// the device's newest by more than this is a replay, otherwise a
-	// duplicate. Default: 5s.
-	// The gateway sets it from replay.min_age (see ReplayConfig).
-	ReplayMinAge time.Duration `yaml:"-"`
 	// HashSlots bounds the per-device set of (ts, content hash) used for
 	// readings without seq. Default: 64.
 	HashSlots int `yaml:"hash_slots"`
@@ -41,9 +41,6 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	if c.Window == 0 {
 		c.Window = DefaultWindow
-	}
-	if c.ReplayMinAge == 0 {
-		c.ReplayMinAge = DefaultReplayMinAge
 	}
 	if c.HashSlots == 0 {
 		c.HashSlots = DefaultHashSlots
@@ -56,9 +53,6 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Window < 64 || c.Window%64 != 0 || c.Window > 1<<20 {
 		errs = append(errs, fmt.Errorf("dedup.window: %d must be a multiple of 64 in [64, 1048576]", c.Window))
-	}
-	if c.ReplayMinAge < 0 {
-		errs = append(errs, fmt.Errorf("replay.min_age: %v is negative", c.ReplayMinAge))
 	}
 	if c.HashSlots < 1 || c.HashSlots > 1<<16 {
 		errs = append(errs, fmt.Errorf("dedup.hash_slots: %d must be in [1, 65536]", c.HashSlots))
@@ -77,6 +71,11 @@ const (
 	Duplicate
 	// Replay: seen before and old, behind the window, or from an older boot.
 	Replay
+	// Redelivery: seen before, and the broker flagged the message as a
+	// redelivery (MQTT DUP): a transport artefact, counted as a duplicate but
+	// never charged to the device (not a duplicate of its window, not a
+	// replay, whatever its age).
+	Redelivery
 )
 
 func (v Verdict) String() string {
@@ -87,6 +86,8 @@ func (v Verdict) String() string {
 		return "duplicate"
 	case Replay:
 		return "replay"
+	case Redelivery:
+		return "redelivery"
 	}
 	return "unknown"
 }
@@ -109,24 +110,30 @@ type hashEntry struct {
 	hash uint64
 }
 
-// Check returns the verdict for r and, when it is Fresh, records r. An
-// already-seen message older than the device's newest by more than
-// cfg.ReplayMinAge is a replay.
-func (s *State) Check(cfg *Config, r *ingest.Reading) Verdict {
-	return s.CheckAge(cfg, r, cfg.ReplayMinAge)
-}
-
-// CheckAge is Check with the duplicate/replay boundary given: the caller
-// widens it for slow devices (DESIGN.md: 5 s or 3 learned intervals).
-func (s *State) CheckAge(cfg *Config, r *ingest.Reading, minAge time.Duration) Verdict {
+// Check returns the verdict for r and, when it is Fresh, records r. It
+// decides duplicate against replay completely:
+//
+//   - an already-seen message whose event time is older than the device's
+//     newest by more than rc.MinAgeFor(interval) is a Replay, otherwise a
+//     Duplicate (interval is the device's learned reporting interval, 0 when
+//     unknown);
+//   - an already-seen message the broker redelivered (r.Redelivered, the
+//     MQTT DUP flag) is a Redelivery, whatever its age.
+func (s *State) Check(cfg *Config, rc *ReplayConfig, r *ingest.Reading, interval time.Duration) Verdict {
+	minAge := rc.MinAgeFor(interval)
 	var v Verdict
 	if r.HasSeq {
 		v = s.checkSeq(minAge, cfg.Window, r.Boot, r.Seq, r.TS)
 	} else {
 		v = s.checkHash(minAge, cfg.HashSlots, r)
 	}
-	if v == Fresh && r.TS > s.newestTS {
-		s.newestTS = r.TS
+	switch {
+	case v == Fresh:
+		s.newestTS = max(s.newestTS, r.TS)
+	case r.Redelivered:
+		// The broker re-sent a message it had delivered (e.g. after a
+		// restart lost its acknowledgement): not the device's doing.
+		return Redelivery
 	}
 	return v
 }

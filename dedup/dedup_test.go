@@ -43,7 +43,7 @@ func ts(x float64) int64 { return t0 + int64(x*float64(sec)) }
 
 func TestCheckSeq(t *testing.T) {
 	t.Parallel()
-	// Window 64 and ReplayMinAge 5 s throughout.
+	// Window 64 and replay.min_age 5 s throughout.
 	tests := []struct {
 		name string
 		msgs []msg
@@ -71,11 +71,11 @@ func TestCheckSeq(t *testing.T) {
 			[]msg{{1, 20, 10, Fresh}, {1, 18, 9, Fresh}, {1, 18, 9, Duplicate}, {1, 19, 9.5, Fresh}},
 		},
 		{
-			"repeat within ReplayMinAge of the newest is a duplicate",
+			"repeat within min_age of the newest is a duplicate",
 			[]msg{{1, 1, 0, Fresh}, {1, 2, 5, Fresh}, {1, 1, 0, Duplicate}},
 		},
 		{
-			"repeat older than ReplayMinAge is a replay",
+			"repeat older than min_age is a replay",
 			[]msg{{1, 1, 0, Fresh}, {1, 2, 5.5, Fresh}, {1, 1, 0, Replay}},
 		},
 		{
@@ -140,14 +140,15 @@ func TestCheckSeq(t *testing.T) {
 			},
 		},
 	}
-	cfg := Config{Window: 64, ReplayMinAge: 5 * time.Second}.WithDefaults()
+	cfg := Config{Window: 64}.WithDefaults()
+	rc := ReplayConfig{}.WithDefaults() // min_age 5 s
 	require.NoError(t, cfg.Validate())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var st State
 			for i, m := range tt.msgs {
-				got := st.Check(&cfg, seqReading(m.boot, m.seq, ts(m.ts)))
+				got := st.Check(&cfg, &rc, seqReading(m.boot, m.seq, ts(m.ts)), 0)
 				require.Equal(t, m.want, got, "message %d (boot %d, seq %d, ts %v s)", i, m.boot, m.seq, m.ts)
 			}
 		})
@@ -203,9 +204,10 @@ func TestCheckHash(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := Config{HashSlots: tt.slots}.WithDefaults()
+			rc := ReplayConfig{}.WithDefaults() // min_age 5 s
 			var st State
 			for i, m := range tt.msgs {
-				require.Equal(t, m.want, st.Check(&cfg, hashReading(ts(m.ts), m.metrics...)), "message %d", i)
+				require.Equal(t, m.want, st.Check(&cfg, &rc, hashReading(ts(m.ts), m.metrics...), 0), "message %d", i)
 			}
 		})
 	}
@@ -215,12 +217,82 @@ func TestCheckHashDefaultSlots(t *testing.T) {
 	t.Parallel()
 	// 64 slots: the 64th distinct reading back is remembered, the 65th is not.
 	cfg := Config{}.WithDefaults()
+	rc := ReplayConfig{}.WithDefaults() // min_age 5 s
 	var st State
 	for i := range 65 {
-		require.Equal(t, Fresh, st.Check(&cfg, hashReading(ts(0), pw(float64(i)))))
+		require.Equal(t, Fresh, st.Check(&cfg, &rc, hashReading(ts(0), pw(float64(i))), 0))
 	}
-	require.Equal(t, Duplicate, st.Check(&cfg, hashReading(ts(0), pw(1))), "second reading is still in the ring")
-	require.Equal(t, Fresh, st.Check(&cfg, hashReading(ts(0), pw(0))), "first reading was evicted by the 65th")
+	require.Equal(t, Duplicate, st.Check(&cfg, &rc, hashReading(ts(0), pw(1)), 0), "second reading is still in the ring")
+	require.Equal(t, Fresh, st.Check(&cfg, &rc, hashReading(ts(0), pw(0)), 0), "first reading was evicted by the 65th")
+}
+
+// TestCheckRedeliveryAndInterval covers the two rules on top of the bitmap:
+// an already-seen message the broker redelivered (DUP flag) is a Redelivery
+// whatever its age, and the duplicate/replay boundary widens to three
+// learned intervals for a slow device.
+func TestCheckRedeliveryAndInterval(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Window: 64}.WithDefaults()
+	rc := ReplayConfig{}.WithDefaults() // min_age 5 s
+	dup := func(r *ingest.Reading) *ingest.Reading { r.Redelivered = true; return r }
+	tests := []struct {
+		name     string
+		interval time.Duration
+		msgs     []*ingest.Reading
+		want     []Verdict
+	}{
+		{
+			"a first delivery flagged DUP is fresh", 0,
+			[]*ingest.Reading{dup(seqReading(1, 1, ts(0)))},
+			[]Verdict{Fresh},
+		},
+		{
+			"a recent redelivery is not the device's duplicate", 0,
+			[]*ingest.Reading{seqReading(1, 1, ts(0)), dup(seqReading(1, 1, ts(0)))},
+			[]Verdict{Fresh, Redelivery},
+		},
+		{
+			"an old redelivery is not the device's replay", 0,
+			[]*ingest.Reading{seqReading(1, 1, ts(0)), seqReading(1, 2, ts(60)), dup(seqReading(1, 1, ts(0)))},
+			[]Verdict{Fresh, Fresh, Redelivery},
+		},
+		{
+			"a redelivery from an older boot is not a replay either", 0,
+			[]*ingest.Reading{seqReading(1, 1, ts(0)), seqReading(2, 1, ts(1)), dup(seqReading(1, 1, ts(0)))},
+			[]Verdict{Fresh, Fresh, Redelivery},
+		},
+		{
+			"without seq too", 0,
+			[]*ingest.Reading{hashReading(ts(0), pw(1)), dup(hashReading(ts(0), pw(1)))},
+			[]Verdict{Fresh, Redelivery},
+		},
+		{
+			"6 s behind with a 1 s interval is a replay", time.Second,
+			[]*ingest.Reading{seqReading(1, 1, ts(0)), seqReading(1, 2, ts(6)), seqReading(1, 1, ts(0))},
+			[]Verdict{Fresh, Fresh, Replay},
+		},
+		{
+			"6 s behind with a 10 s interval is a duplicate (30 s boundary)", 10 * time.Second,
+			[]*ingest.Reading{seqReading(1, 1, ts(0)), seqReading(1, 2, ts(10)), seqReading(1, 1, ts(0))},
+			[]Verdict{Fresh, Fresh, Duplicate},
+		},
+		{
+			"31 s behind with a 10 s interval is a replay", 10 * time.Second,
+			[]*ingest.Reading{seqReading(1, 1, ts(0)), seqReading(1, 2, ts(31)), seqReading(1, 1, ts(0))},
+			[]Verdict{Fresh, Fresh, Replay},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var st State
+			for i, r := range tt.msgs {
+				require.Equal(t, tt.want[i], st.Check(&cfg, &rc, r, tt.interval), "message %d", i)
+			}
+		})
+	}
+	require.Equal(t, 5*time.Second, rc.MinAgeFor(time.Second))
+	require.Equal(t, 30*time.Second, rc.MinAgeFor(10*time.Second))
 }
 
 func TestContentHash(t *testing.T) {
@@ -234,16 +306,15 @@ func TestContentHash(t *testing.T) {
 
 func TestVerdictString(t *testing.T) {
 	t.Parallel()
-	for v, want := range map[Verdict]string{Fresh: "fresh", Duplicate: "duplicate", Replay: "replay", 7: "unknown"} {
+	for v, want := range map[Verdict]string{Fresh: "fresh", Duplicate: "duplicate", Replay: "replay", Redelivery: "redelivery", 7: "unknown"} {
 		require.Equal(t, want, v.String())
 	}
 }
 
 func TestConfig(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, Config{Window: 1024, ReplayMinAge: 5 * time.Second, HashSlots: 64}, Config{}.WithDefaults())
-	require.Equal(t, Config{Window: 128, ReplayMinAge: time.Second, HashSlots: 3},
-		Config{Window: 128, ReplayMinAge: time.Second, HashSlots: 3}.WithDefaults())
+	require.Equal(t, Config{Window: 1024, HashSlots: 64}, Config{}.WithDefaults())
+	require.Equal(t, Config{Window: 128, HashSlots: 3}, Config{Window: 128, HashSlots: 3}.WithDefaults())
 
 	tests := []struct {
 		name string
@@ -251,18 +322,17 @@ func TestConfig(t *testing.T) {
 		want []string // nil: valid
 	}{
 		{"defaults", Config{}.WithDefaults(), nil},
-		{"smallest", Config{Window: 64, ReplayMinAge: 0, HashSlots: 1}, nil},
-		{"largest", Config{Window: 1 << 20, ReplayMinAge: time.Hour, HashSlots: 1 << 16}, nil},
+		{"smallest", Config{Window: 64, HashSlots: 1}, nil},
+		{"largest", Config{Window: 1 << 20, HashSlots: 1 << 16}, nil},
 		{"window zero", Config{Window: 0, HashSlots: 1}, []string{"dedup.window"}},
 		{"window below 64", Config{Window: 32, HashSlots: 1}, []string{"dedup.window"}},
 		{"window not a multiple of 64", Config{Window: 100, HashSlots: 1}, []string{"dedup.window"}},
 		{"window 65", Config{Window: 65, HashSlots: 1}, []string{"dedup.window"}},
 		{"window too large", Config{Window: 1<<20 + 64, HashSlots: 1}, []string{"dedup.window"}},
 		{"window negative", Config{Window: -64, HashSlots: 1}, []string{"dedup.window"}},
-		{"negative replay min age", Config{Window: 64, ReplayMinAge: -1, HashSlots: 1}, []string{"replay.min_age"}},
 		{"hash slots zero", Config{Window: 64}, []string{"dedup.hash_slots"}},
 		{"hash slots too many", Config{Window: 64, HashSlots: 1<<16 + 1}, []string{"dedup.hash_slots"}},
-		{"everything", Config{Window: 1, ReplayMinAge: -1, HashSlots: -1}, []string{"dedup.window", "replay.min_age", "dedup.hash_slots"}},
+		{"everything", Config{Window: 1, HashSlots: -1}, []string{"dedup.window", "dedup.hash_slots"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,7 +353,7 @@ func TestConfig(t *testing.T) {
 // by less than the window width, with redeliveries of already delivered
 // messages mixed in: every message is accepted exactly once, no first
 // delivery is rejected, and a redelivery is a duplicate when its event time is
-// within ReplayMinAge of the newest accepted one (a replay otherwise).
+// within replay.min_age of the newest accepted one (a replay otherwise).
 func TestCheckProperty(t *testing.T) {
 	t.Parallel()
 	for _, width := range []int{64, 1024} {
@@ -291,7 +361,8 @@ func TestCheckProperty(t *testing.T) {
 			t.Run(fmt.Sprintf("width=%d/seed=%d", width, seed), func(t *testing.T) {
 				t.Parallel()
 				rng := rand.New(rand.NewPCG(seed, uint64(width)))
-				cfg := Config{Window: width, ReplayMinAge: 5 * time.Second}.WithDefaults()
+				cfg := Config{Window: width}.WithDefaults()
+				rc := ReplayConfig{}.WithDefaults() // min_age 5 s
 				const n = 5000
 				// Sorting by seq + U[0, width-1) displaces a message by less than
 				// width-1: whenever s arrives, every seq already seen is below
@@ -314,7 +385,7 @@ func TestCheckProperty(t *testing.T) {
 					}
 					return 0
 				})
-				// 100 ms between readings: ReplayMinAge is 50 seqs.
+				// 100 ms between readings: min_age is 50 seqs.
 				tsOf := func(seq uint64) int64 { return t0 + int64(seq)*int64(100*time.Millisecond) }
 
 				var st State
@@ -326,9 +397,9 @@ func TestCheckProperty(t *testing.T) {
 					// A redelivery of a random, already delivered message, 30 % of the time.
 					for len(delivered) > 0 && rng.IntN(10) < 3 {
 						d := delivered[rng.IntN(len(delivered))]
-						got := st.Check(&cfg, seqReading(7, d, tsOf(d)))
+						got := st.Check(&cfg, &rc, seqReading(7, d, tsOf(d)), 0)
 						want := Duplicate
-						if top-d >= uint64(width) || tsOf(newest)-tsOf(d) > int64(cfg.ReplayMinAge) {
+						if top-d >= uint64(width) || tsOf(newest)-tsOf(d) > int64(rc.MinAge) {
 							want = Replay
 						}
 						require.Equal(t, want, got, "redelivery of seq %d (top %d, newest %d)", d, top, newest)
@@ -338,7 +409,7 @@ func TestCheckProperty(t *testing.T) {
 							replays++
 						}
 					}
-					got := st.Check(&cfg, seqReading(7, o.seq, tsOf(o.seq)))
+					got := st.Check(&cfg, &rc, seqReading(7, o.seq, tsOf(o.seq)), 0)
 					require.Equal(t, Fresh, got, "first delivery of seq %d (top %d)", o.seq, top)
 					accepted[o.seq]++
 					delivered = append(delivered, o.seq)
@@ -375,7 +446,8 @@ func FuzzDedup(f *testing.F) {
 		if len(data) > 4096 {
 			data = data[:4096]
 		}
-		cfg := Config{Window: 64, ReplayMinAge: 5 * time.Second, HashSlots: 4}.WithDefaults()
+		cfg := Config{Window: 64, HashSlots: 4}.WithDefaults()
+		rc := ReplayConfig{}.WithDefaults() // min_age 5 s
 		var st State
 		type pair struct{ boot, seq uint64 }
 		fresh := map[pair]bool{}
@@ -397,8 +469,8 @@ func FuzzDedup(f *testing.F) {
 					r.Seq += uint64(op[3]) << 48 // large jumps
 				}
 			}
-			got := st.Check(&cfg, r)
-			again := st.Check(&cfg, r)
+			got := st.Check(&cfg, &rc, r, 0)
+			again := st.Check(&cfg, &rc, r, 0)
 			require.NotEqual(t, Fresh, again, "the same reading twice in a row")
 			if got != Fresh {
 				require.Equal(t, got, again, "a rejected reading is rejected the same way again")
@@ -427,6 +499,7 @@ func FuzzDedup(f *testing.F) {
 
 func BenchmarkCheck(b *testing.B) {
 	cfg := Config{}.WithDefaults()
+	rc := ReplayConfig{}.WithDefaults() // min_age 5 s
 	metrics := []ingest.Metric{pw(1523.4), {Name: "wind_ms", Value: 11.2}, {Name: "energy_kwh", Value: 123456}}
 	run := func(b *testing.B, next func(i uint64) *ingest.Reading) {
 		b.Helper()
@@ -435,7 +508,7 @@ func BenchmarkCheck(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			i++
-			st.Check(&cfg, next(i))
+			st.Check(&cfg, &rc, next(i), 0)
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/verdict")
 	}
@@ -476,7 +549,7 @@ func BenchmarkCheck(b *testing.B) {
 			before := ms.HeapAlloc
 			states := make([]State, devices)
 			for i := range states {
-				states[i].Check(&cfg, &r)
+				states[i].Check(&cfg, &rc, &r, 0)
 			}
 			runtime.GC()
 			runtime.ReadMemStats(&ms)

@@ -27,7 +27,8 @@ const (
 type ReplayConfig struct {
 	// MinAge: an already-seen message whose event time is older than the
 	// device's newest by more than max(MinAge, 3 learned intervals) is a
-	// replay, otherwise a duplicate (a QoS 1 redelivery). Default: 5s.
+	// replay, otherwise a duplicate (a QoS 1 redelivery). See MinAgeFor.
+	// Default: 5s.
 	MinAge time.Duration `yaml:"min_age"`
 	// Threshold is the number of replays within Window that flags a device
 	// replaying. Default: 2 (a device re-sending an old reading is flagged
@@ -62,7 +63,9 @@ func (c ReplayConfig) WithDefaults() ReplayConfig {
 // Validate reports every problem with c at once.
 func (c ReplayConfig) Validate() error {
 	var errs []error
-	// MinAge is validated with dedup.Config, which carries it.
+	if c.MinAge < 0 {
+		errs = append(errs, fmt.Errorf("replay.min_age: %v is negative", c.MinAge))
+	}
 	if c.Threshold < 1 || c.Threshold > MaxReplayThreshold {
 		errs = append(errs, fmt.Errorf("replay.threshold: %d must be in [1, %d]", c.Threshold, MaxReplayThreshold))
 	}
@@ -73,6 +76,14 @@ func (c ReplayConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("replay.quiet: %v must be positive", c.Quiet))
 	}
 	return errors.Join(errs...)
+}
+
+// MinAgeFor returns the duplicate/replay boundary of a device whose learned
+// reporting interval is interval: max(MinAge, MinAgeIntervals × interval),
+// so that a QoS 1 redelivery of a slow device's previous reading is still
+// recent.
+func (c *ReplayConfig) MinAgeFor(interval time.Duration) time.Duration {
+	return max(c.MinAge, MinAgeIntervals*interval)
 }
 
 // Detector flags a device that keeps sending replays. Its zero value has

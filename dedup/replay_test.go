@@ -62,8 +62,8 @@ func TestReplayConfig(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, ReplayConfig{MinAge: 5 * time.Second, Threshold: 2, Window: time.Minute, Quiet: 30 * time.Second}, ReplayConfig{}.WithDefaults())
 	require.NoError(t, ReplayConfig{}.WithDefaults().Validate())
-	err := ReplayConfig{Threshold: 65, Window: -1, Quiet: -1}.Validate()
-	for _, f := range []string{"replay.threshold", "replay.window", "replay.quiet"} {
+	err := ReplayConfig{MinAge: -1, Threshold: 65, Window: -1, Quiet: -1}.Validate()
+	for _, f := range []string{"replay.min_age", "replay.threshold", "replay.window", "replay.quiet"} {
 		require.ErrorContains(t, err, f)
 	}
 }

@@ -59,8 +59,9 @@ type Config struct {
 	Replay dedup.ReplayConfig `yaml:"replay"`
 	// Liveness configures device states (phi accrual, delayed).
 	Liveness staleness.Config `yaml:"liveness"`
-	// Limits are the per-message and fleet-size limits.
-	Limits Limits `yaml:"limits"`
+	// Limits are the admission limits (ingest: sizes, device rate) and the
+	// aggregate stage's limits on its state (devices, groups, windows).
+	Limits aggregate.Limits `yaml:"limits"`
 	// Journal is the ingest journal: every accepted message is journaled
 	// and, at QoS 1, acknowledged only after its group commit.
 	Journal JournalConfig `yaml:"journal"`
@@ -88,27 +89,6 @@ type TopicsConfig struct {
 	Telemetry string `yaml:"telemetry"`
 	// Status default: fleet/{site}/{device}/status.
 	Status string `yaml:"status"`
-}
-
-// Limits are the explicit limits of DESIGN.md § Durability, backpressure and
-// limits that are implemented so far.
-type Limits struct {
-	ingest.Limits `yaml:",inline"`
-	// MaxDevices bounds tracked devices. Default: 100000.
-	MaxDevices int `yaml:"max_devices"`
-	// MaxGroups bounds groups. Default: 1000.
-	MaxGroups int `yaml:"max_groups"`
-	// MaxGroupMetrics bounds distinct metrics per group. Default: 64.
-	MaxGroupMetrics int `yaml:"max_group_metrics"`
-	// DeviceRate limits each device's messages per second; past it they
-	// are rejected rate_limited. Default: 100.
-	DeviceRate float64 `yaml:"device_rate"`
-	// DeviceBurst is how many messages a device may send at once (e.g. a
-	// flushed buffer) before DeviceRate applies. Default: 1000.
-	DeviceBurst int `yaml:"device_burst"`
-	// MaxOpenWindows bounds each device's open windows; a reading that would
-	// open another is rejected too_many_windows. Default: 1024.
-	MaxOpenWindows int `yaml:"max_open_windows"`
 }
 
 // Defaults returns the configuration with every default filled in: the
@@ -148,9 +128,8 @@ func (c Config) WithDefaults() Config {
 	c.Window = c.Window.WithDefaults()
 	c.Replay = c.Replay.WithDefaults()
 	c.Liveness = c.Liveness.WithDefaults()
-	c.Dedup.ReplayMinAge = c.Replay.MinAge
 	c.Dedup = c.Dedup.WithDefaults()
-	c.Limits.Limits = c.Limits.Limits.WithDefaults()
+	c.Limits = c.Limits.WithDefaults()
 	c.Journal = c.Journal.withDefaults()
 	c.Checkpoint = c.Checkpoint.WithDefaults()
 	c.Sink = c.Sink.WithDefaults()
@@ -161,23 +140,13 @@ func (c Config) WithDefaults() Config {
 		c.Influx.Config = c.Influx.Config.WithDefaults()
 	}
 	c.Aggregate = c.aggregateConfig().WithDefaults()
-	c.Limits.MaxDevices = c.Aggregate.MaxDevices
-	c.Limits.MaxGroups = c.Aggregate.MaxGroups
-	c.Limits.MaxGroupMetrics = c.Aggregate.MaxGroupMetrics
-	c.Limits.DeviceRate = c.Aggregate.DeviceRate
-	c.Limits.DeviceBurst = c.Aggregate.DeviceBurst
-	c.Limits.MaxOpenWindows = c.Aggregate.MaxOpenWindows
 	return c
 }
 
 // aggregateConfig is the engine's config with the top-level sections in.
 func (c Config) aggregateConfig() aggregate.Config {
 	a := c.Aggregate
-	a.Window, a.Dedup, a.Replay, a.Limits = c.Window, c.Dedup, c.Replay, c.Limits.Limits
-	a.Dedup.ReplayMinAge = c.Replay.MinAge
-	a.Liveness = c.Liveness
-	a.MaxDevices, a.MaxGroups, a.MaxGroupMetrics = c.Limits.MaxDevices, c.Limits.MaxGroups, c.Limits.MaxGroupMetrics
-	a.DeviceRate, a.DeviceBurst, a.MaxOpenWindows = c.Limits.DeviceRate, c.Limits.DeviceBurst, c.Limits.MaxOpenWindows
+	a.Window, a.Dedup, a.Replay, a.Liveness, a.Limits = c.Window, c.Dedup, c.Replay, c.Liveness, c.Limits
 	return a
 }
 
@@ -210,7 +179,12 @@ func (c Config) Validate() error {
 		mqtt.URL = "tcp://embedded" // filled in at start
 		b := c.Broker
 		b.StoreDir = c.DataDir
+		b.TelemetryTopic, b.StatusTopic = c.Topics.Telemetry, c.Topics.Status
 		errs = append(errs, section("broker", b.Validate()))
+		if c.NATS.Enabled && c.NATS.URL == "" && c.NATS.MaxBytes >= int64(b.WithDefaults().MaxStoreBytes) {
+			errs = append(errs, fmt.Errorf("nats.max_bytes: %d must be below broker.max_store_bytes (%v), which also holds the MQTT sessions",
+				c.NATS.MaxBytes, b.WithDefaults().MaxStoreBytes))
+		}
 		// Both subscriptions (telemetry and status) get the broker's
 		// in-flight window; the ingest queue must hold all of it.
 		if need := 2 * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Journal.QueueLen {

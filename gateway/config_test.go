@@ -73,7 +73,7 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, 7, c.Limits.MaxDevices)
 	require.Equal(t, 1000, c.Limits.MaxPayloadBytes)
 	require.Equal(t, 60*time.Second, c.Window.AllowedLateness, "untouched keys keep their defaults")
-	require.Equal(t, 7, c.WithDefaults().aggregateConfig().MaxDevices)
+	require.Equal(t, 7, c.WithDefaults().aggregateConfig().Limits.MaxDevices)
 
 	_, err = LoadFile(write("typo.yaml", "windw: {size: 5s}\n"), Defaults())
 	require.ErrorContains(t, err, "windw", "unknown keys are errors")

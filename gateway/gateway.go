@@ -91,10 +91,14 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	if cfg.Embedded() {
 		bc := cfg.Broker
 		bc.StoreDir = filepath.Join(cfg.DataDir, "broker")
+		bc.TelemetryTopic, bc.StatusTopic = cfg.Topics.Telemetry, cfg.Topics.Status
 		if g.broker, err = ingest.NewBroker(bc, log.With("stage", "broker")); err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
-		mqttCfg.URL = g.broker.MQTTURL()
+		if err := g.broker.RegisterMetrics(g.reg); err != nil {
+			return nil, err
+		}
+		mqttCfg = g.broker.Subscriber(mqttCfg)
 		log.Info("embedded broker listening", "mqtt", g.broker.MQTTAddr(), "max_ack_pending", bc.MaxAckPending)
 	}
 	if g.store, err = store.New(cfg.Store, g.reg); err != nil {
@@ -123,7 +127,7 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	if g.api, err = api.New(cfg.HTTP, api.Deps{
 		Store: g.store, Engine: g.engine, Ready: g.ready, Gatherer: g.reg,
 		Rejects:    g.engine.Rejects,
-		MetricStat: func(m string) string { return roster.Metric("", m).Stat },
+		MetricStat: func(m string) string { return string(roster.Metric("", m).Stat) },
 	}, log, g.reg); err != nil {
 		return nil, err
 	}
@@ -135,6 +139,16 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 
 // HTTPAddr returns the address the API listens on.
 func (g *Gateway) HTTPAddr() string { return g.ln.Addr().String() }
+
+// ReloadTLS reads the embedded broker's TLS certificate, key and client CA
+// files again (on SIGHUP). With an external broker or without TLS it does
+// nothing.
+func (g *Gateway) ReloadTLS() error {
+	if g.broker == nil {
+		return nil
+	}
+	return g.broker.ReloadTLS()
+}
 
 // MQTTURL returns the broker URL rollcall subscribes to.
 func (g *Gateway) MQTTURL() string {

@@ -17,8 +17,10 @@ import (
 
 // Embedded broker defaults and limits.
 const (
-	// DefaultMQTTListen is the embedded broker's default MQTT listen address.
-	DefaultMQTTListen = ":1883"
+	// DefaultMQTTListen is the embedded broker's default MQTT listen
+	// address: loopback only, since without broker.auth it accepts anonymous
+	// clients (see BrokerConfig.AllowAnonymous).
+	DefaultMQTTListen = "127.0.0.1:1883"
 	// DefaultNATSListen is the default NATS client listen address: loopback
 	// only, on a random free port (see Broker.ClientURL).
 	DefaultNATSListen = "127.0.0.1:0"
@@ -66,6 +68,33 @@ type BrokerConfig struct {
 	// ServerName is the NATS server name. Default: DefaultServerName
 	// ("rollcall").
 	ServerName string `yaml:"server_name"`
+	// TLS configures the TLS MQTT listener, which then replaces the plain
+	// one (nats-server has one MQTT listener). Default: none.
+	TLS BrokerTLS `yaml:"tls"`
+	// Auth configures device credentials and other users. Default: none
+	// (anonymous clients).
+	Auth BrokerAuth `yaml:"auth"`
+	// AllowAnonymous allows anonymous clients on a listener that is not
+	// loopback: the MQTT listener without Auth, and the NATS listener
+	// (which Auth does not cover). Without it such a configuration does not
+	// start; with it a warning is logged at every start. Default: false
+	// (anonymous clients on loopback listeners only).
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// MaxStoreBytes bounds the JetStream file store (MQTT sessions,
+	// retained and queued QoS 1 messages, the nats sink's stream). At the
+	// limit the broker refuses QoS 1 messages it cannot store
+	// (rollcall_broker_jetstream_store_bytes reaches
+	// rollcall_broker_jetstream_store_limit_bytes). Default:
+	// DefaultMaxStoreBytes (2 GiB).
+	MaxStoreBytes ByteSize `yaml:"max_store_bytes"`
+	// MaxMemoryBytes bounds JetStream's memory store. Default:
+	// DefaultMaxMemoryBytes (64 MiB).
+	MaxMemoryBytes ByteSize `yaml:"max_memory_bytes"`
+	// TelemetryTopic and StatusTopic are the topic templates from which
+	// each device's publish permissions are derived; the gateway passes
+	// topics.telemetry and topics.status. Default: the ingest defaults.
+	TelemetryTopic string `yaml:"-"`
+	StatusTopic    string `yaml:"-"`
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -84,6 +113,18 @@ func (c BrokerConfig) WithDefaults() BrokerConfig {
 	}
 	if c.ServerName == "" {
 		c.ServerName = DefaultServerName
+	}
+	if c.MaxStoreBytes == 0 {
+		c.MaxStoreBytes = DefaultMaxStoreBytes
+	}
+	if c.MaxMemoryBytes == 0 {
+		c.MaxMemoryBytes = DefaultMaxMemoryBytes
+	}
+	if c.TelemetryTopic == "" {
+		c.TelemetryTopic = DefaultTelemetryTopic
+	}
+	if c.StatusTopic == "" {
+		c.StatusTopic = DefaultStatusTopic
 	}
 	return c
 }
@@ -117,6 +158,7 @@ func (c BrokerConfig) Validate() error {
 	if strings.ContainsAny(c.ServerName, " \t\r\n") {
 		errs = append(errs, fmt.Errorf("server_name: %q contains white space", c.ServerName))
 	}
+	errs = append(errs, c.validateSecurity())
 	return errors.Join(errs...)
 }
 
@@ -139,6 +181,8 @@ type Broker struct {
 	srv      *server.Server
 	mqttHost string
 	mqttPort int
+	tls      *brokerTLS   // nil without TLS
+	own      internalUser // rollcall's subscriber; zero without auth
 }
 
 // NewBroker starts nats-server with JetStream in cfg.StoreDir and its MQTT
@@ -156,7 +200,7 @@ func NewBroker(cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	mqttHost, mqttPort, _ := splitHostPort(cfg.Listen)
+	mqttHost, mqttPort, _ := splitHostPort(cfg.mqttListen())
 	natsHost, natsPort, _ := splitHostPort(cfg.NATSListen)
 	// nats-server reads port 0 as "disabled" and -1 as "random".
 	if mqttPort == 0 {
@@ -166,18 +210,24 @@ func NewBroker(cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 		natsPort = -1
 	}
 	opts := &server.Options{
-		ServerName: cfg.ServerName,
-		Host:       natsHost,
-		Port:       natsPort,
-		NoSigs:     true,
-		JetStream:  true,
-		StoreDir:   cfg.StoreDir,
+		ServerName:         cfg.ServerName,
+		Host:               natsHost,
+		Port:               natsPort,
+		NoSigs:             true,
+		JetStream:          true,
+		StoreDir:           cfg.StoreDir,
+		JetStreamMaxStore:  int64(cfg.MaxStoreBytes),
+		JetStreamMaxMemory: int64(cfg.MaxMemoryBytes),
 		MQTT: server.MQTTOpts{
 			Host:          mqttHost,
 			Port:          mqttPort,
 			MaxAckPending: uint16(cfg.MaxAckPending),
 			AckWait:       cfg.AckWait,
 		},
+	}
+	tlsState, own, err := applySecurity(opts, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: broker config: %w", err)
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -200,9 +250,14 @@ func NewBroker(cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("ingest: start broker: read mqtt port: %w", err)
 	}
-	b := &Broker{srv: srv, mqttHost: vz.MQTT.Host, mqttPort: vz.MQTT.Port}
-	log.Info("broker started", "mqtt_addr", b.MQTTAddr(), "nats_url", b.ClientURL(),
-		"store_dir", cfg.StoreDir, "max_ack_pending", cfg.MaxAckPending, "ack_wait", cfg.AckWait)
+	b := &Broker{srv: srv, mqttHost: vz.MQTT.Host, mqttPort: vz.MQTT.Port, tls: tlsState, own: own}
+	log.Info("broker started", "mqtt_addr", b.MQTTAddr(), "tls", tlsState != nil, "auth", cfg.authenticated(),
+		"client_certificates", cfg.TLS.ClientCAFile != "", "nats_url", b.ClientURL(),
+		"store_dir", cfg.StoreDir, "max_store_bytes", cfg.MaxStoreBytes, "max_memory_bytes", cfg.MaxMemoryBytes,
+		"max_ack_pending", cfg.MaxAckPending, "ack_wait", cfg.AckWait)
+	for _, l := range cfg.anonymousExposed() {
+		log.Warn("broker accepts anonymous clients on an address that is not loopback (broker.allow_anonymous: true)", "listener", l)
+	}
 	return b, nil
 }
 
@@ -232,13 +287,18 @@ func (b *Broker) MQTTAddr() string {
 }
 
 // MQTTURL returns a URL for MQTT clients such as paho,
-// "tcp://127.0.0.1:PORT" when the listener is bound to all interfaces.
+// "tcp://127.0.0.1:PORT" when the listener is bound to all interfaces
+// ("ssl://…" for the TLS listener).
 func (b *Broker) MQTTURL() string {
 	host := b.mqttHost
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	u := url.URL{Scheme: "tcp", Host: net.JoinHostPort(host, strconv.Itoa(b.mqttPort))}
+	scheme := "tcp"
+	if b.tls != nil {
+		scheme = "ssl"
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(b.mqttPort))}
 	return u.String()
 }
 
@@ -274,8 +334,19 @@ func (l *slogLogger) logf(level slog.Level, format string, v []any) {
 // per-connection chatter; rollcall logs the broker's lifecycle itself.
 func (l *slogLogger) Noticef(format string, v ...any) { l.logf(slog.LevelDebug, format, v) }
 
-// Warnf logs at Warn.
-func (l *slogLogger) Warnf(format string, v ...any) { l.logf(slog.LevelWarn, format, v) }
+// Warnf logs at Warn (plaintextWarning at Debug).
+func (l *slogLogger) Warnf(format string, v ...any) {
+	if format == plaintextWarning {
+		l.logf(slog.LevelDebug, format, v)
+		return
+	}
+	l.logf(slog.LevelWarn, format, v)
+}
+
+// plaintextWarning is nats-server's warning about a password that is not a
+// bcrypt hash. Every configured password is checked to be one; the only
+// other is the empty password of the NATS listener's no-auth user.
+const plaintextWarning = "Plaintext passwords detected, use nkeys or bcrypt"
 
 // Errorf logs at Error.
 func (l *slogLogger) Errorf(format string, v ...any) { l.logf(slog.LevelError, format, v) }

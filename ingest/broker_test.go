@@ -203,7 +203,8 @@ func TestBrokerRandomPort(t *testing.T) {
 	verifyNoLeaks(t)
 	for _, listen := range []string{"127.0.0.1:0", ":0"} {
 		t.Run(listen, func(t *testing.T) {
-			b := startBroker(t, BrokerConfig{Listen: listen})
+			// Every interface takes anonymous clients only when allowed.
+			b := startBroker(t, BrokerConfig{Listen: listen, AllowAnonymous: listen == ":0"})
 			_, port, err := net.SplitHostPort(b.MQTTAddr())
 			require.NoError(t, err)
 			require.NotEqual(t, "0", port)
@@ -279,6 +280,8 @@ func TestBrokerConfigValidate(t *testing.T) {
 	require.Equal(t, BrokerConfig{
 		Listen: DefaultMQTTListen, NATSListen: DefaultNATSListen, StoreDir: "/tmp/x",
 		MaxAckPending: DefaultMaxAckPending, AckWait: DefaultAckWait, ServerName: DefaultServerName,
+		MaxStoreBytes: DefaultMaxStoreBytes, MaxMemoryBytes: DefaultMaxMemoryBytes,
+		TelemetryTopic: DefaultTelemetryTopic, StatusTopic: DefaultStatusTopic,
 	}, valid)
 	require.NoError(t, BrokerConfig{StoreDir: "/tmp/x"}.Validate(), "zero values mean defaults")
 

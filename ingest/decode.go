@@ -1,98 +1,21 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
 )
 
-// Payload limit defaults and hard limits.
+// Decoder limits that are not configurable.
 const (
-	// DefaultMaxPayloadBytes is the default for Limits.MaxPayloadBytes.
-	DefaultMaxPayloadBytes = 4096
-	// DefaultMaxMetrics is the default for Limits.MaxMetrics.
-	DefaultMaxMetrics = 64
-	// DefaultMaxFutureSkew is the default for Limits.MaxFutureSkew.
-	DefaultMaxFutureSkew = 10 * time.Second
-	// DefaultMaxMetricNameLen is the default for Limits.MaxMetricNameLen.
-	DefaultMaxMetricNameLen = 128
 	// DefaultMaxInternedNames is how many distinct metric names (and unknown
 	// top-level keys) a Decoder interns. Past it, new names are allocated per
 	// message; names interned earlier stay interned.
 	DefaultMaxInternedNames = 4096
-	// MaxMQTTPayloadBytes is the upper bound of Limits.MaxPayloadBytes: the
-	// largest MQTT packet (268,435,455 bytes, MQTT 3.1.1 section 2.2.3).
-	MaxMQTTPayloadBytes = 268435455
 	// MaxStatusPayloadBytes is the largest status payload DecodeStatus
 	// accepts.
 	MaxStatusPayloadBytes = 1024
 )
-
-// Limits bounds what one telemetry message may carry. The zero value of a
-// field means its default.
-type Limits struct {
-	// MaxPayloadBytes is the largest payload accepted, in bytes; larger ones
-	// are rejected as too_large before parsing. At most MaxMQTTPayloadBytes.
-	// Default: DefaultMaxPayloadBytes (4096).
-	MaxPayloadBytes int `yaml:"max_payload_bytes"`
-	// MaxMetrics is the most metrics one message may carry; more are
-	// rejected as too_many_metrics. Default: DefaultMaxMetrics (64).
-	MaxMetrics int `yaml:"max_metrics"`
-	// MaxFutureSkew is how far a reading's timestamp may be ahead of its
-	// receive time; further ahead is rejected as future_ts.
-	// Default: DefaultMaxFutureSkew (10s).
-	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
-	// MaxMetricNameLen is the longest metric name accepted, in bytes (after
-	// unescaping). Default: DefaultMaxMetricNameLen (128).
-	MaxMetricNameLen int `yaml:"max_metric_name_len"`
-}
-
-// WithDefaults returns l with every zero field replaced by its default.
-// Negative fields are kept, for Validate to report.
-func (l Limits) WithDefaults() Limits {
-	if l.MaxPayloadBytes == 0 {
-		l.MaxPayloadBytes = DefaultMaxPayloadBytes
-	}
-	if l.MaxMetrics == 0 {
-		l.MaxMetrics = DefaultMaxMetrics
-	}
-	if l.MaxFutureSkew == 0 {
-		l.MaxFutureSkew = DefaultMaxFutureSkew
-	}
-	if l.MaxMetricNameLen == 0 {
-		l.MaxMetricNameLen = DefaultMaxMetricNameLen
-	}
-	return l
-}
-
-// Validate returns every problem with l at once, each naming its field. Zero
-// fields are valid (they mean the defaults).
-func (l Limits) Validate() error {
-	var errs []error
-	if l.MaxPayloadBytes < 0 {
-		errs = append(errs, fmt.Errorf("limits.max_payload_bytes: must not be negative, got %d", l.MaxPayloadBytes))
-	}
-	if l.MaxPayloadBytes > MaxMQTTPayloadBytes {
-		errs = append(errs, fmt.Errorf("limits.max_payload_bytes: %d exceeds the MQTT maximum packet size %d",
-			l.MaxPayloadBytes, MaxMQTTPayloadBytes))
-	}
-	if l.MaxMetrics < 0 {
-		errs = append(errs, fmt.Errorf("limits.max_metrics: must not be negative, got %d", l.MaxMetrics))
-	}
-	if l.MaxFutureSkew < 0 {
-		errs = append(errs, fmt.Errorf("limits.max_future_skew: must not be negative, got %s", l.MaxFutureSkew))
-	}
-	if l.MaxMetricNameLen < 0 {
-		errs = append(errs, fmt.Errorf("limits.max_metric_name_len: must not be negative, got %d", l.MaxMetricNameLen))
-	}
-	if d := l.WithDefaults(); l.MaxMetricNameLen >= 0 && l.MaxPayloadBytes >= 0 &&
-		d.MaxMetricNameLen >= d.MaxPayloadBytes {
-		errs = append(errs, fmt.Errorf("limits.max_metric_name_len (%d) must be smaller than limits.max_payload_bytes (%d)",
-			d.MaxMetricNameLen, d.MaxPayloadBytes))
-	}
-	return errors.Join(errs...)
-}
 
 // Decoder decodes and validates telemetry payloads (see DESIGN.md, "Wire
 // format"). It is not safe for concurrent use: use one per worker. It

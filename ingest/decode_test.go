@@ -327,36 +327,6 @@ func TestDecodeAllocs(t *testing.T) {
 	require.Equal(t, 1.0, allocs, "a new Reading: only its Metrics slice")
 }
 
-func TestLimitsValidate(t *testing.T) {
-	t.Parallel()
-	require.NoError(t, Limits{}.Validate())
-	require.NoError(t, Limits{MaxPayloadBytes: 1 << 20, MaxMetrics: 1000, MaxFutureSkew: time.Hour, MaxMetricNameLen: 64}.Validate())
-	tests := []struct {
-		name   string
-		limits Limits
-		want   []string
-	}{
-		{"negative", Limits{MaxPayloadBytes: -1, MaxMetrics: -2, MaxFutureSkew: -time.Second, MaxMetricNameLen: -3},
-			[]string{"max_payload_bytes: must not be negative", "max_metrics: must not be negative",
-				"max_future_skew: must not be negative", "max_metric_name_len: must not be negative"}},
-		{"payload beyond MQTT", Limits{MaxPayloadBytes: MaxMQTTPayloadBytes + 1}, []string{"max_payload_bytes: 268435456 exceeds"}},
-		{"name longer than payload", Limits{MaxPayloadBytes: 100}, []string{"limits.max_metric_name_len (128) must be smaller than limits.max_payload_bytes (100)"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			err := tc.limits.Validate()
-			require.Error(t, err)
-			for _, w := range tc.want {
-				require.Contains(t, err.Error(), w)
-			}
-			require.Len(t, strings.Split(err.Error(), "\n"), len(tc.want))
-		})
-	}
-	require.Equal(t, Limits{DefaultMaxPayloadBytes, DefaultMaxMetrics, DefaultMaxFutureSkew, DefaultMaxMetricNameLen},
-		Limits{}.WithDefaults())
-}
-
 func TestDecodeStatus(t *testing.T) {
 	t.Parallel()
 	good := []struct {

@@ -31,4 +31,18 @@
 //   - QoS 1 while the worker queue is full (only when the broker's in-flight
 //     window exceeds the queue): not dropped but left unacknowledged for the
 //     broker to redeliver, rollcall_ingest_unacked_total.
+//
+// # Admission limits and the rejects sample
+//
+// ingest owns the admission limits of the limits: section (Limits): payload
+// size, metrics per message, metric name length, future skew, and the
+// per-device token bucket (Bucket, Limits.Allow: limits.device_rate,
+// limits.device_burst). It also owns the reject reasons (ReasonIndex indexes
+// counters kept in arrays) and the bounded, rate-limited sample of rejected
+// messages behind GET /api/v1/rejects (RejectLog: DefaultRejectSamples
+// kept, at most DefaultRejectSampleRate per second, MaxRejectPayload bytes
+// of each payload). The aggregation workers apply the limits: a known
+// device past its rate is rejected before decoding, counted in
+// rollcall_messages_rejected_total{reason="rate_limited"}; a rejection past
+// the sample rate is only counted (not_sampled in the API).
 package ingest

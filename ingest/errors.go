@@ -30,6 +30,27 @@ var RejectReasons = [...]string{
 	ReasonUnknownDevice, ReasonRateLimited, ReasonTooManyMetrics, ReasonTooManyWindows,
 }
 
+// NumReasons is the number of reject reasons: counters indexed by
+// ReasonIndex have this length.
+const NumReasons = len(RejectReasons)
+
+// ReasonIndex returns the index of reason in RejectReasons, for counters
+// kept in an array; an unknown reason counts as bad_json, which is what an
+// unclassified decode failure is.
+func ReasonIndex(reason string) int {
+	for i, r := range RejectReasons {
+		if r == reason {
+			return i
+		}
+	}
+	return 1 // ReasonBadJSON
+}
+
+// ErrRateLimited rejects a message of a device past limits.device_rate (see
+// Limits.Allow).
+var ErrRateLimited = &RejectError{Reason: ReasonRateLimited,
+	Detail: "the device exceeds limits.device_rate (burst limits.device_burst)"}
+
 // RejectError is a message rejected at the trust boundary. Reason is one of
 // the Reason* constants; Detail says what exactly was wrong, for the rejects
 // sample and for logs.

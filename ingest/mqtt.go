@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,16 +76,21 @@ type MQTTConfig struct {
 	// MaxQueueWait) so that the session never lapses. Default: 1s.
 	QueueWait time.Duration `yaml:"queue_wait"`
 	// Username and Password authenticate to the broker (Password also from
-	// ROLLCALL_MQTT_PASSWORD).
+	// ROLLCALL_MQTT_PASSWORD). Default: none.
 	Username string `yaml:"username"`
 	Password Secret `yaml:"password"`
+	// PasswordFile holds the password (one line; a trailing newline is
+	// ignored), instead of Password. Default: none.
+	PasswordFile string `yaml:"password_file"`
+	// TLS configures TLS to an ssl:// (tls://, mqtts://) broker: a private
+	// CA, a client certificate, the expected server name. Default: the
+	// system's CAs, no client certificate.
+	TLS MQTTTLS `yaml:"tls"`
+
+	// tlsConfig, when set (the embedded broker's TLS listener), replaces
+	// the one TLS would give.
+	tlsConfig *tls.Config
 }
-
-// Secret is a string that never appears in logs.
-type Secret string
-
-// LogValue implements slog.LogValuer.
-func (Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 
 // DefaultClientID returns rollcall-<hostname>.
 func DefaultClientID() string {
@@ -142,6 +148,7 @@ func (c MQTTConfig) Validate() error {
 	if c.QueueWait < 0 || c.QueueWait > MaxQueueWait {
 		errs = append(errs, fmt.Errorf("mqtt.queue_wait: %v is not between 0 and %v", c.QueueWait, MaxQueueWait))
 	}
+	errs = append(errs, c.validateCredentials())
 	return errors.Join(errs...)
 }
 
@@ -238,8 +245,8 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 			s.lost.Inc()
 			s.log.Warn("broker connection lost", "broker", cfg.URL, "err", err)
 		})
-	if cfg.Username != "" {
-		opts.SetUsername(cfg.Username).SetPassword(string(cfg.Password))
+	if err := cfg.applyCredentials(opts); err != nil {
+		return nil, err
 	}
 	s.client = mqtt.NewClient(opts)
 	return s, nil

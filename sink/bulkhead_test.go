@@ -102,7 +102,7 @@ func startPipeline(t *testing.T, extra ...sink.Writer) *bhRun {
 		// One worker: readings are handled in the order offered, so none
 		// is late and every run does the same work.
 		Shards: 1, EmitInterval: 5 * time.Millisecond,
-		DeviceRate: 1e6, DeviceBurst: 1e6,
+		Limits: aggregate.Limits{Limits: ingest.Limits{DeviceRate: 1e6, DeviceBurst: 1e6}},
 		// Event time drives the windows; the gateway clock stands still
 		// until the test moves it to close the last windows.
 		// MaxCatchUp: ingest here runs through event time faster than any

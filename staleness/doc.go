@@ -8,17 +8,39 @@
 //
 // # Emits
 //
-// For every device a State (live, late, silent, offline, never_seen, ...):
-// the aggregate stage reports expected-but-missing devices with their state,
-// last seen time and age. Roster answers which group a device belongs to and
-// how its metrics aggregate; unlisted devices are learned into their site's
-// group when learning is enabled.
+// For every device a State (live, late, silent, offline, delayed,
+// never_seen, retired): the aggregate stage reports expected-but-missing
+// devices with their state, last seen time and age. Roster answers which
+// group a device belongs to and how its metrics aggregate (Reducer, Stat,
+// Impute).
+//
+// # Roster rule
+//
+// The per-device data (Member, Liveness) lives with the device's state in
+// its shard; the rules are here:
+//
+//   - Join: a listed device belongs to its fleet-file group and is expected
+//     from the start; an unlisted one joins the group whose match pattern
+//     fits, else its site's group (when learning is enabled), and is
+//     expected only in windows ending after its first event
+//     (Member.ExpectedIn).
+//   - Retires: a learned device silent for longer than learn.retire_after
+//     retires: it leaves the roster (no longer expected, no longer counted
+//     against limits.max_devices) and its State is retired.
+//   - Tombstones keep retired devices, reported retired, up to
+//     learn.max_retired (default DefaultMaxRetired, split over the shards);
+//     past it the oldest retirement is forgotten. A retired device that
+//     comes back is learned anew.
 //
 // # Drops
 //
-// With learning disabled, a device the fleet file neither lists nor matches
-// is rejected as unknown_device (counted by the aggregate stage in
-// rollcall_messages_rejected_total{reason="unknown_device"}).
+//   - With learning disabled, a device the fleet file neither lists nor
+//     matches is rejected as unknown_device (counted by the aggregate stage
+//     in rollcall_messages_rejected_total{reason="unknown_device"}).
+//   - A retired device past learn.max_retired is forgotten:
+//     rollcall_devices_forgotten_total (retirements are counted in
+//     rollcall_devices_retired_total). Retired devices are not checkpointed:
+//     after a restart they are no longer reported.
 //
 // # Liveness rule
 //

@@ -14,32 +14,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Device reducers: how one device's samples in a window become one value.
-const (
-	ReduceMean  = "mean"
-	ReduceLast  = "last"
-	ReduceMin   = "min"
-	ReduceMax   = "max"
-	ReduceSum   = "sum"
-	ReduceDelta = "delta"
-)
-
-// Group statistics: how device values combine across a group.
-const (
-	StatSum   = "sum"
-	StatMean  = "mean"
-	StatMin   = "min"
-	StatMax   = "max"
-	StatCount = "count"
-)
-
-// Imputation policies for expected devices that did not report.
-const (
-	ImputeLast = "last"
-	ImputeZero = "zero"
-	ImputeNone = "none"
-)
-
 // DefaultInterval is a device's expected reporting interval when the fleet
 // file names none.
 const DefaultInterval = time.Second
@@ -47,6 +21,14 @@ const DefaultInterval = time.Second
 // DefaultRetireAfter is how long a learned device may stay silent before it
 // leaves the roster.
 const DefaultRetireAfter = 24 * time.Hour
+
+// DefaultMaxRetired bounds the retired devices kept as tombstones (reported
+// retired by the API and the devices-by-state gauge); past it the oldest
+// retirement is forgotten (rollcall_devices_forgotten_total).
+const DefaultMaxRetired = 1000
+
+// MaxMaxRetired is the largest learn.max_retired.
+const MaxMaxRetired = 1_000_000
 
 // MetricSpec is the physical envelope and the reducers of one metric.
 // Nil pointers mean "not set" so that device overrides merge over defaults.
@@ -62,14 +44,14 @@ type MetricSpec struct {
 	Monotonic *bool `yaml:"monotonic"`
 	// Device is the device reducer: mean, last, min, max, sum or delta.
 	// Default: mean.
-	Device string `yaml:"device"`
+	Device Reducer `yaml:"device"`
 	// Group is the headline group statistic: sum, mean, min, max or count.
 	// Every statistic is always computed; this one is the metric's headline.
 	// Default: sum.
-	Group string `yaml:"group"`
+	Group Stat `yaml:"group"`
 	// Impute is the estimate for an expected device that did not report:
 	// last (its last known value), zero, or none (exclude it). Default: last.
-	Impute string `yaml:"impute"`
+	Impute Impute `yaml:"impute"`
 }
 
 // GroupSpec names a group's devices: listed ones are expected from the start;
@@ -93,6 +75,9 @@ type LearnSpec struct {
 	// RetireAfter is how long a learned device may stay silent before it
 	// leaves the roster. Default: 24h.
 	RetireAfter time.Duration `yaml:"retire_after"`
+	// MaxRetired bounds the retired devices still reported (state retired)
+	// before the oldest is forgotten. Default: 1000.
+	MaxRetired int `yaml:"max_retired"`
 }
 
 // Defaults are the settings every device starts from.
@@ -149,6 +134,14 @@ func (f *Fleet) RetireAfter() time.Duration {
 	return f.Learn.RetireAfter
 }
 
+// MaxRetired returns how many retired devices are kept as tombstones.
+func (f *Fleet) MaxRetired() int {
+	if f.Learn.MaxRetired == 0 {
+		return DefaultMaxRetired
+	}
+	return f.Learn.MaxRetired
+}
+
 // Validate reports every problem with f at once.
 func (f *Fleet) Validate() error {
 	var errs []error
@@ -199,19 +192,16 @@ func (f *Fleet) Validate() error {
 	if f.Learn.RetireAfter < 0 {
 		errs = append(errs, fmt.Errorf("learn.retire_after: %v is negative", f.Learn.RetireAfter))
 	}
+	if f.Learn.MaxRetired < 0 || f.Learn.MaxRetired > MaxMaxRetired {
+		errs = append(errs, fmt.Errorf("learn.max_retired: %d must be in [0, %d]", f.Learn.MaxRetired, MaxMaxRetired))
+	}
 	return errors.Join(errs...)
 }
 
 func (s MetricSpec) validate(field string) error {
 	var errs []error
-	oneOf := func(name, v string, allowed ...string) {
-		if v != "" && !slices.Contains(allowed, v) {
-			errs = append(errs, fmt.Errorf("%s.%s: %q is not one of %v", field, name, v, allowed))
-		}
-	}
-	oneOf("device", s.Device, ReduceMean, ReduceLast, ReduceMin, ReduceMax, ReduceSum, ReduceDelta)
-	oneOf("group", s.Group, StatSum, StatMean, StatMin, StatMax, StatCount)
-	oneOf("impute", s.Impute, ImputeLast, ImputeZero, ImputeNone)
+	errs = append(errs, oneOf(field+".device", s.Device, Reducers()), oneOf(field+".group", s.Group, Stats()),
+		oneOf(field+".impute", s.Impute, Imputes()))
 	for name, p := range map[string]*float64{"min": s.Min, "max": s.Max, "max_rate_per_s": s.MaxRatePerS} {
 		if p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) {
 			errs = append(errs, fmt.Errorf("%s.%s: must be finite", field, name))
@@ -259,4 +249,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// oneOf reports v when it is set and not one of allowed.
+func oneOf[T ~string](field string, v T, allowed []T) error {
+	if v != "" && !slices.Contains(allowed, v) {
+		return fmt.Errorf("%s: %q is not one of %v", field, v, allowed)
+	}
+	return nil
 }

@@ -123,6 +123,8 @@ func TestParseFleetErrors(t *testing.T) {
 		{"empty group name", `groups: {"": {devices: [x]}}`, []string{"empty group name"}},
 		{"bad match pattern", `groups: {site-a: {match: "site-a/["}}`, []string{"groups.site-a.match", `"site-a/["`}},
 		{"negative retire_after", "learn: {retire_after: -1h}", []string{"learn.retire_after"}},
+		{"negative max_retired", "learn: {max_retired: -1}", []string{"learn.max_retired"}},
+		{"huge max_retired", "learn: {max_retired: 1000001}", []string{"learn.max_retired"}},
 		{
 			"every problem at once",
 			"defaults: {interval: -1s, metrics: {p: {device: x, impute: y}}}\nlearn: {retire_after: -1s}",

@@ -16,9 +16,9 @@ type Metric struct {
 	// MaxRatePerS is the fastest physical change per second; +Inf when unset.
 	MaxRatePerS float64
 	Monotonic   bool
-	Reducer     string
-	Stat        string
-	Impute      string
+	Reducer     Reducer
+	Stat        Stat
+	Impute      Impute
 }
 
 // Roster answers which group a device belongs to and how its metrics are
@@ -88,6 +88,10 @@ func (r *Roster) Interval(device string) time.Duration {
 // RetireAfter returns how long a learned device may stay silent before it
 // leaves the roster.
 func (r *Roster) RetireAfter() time.Duration { return r.fleet.RetireAfter() }
+
+// MaxRetired returns how many retired devices are kept as tombstones
+// (learn.max_retired).
+func (r *Roster) MaxRetired() int { return r.fleet.MaxRetired() }
 
 // Metric returns the resolved spec of metric name on device.
 func (r *Roster) Metric(device, name string) Metric {

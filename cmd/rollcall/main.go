@@ -34,6 +34,7 @@ Usage:
   rollcall demo [flags]      the gateway plus a simulated fleet (two sites of 20 turbines)
   rollcall query [flags]     aggregates from a running rollcall's API, as a table (--help)
   rollcall devices [flags]   devices and their states from the API, as a table (--help)
+  rollcall passwd            read a password on stdin, print its bcrypt hash (--help)
   rollcall version           print the version
 
 Flags (each also from the environment as ROLLCALL_<FLAG>, e.g. ROLLCALL_HTTP_ADDR;
@@ -45,6 +46,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return runWithInput(args, os.Stdin, stdout, stderr)
+}
+
+func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -58,13 +63,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runQuery(ctx, args, stdout, stderr)
 		}
 		return runDevices(ctx, args, stdout, stderr)
+	case "passwd":
+		return runPasswd(args, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rollcall", version)
 		return 0
 	case "help":
 		args = []string{"-h"}
 	default:
-		fmt.Fprintf(stderr, "rollcall: unknown command %q (want serve, demo, query, devices or version)\n", cmd)
+		fmt.Fprintf(stderr, "rollcall: unknown command %q (want serve, demo, query, devices, passwd or version)\n", cmd)
 		return 2
 	}
 	cfg, showVersion, err := loadConfig(cmd, args, stderr)
@@ -183,6 +190,26 @@ func serve(ctx context.Context, cfg gateway.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the embedded broker's TLS certificate and key.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				if err := g.ReloadTLS(); err != nil {
+					log.Error("tls reload failed; the previous certificates stay", "err", err)
+				} else {
+					log.Info("tls certificates reloaded")
+				}
+			}
+		}
+	}()
 	return g.Run(ctx)
 }
 

@@ -3,6 +3,7 @@ package testserver
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,54 @@ type mosquittoConfig struct {
 	persistence bool
 	maxInflight int
 	extra       []string
+	// passwordFile and aclFile, when set, turn anonymous access off.
+	passwordFile string
+	aclFile      string
+	tls          *mosquittoTLS
+}
+
+// mosquittoTLS is a second, TLS listener.
+type mosquittoTLS struct {
+	caFile, certFile, keyFile string
+	requireCertificate        bool
+}
+
+// WithPasswordFile sets password_file (see MosquittoPasswords) and turns
+// anonymous access off.
+func WithPasswordFile(path string) MosquittoOption {
+	return func(c *mosquittoConfig) { c.passwordFile = path }
+}
+
+// WithACLFile sets acl_file (topic and pattern lines).
+func WithACLFile(path string) MosquittoOption {
+	return func(c *mosquittoConfig) { c.aclFile = path }
+}
+
+// WithTLSListener adds a TLS listener (MosquittoServer.TLSURL) with the
+// given CA, certificate and key files; with requireCertificate clients must
+// present a certificate the CA signed.
+func WithTLSListener(caFile, certFile, keyFile string, requireCertificate bool) MosquittoOption {
+	return func(c *mosquittoConfig) {
+		c.tls = &mosquittoTLS{caFile: caFile, certFile: certFile, keyFile: keyFile, requireCertificate: requireCertificate}
+	}
+}
+
+// MosquittoPasswords writes a mosquitto password file (hashed by
+// mosquitto_passwd) with the given users and passwords, and returns its
+// path.
+func MosquittoPasswords(t testing.TB, users map[string]string) string {
+	t.Helper()
+	bin := RequireBinary(t, "mosquitto_passwd")
+	path := filepath.Join(t.TempDir(), "passwords")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatalf("testserver: mosquitto_passwd: %v", err)
+	}
+	for user, pw := range users {
+		if out, err := exec.Command(bin, "-b", path, user, pw).CombinedOutput(); err != nil {
+			t.Fatalf("testserver: mosquitto_passwd %s: %v: %s", user, err, out)
+		}
+	}
+	return path
 }
 
 // WithPersistence turns persistence (sessions and queued messages saved to
@@ -54,6 +103,10 @@ type MosquittoServer struct {
 	DataDir string
 	// LogPath is the file that receives mosquitto's stdout and stderr.
 	LogPath string
+	// TLSURL is "ssl://127.0.0.1:PORT" of the TLS listener
+	// (WithTLSListener); empty without one. TLSAddr is its host:port.
+	TLSURL  string
+	TLSAddr string
 
 	t    testing.TB
 	bin  string
@@ -106,7 +159,13 @@ func Mosquitto(t testing.TB, opts ...MosquittoOption) *MosquittoServer {
 		s.Port = FreePort(t)
 		s.Addr = "127.0.0.1:" + itoa(s.Port)
 		s.URL = "tcp://" + s.Addr
-		if err = os.WriteFile(s.conf, []byte(cfg.render(s.Port, s.DataDir)), 0o644); err != nil {
+		tlsPort := 0
+		if cfg.tls != nil {
+			tlsPort = FreePort(t)
+			s.TLSAddr = "127.0.0.1:" + itoa(tlsPort)
+			s.TLSURL = "ssl://" + s.TLSAddr
+		}
+		if err = os.WriteFile(s.conf, []byte(cfg.render(s.Port, tlsPort, s.DataDir)), 0o644); err != nil {
 			t.Fatalf("testserver: mosquitto: %v", err)
 		}
 		if err = s.start(); err == nil {
@@ -120,10 +179,20 @@ func Mosquitto(t testing.TB, opts ...MosquittoOption) *MosquittoServer {
 	return nil
 }
 
-func (c mosquittoConfig) render(port int, dataDir string) string {
+func (c mosquittoConfig) render(port, tlsPort int, dataDir string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listener %d 127.0.0.1\n", port)
-	b.WriteString("allow_anonymous true\n")
+	if c.tls != nil {
+		fmt.Fprintf(&b, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate %t\n",
+			tlsPort, c.tls.caFile, c.tls.certFile, c.tls.keyFile, c.tls.requireCertificate)
+	}
+	fmt.Fprintf(&b, "allow_anonymous %t\n", c.passwordFile == "")
+	if c.passwordFile != "" {
+		fmt.Fprintf(&b, "password_file %s\n", c.passwordFile)
+	}
+	if c.aclFile != "" {
+		fmt.Fprintf(&b, "acl_file %s\n", c.aclFile)
+	}
 	b.WriteString("user root\n")
 	fmt.Fprintf(&b, "persistence %t\n", c.persistence)
 	fmt.Fprintf(&b, "persistence_location %s\n", dataDir)
@@ -149,6 +218,12 @@ func (s *MosquittoServer) start() error {
 	if err := p.waitTCP(s.Addr, StartTimeout); err != nil {
 		p.stop()
 		return err
+	}
+	if s.TLSAddr != "" {
+		if err := p.waitTCP(s.TLSAddr, StartTimeout); err != nil {
+			p.stop()
+			return err
+		}
 	}
 	s.proc = p
 	return nil

@@ -1,4 +1,4 @@
-package aggregate
+package ingest
 
 import (
 	"slices"
@@ -35,10 +35,11 @@ type RejectSample struct {
 	PayloadBytes int    `json:"payload_bytes"`
 }
 
-// rejectLog keeps a bounded, rate-limited sample of rejected messages. It
-// is shared by the shards and the API; every rejection is counted elsewhere,
-// the sample only shows examples.
-type rejectLog struct {
+// RejectLog keeps a bounded, rate-limited sample of rejected messages. It is
+// safe for concurrent use: the workers add, the API reads. Every rejection
+// is counted elsewhere (rollcall_messages_rejected_total); the sample only
+// shows examples, and Samples says how many were not sampled.
+type RejectLog struct {
 	lim *rate.Limiter
 
 	mu      sync.Mutex
@@ -47,12 +48,14 @@ type rejectLog struct {
 	skipped uint64 // rejections not sampled because of the rate limit
 }
 
-func newRejectLog(size int, perSecond float64) *rejectLog {
-	return &rejectLog{lim: rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond))), ring: make([]RejectSample, 0, size)}
+// NewRejectLog returns a sample of at most size messages that takes at most
+// perSecond samples per second (in bursts of perSecond).
+func NewRejectLog(size int, perSecond float64) *RejectLog {
+	return &RejectLog{lim: rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond))), ring: make([]RejectSample, 0, size)}
 }
 
-// add samples a rejection unless the rate limit says no.
-func (l *rejectLog) add(now time.Time, reason, detail, site, device, topic string, payload []byte) {
+// Add samples a rejection at now unless the rate limit says no.
+func (l *RejectLog) Add(now time.Time, reason, detail, site, device, topic string, payload []byte) {
 	if !l.lim.AllowN(now, 1) {
 		l.mu.Lock()
 		l.skipped++
@@ -73,15 +76,11 @@ func (l *rejectLog) add(now time.Time, reason, detail, site, device, topic strin
 	l.next = (l.next + 1) % len(l.ring)
 }
 
-// samples returns the kept samples, oldest first, and how many rejections
-// were not sampled.
-func (l *rejectLog) samples() ([]RejectSample, uint64) {
+// Samples returns the kept samples, oldest first, and how many rejections
+// were not sampled because of the rate limit.
+func (l *RejectLog) Samples() ([]RejectSample, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := slices.Concat(l.ring[l.next:], l.ring[:l.next])
 	return out, l.skipped
 }
-
-// Rejects returns the recent rejected-message samples, oldest first, and
-// how many rejections were not sampled because of the sample rate limit.
-func (e *Engine) Rejects() ([]RejectSample, uint64) { return e.rejects.samples() }

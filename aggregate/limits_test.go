@@ -12,30 +12,9 @@ import (
 	"github.com/rollcall-iot/rollcall/ingest"
 )
 
-func TestBucket(t *testing.T) {
-	t.Parallel()
-	s := func(sec float64) int64 { return int64(sec * 1e9) }
-	var b bucket
-	// Burst 3 at rate 2/s: three at once, the fourth refused.
-	for i := range 3 {
-		require.True(t, b.allow(s(10), 2, 3), "burst %d", i)
-	}
-	require.False(t, b.allow(s(10), 2, 3))
-	// 0.5 s later one token (2/s × 0.5 s) is back, not two.
-	require.True(t, b.allow(s(10.5), 2, 3))
-	require.False(t, b.allow(s(10.5), 2, 3))
-	// After a long pause the bucket is full again, not fuller.
-	for i := range 3 {
-		require.True(t, b.allow(s(100), 2, 3), "refilled %d", i)
-	}
-	require.False(t, b.allow(s(100), 2, 3))
-	// A clock that steps back does not refill.
-	require.False(t, b.allow(s(50), 2, 3))
-}
-
 func TestEngineDeviceRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarnessWith(t, 2, func(c *Config) { c.DeviceRate, c.DeviceBurst = 1, 5 })
+		h := newHarnessWith(t, 2, func(c *Config) { c.Limits.DeviceRate, c.Limits.DeviceBurst = 1, 5 })
 		ts := time.Now()
 		for i := range 8 { // eight at once: the burst of 5 passes
 			p := fmt.Sprintf(`{"seq":%d,"ts":%d,"metrics":{"power_kw":1}}`, i+1, ts.UnixMilli())
@@ -52,7 +31,7 @@ func TestEngineDeviceRateLimit(t *testing.T) {
 
 func TestEngineMaxOpenWindows(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarnessWith(t, 1, func(c *Config) { c.MaxOpenWindows = 3 })
+		h := newHarnessWith(t, 1, func(c *Config) { c.Limits.MaxOpenWindows = 3 })
 		ts := time.Now()
 		for i := range 5 { // 0, 1, 4, 5, 8 s: all in the window [0, 10)
 			h.send("d1", ts.Add(time.Duration(i)*2*time.Second).Add(-time.Duration(i%2)*time.Second), 1)

@@ -1,0 +1,144 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Admission limit defaults and hard limits.
+const (
+	// DefaultMaxPayloadBytes is the default for Limits.MaxPayloadBytes.
+	DefaultMaxPayloadBytes = 4096
+	// DefaultMaxMetrics is the default for Limits.MaxMetrics.
+	DefaultMaxMetrics = 64
+	// DefaultMaxFutureSkew is the default for Limits.MaxFutureSkew.
+	DefaultMaxFutureSkew = 10 * time.Second
+	// DefaultMaxMetricNameLen is the default for Limits.MaxMetricNameLen.
+	DefaultMaxMetricNameLen = 128
+	// DefaultDeviceRate is the default for Limits.DeviceRate: each device's
+	// sustained message rate, per second.
+	DefaultDeviceRate = 100.0
+	// DefaultDeviceBurst is the default for Limits.DeviceBurst: how many
+	// messages a device may send at once (a partitioned device flushing its
+	// buffer) before the rate applies.
+	DefaultDeviceBurst = 1000
+	// MaxMQTTPayloadBytes is the upper bound of Limits.MaxPayloadBytes: the
+	// largest MQTT packet (268,435,455 bytes, MQTT 3.1.1 section 2.2.3).
+	MaxMQTTPayloadBytes = 268435455
+)
+
+// Limits are the admission limits of the limits: section: what one
+// telemetry message may carry, and how fast one device may send. The zero
+// value of a field means its default. ingest owns them; the aggregate stage
+// embeds them with its own limits on state (aggregate.Limits).
+type Limits struct {
+	// MaxPayloadBytes is the largest payload accepted, in bytes; larger ones
+	// are rejected as too_large before parsing. At most MaxMQTTPayloadBytes.
+	// Default: DefaultMaxPayloadBytes (4096).
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// MaxMetrics is the most metrics one message may carry; more are
+	// rejected as too_many_metrics. Default: DefaultMaxMetrics (64).
+	MaxMetrics int `yaml:"max_metrics"`
+	// MaxFutureSkew is how far a reading's timestamp may be ahead of its
+	// receive time; further ahead is rejected as future_ts.
+	// Default: DefaultMaxFutureSkew (10s).
+	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
+	// MaxMetricNameLen is the longest metric name accepted, in bytes (after
+	// unescaping). Default: DefaultMaxMetricNameLen (128).
+	MaxMetricNameLen int `yaml:"max_metric_name_len"`
+	// DeviceRate limits each device's messages per second (a token bucket
+	// on the gateway clock, see Allow); messages past it are rejected
+	// rate_limited before they are decoded. Default: DefaultDeviceRate (100).
+	DeviceRate float64 `yaml:"device_rate"`
+	// DeviceBurst is the token bucket's depth: how many messages a device
+	// may send at once (e.g. a flushed buffer) before DeviceRate applies.
+	// Default: DefaultDeviceBurst (1000).
+	DeviceBurst int `yaml:"device_burst"`
+}
+
+// WithDefaults returns l with every zero field replaced by its default.
+// Negative fields are kept, for Validate to report.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxPayloadBytes == 0 {
+		l.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if l.MaxMetrics == 0 {
+		l.MaxMetrics = DefaultMaxMetrics
+	}
+	if l.MaxFutureSkew == 0 {
+		l.MaxFutureSkew = DefaultMaxFutureSkew
+	}
+	if l.MaxMetricNameLen == 0 {
+		l.MaxMetricNameLen = DefaultMaxMetricNameLen
+	}
+	if l.DeviceRate == 0 {
+		l.DeviceRate = DefaultDeviceRate
+	}
+	if l.DeviceBurst == 0 {
+		l.DeviceBurst = DefaultDeviceBurst
+	}
+	return l
+}
+
+// Validate returns every problem with l at once, each naming its field. Zero
+// fields are valid (they mean the defaults).
+func (l Limits) Validate() error {
+	var errs []error
+	if l.MaxPayloadBytes < 0 {
+		errs = append(errs, fmt.Errorf("limits.max_payload_bytes: must not be negative, got %d", l.MaxPayloadBytes))
+	}
+	if l.MaxPayloadBytes > MaxMQTTPayloadBytes {
+		errs = append(errs, fmt.Errorf("limits.max_payload_bytes: %d exceeds the MQTT maximum packet size %d",
+			l.MaxPayloadBytes, MaxMQTTPayloadBytes))
+	}
+	if l.MaxMetrics < 0 {
+		errs = append(errs, fmt.Errorf("limits.max_metrics: must not be negative, got %d", l.MaxMetrics))
+	}
+	if l.MaxFutureSkew < 0 {
+		errs = append(errs, fmt.Errorf("limits.max_future_skew: must not be negative, got %s", l.MaxFutureSkew))
+	}
+	if l.MaxMetricNameLen < 0 {
+		errs = append(errs, fmt.Errorf("limits.max_metric_name_len: must not be negative, got %d", l.MaxMetricNameLen))
+	}
+	if d := l.WithDefaults(); l.MaxMetricNameLen >= 0 && l.MaxPayloadBytes >= 0 &&
+		d.MaxMetricNameLen >= d.MaxPayloadBytes {
+		errs = append(errs, fmt.Errorf("limits.max_metric_name_len (%d) must be smaller than limits.max_payload_bytes (%d)",
+			d.MaxMetricNameLen, d.MaxPayloadBytes))
+	}
+	if l.DeviceRate < 0 || math.IsNaN(l.DeviceRate) || math.IsInf(l.DeviceRate, 0) {
+		errs = append(errs, fmt.Errorf("limits.device_rate: %v must be positive", l.DeviceRate))
+	}
+	if l.DeviceBurst < 0 {
+		errs = append(errs, fmt.Errorf("limits.device_burst: %d must be at least 1", l.DeviceBurst))
+	}
+	return errors.Join(errs...)
+}
+
+// Bucket is one device's token bucket over the gateway clock (see
+// Limits.Allow). Its zero value is full; 12 bytes per device. It is owned by
+// the device's worker and not safe for concurrent use. The fields are
+// exported for checkpoints.
+type Bucket struct {
+	// Spent is the tokens used below a full bucket.
+	Spent float32
+	// At is the Unix ns of the last update.
+	At int64
+}
+
+// Allow takes one token from b at now (Unix ns), refilled at DeviceRate
+// tokens per second up to DeviceBurst, and reports false when b is empty:
+// the message is then rejected rate_limited (ErrRateLimited). A clock that
+// steps back does not refill.
+func (l *Limits) Allow(b *Bucket, now int64) bool {
+	if b.At != 0 && now > b.At {
+		b.Spent = max(0, b.Spent-float32(float64(now-b.At)/1e9*l.DeviceRate))
+	}
+	b.At = max(b.At, now)
+	if float64(b.Spent)+1 > float64(l.DeviceBurst) {
+		return false
+	}
+	b.Spent++
+	return true
+}
