@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
-	"github.com/rollcall-iot/rollcall/journal"
 )
 
 // Defaults for CheckpointConfig.
@@ -223,18 +222,8 @@ func (g *Gateway) takeCheckpoint(ctx context.Context) error {
 	g.ckTime.SetToCurrentTime()
 	g.ckSeconds.Observe(time.Since(t0).Seconds())
 	// Everything every shard had handled is in the checkpoint, and so is
-	// every round up to the snapshot's: when no journaled reading is left
-	// unhandled, the round marks after them (a full journal keeps
-	// recording rounds) go too.
-	keep := snap.MinProcessed() + 1
-	return g.durable.do(ctx, func() {
-		if g.durable.lastReading <= snap.MinProcessed() {
-			keep = max(snap.MinProcessed(), snap.MarkIndex) + 1
-		}
-		if err := g.journal.DeleteBefore(keep); err != nil {
-			g.log.Error("deleting journal segments after a checkpoint failed", "err", err)
-		}
-	})
+	// every round up to the snapshot's.
+	return g.ingestLog.Release(ctx, snap.MinProcessed(), snap.MarkIndex)
 }
 
 // recover loads the last checkpoint into the engine and the store (before
@@ -259,63 +248,20 @@ func (g *Gateway) recoverCheckpoint() error {
 // replayJournal feeds the running, held engine the journal after the
 // checkpoint: readings and emit rounds in order.
 func (g *Gateway) replayJournal(ctx context.Context) error {
-	from := g.journal.FirstIndex()
+	var from uint64
 	if g.restored != nil {
-		from = max(from, g.restored.MinProcessed()+1)
+		from = g.restored.MinProcessed() + 1
 	}
-	r, err := g.journal.NewReader(from)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	rp := g.engine.NewReplayer()
-	readings, rounds := 0, 0
-	for {
-		idx, rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("journal replay at %d: %w", idx, err)
-		}
-		m, mark, isMark, err := decodeRecord(idx, rec)
-		if err != nil {
-			g.log.Error("skipping a malformed journal record", "index", idx, "err", err)
-			continue
-		}
-		if isMark {
-			rounds++
-			if err := rp.Round(ctx, mark); err != nil {
-				return err
-			}
-			continue
-		}
-		readings++
-		rp.Reading(m)
-	}
-	if err := rp.Finish(ctx); err != nil {
+	if err := g.ingestLog.Replay(ctx, from, replayer{rp}); err != nil {
 		return err
 	}
-	if readings+rounds > 0 {
-		g.log.Info("journal replayed", "from", from, "readings", readings, "rounds", rounds)
-	}
-	return nil
+	return rp.Finish(ctx)
 }
 
-// openDurability opens the ingest journal and its stage, registers the
+// openCheckpoints prepares the checkpoint directory, registers the
 // checkpoint metrics and loads the last checkpoint.
-func (g *Gateway) openDurability() error {
-	var err error
-	jreg := prometheus.WrapRegistererWith(prometheus.Labels{"journal": "ingest"}, g.reg)
-	jc := g.cfg.Journal.Config
-	jc.Dir = g.cfg.Journal.dir(g.cfg.DataDir)
-	if g.journal, err = journal.Open(jc, g.log.With("stage", "journal"), jreg); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if g.durable, err = newDurable(g.journal, g.engine, g.cfg.Journal.QueueLen, g.cfg.Journal.CommitInterval, g.log, g.reg); err != nil {
-		return err
-	}
-	g.engine.SetRecorder(g.durable.record)
+func (g *Gateway) openCheckpoints() error {
 	g.ckDir = filepath.Join(g.cfg.DataDir, "checkpoint")
 	if err := os.MkdirAll(g.ckDir, 0o750); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -355,17 +301,25 @@ func (g *Gateway) openDurability() error {
 }
 
 // checkpointLoop checkpoints every Checkpoint.Interval until ctx is done.
-func (g *Gateway) checkpointLoop(ctx context.Context) {
+func (g *Gateway) checkpointLoop(ctx context.Context) error {
 	t := time.NewTicker(g.cfg.Checkpoint.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 			if err := g.takeCheckpoint(ctx); err != nil && ctx.Err() == nil {
 				g.log.Error("checkpoint failed", "err", err)
 			}
 		}
 	}
+}
+
+// finalCheckpoint is the checkpoint stage's stop, once intake stopped: the
+// journal journals what is queued, the workers handle it, and a last
+// checkpoint is taken, so that a restart replays little. The engine emits
+// what is due when it stops, after this.
+func (g *Gateway) finalCheckpoint(ctx context.Context) error {
+	return errors.Join(g.ingestLog.Drain(ctx), g.engine.Settle(ctx), g.takeCheckpoint(ctx))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rollcall-iot/rollcall/api"
 	"github.com/rollcall-iot/rollcall/dedup"
 	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/journal/ingestlog"
 	"github.com/rollcall-iot/rollcall/sink"
 	natssink "github.com/rollcall-iot/rollcall/sink/nats"
 	"github.com/rollcall-iot/rollcall/sink/prom"
@@ -64,7 +65,7 @@ type Config struct {
 	Limits aggregate.Limits `yaml:"limits"`
 	// Journal is the ingest journal: every accepted message is journaled
 	// and, at QoS 1, acknowledged only after its group commit.
-	Journal JournalConfig `yaml:"journal"`
+	Journal ingestlog.Config `yaml:"journal"`
 	// Checkpoint configures checkpoints of the engine and the API store.
 	Checkpoint CheckpointConfig `yaml:"checkpoint"`
 	// Sink configures the fan-out to sinks.
@@ -130,7 +131,7 @@ func (c Config) WithDefaults() Config {
 	c.Liveness = c.Liveness.WithDefaults()
 	c.Dedup = c.Dedup.WithDefaults()
 	c.Limits = c.Limits.WithDefaults()
-	c.Journal = c.Journal.withDefaults()
+	c.Journal = c.Journal.WithDefaults()
 	c.Checkpoint = c.Checkpoint.WithDefaults()
 	c.Sink = c.Sink.WithDefaults()
 	c.Store = c.Store.WithDefaults()
@@ -169,7 +170,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("topics: %w", err))
 	}
 	errs = append(errs, c.HTTP.Validate(), c.aggregateConfig().Validate(), c.Sink.Validate(), c.Store.Validate(),
-		c.Journal.validate(), c.Checkpoint.Validate())
+		validateJournal(c.Journal), c.Checkpoint.Validate())
 	errs = append(errs, c.Prom.Validate(), c.natsConfig().Validate(), c.Influx.validate())
 	if c.NATS.Enabled && c.NATS.URL == "" && !c.Embedded() {
 		errs = append(errs, errors.New("nats.url: required when mqtt.url names an external broker (there is no embedded NATS server)"))

@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
-	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/journal"
-	"github.com/rollcall-iot/rollcall/staleness"
 )
 
 // startGateway runs a gateway with the embedded broker on random ports.
@@ -126,37 +122,6 @@ func counter(t *testing.T, reg prometheus.Gatherer, name, label, value string) f
 	return 0
 }
 
-// A record the journal can never take is rejected too_large and
-// acknowledged; it does not block the messages behind it.
-func TestDurableRejectsOversizedRecord(t *testing.T) {
-	dir := t.TempDir()
-	reg := prometheus.NewRegistry()
-	j, err := journal.Open(journal.Config{Dir: dir}, nil, reg)
-	require.NoError(t, err)
-	defer j.Close()
-	eng, err := aggregate.New(aggregate.Config{Shards: 1}, staleness.NewRoster(nil), discard{}, nil, reg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	engDone := make(chan error, 1)
-	go func() { engDone <- eng.Run(ctx) }()
-	defer func() { cancel(); <-engDone }()
-	d, err := newDurable(j, eng, 16, time.Millisecond, slog.New(slog.DiscardHandler), reg)
-	require.NoError(t, err)
-	dDone := make(chan error, 1)
-	go func() { dDone <- d.run(ctx) }()
-	acked := make(chan string, 2)
-	big := bytes.Repeat([]byte("x"), journal.MaxRecordBytes+1)
-	require.True(t, d.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: "d", Payload: big, Received: time.Now().UnixNano(), Ack: func() { acked <- "big" }}))
-	ok := []byte(fmt.Sprintf(`{"ts":%d,"metrics":{"x":1}}`, time.Now().UnixMilli()))
-	require.True(t, d.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: "d", Payload: ok, Received: time.Now().UnixNano(), Ack: func() { acked <- "ok" }}))
-	require.Equal(t, "big", <-acked)
-	require.Equal(t, "ok", <-acked, "the message behind it went through")
-	samples, _ := eng.Rejects()
-	require.Len(t, samples, 1)
-	require.Equal(t, ingest.ReasonTooLarge, samples[0].Reason)
-	require.Equal(t, uint64(1), j.LastIndex(), "only the good message is journaled")
-}
-
 // A restart with another shard count replays the journal's readings and
 // starts (the rounds cannot be repeated exactly, nothing is lost).
 func TestIntegrationRestartWithOtherShardCount(t *testing.T) {
@@ -186,7 +151,3 @@ func TestIntegrationRestartWithOtherShardCount(t *testing.T) {
 	}
 	require.Equal(t, uint64(50), accepted, "every journaled reading replayed")
 }
-
-type discard struct{}
-
-func (discard) Emit(aggregate.Aggregate) {}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,7 +15,7 @@ import (
 	"github.com/rollcall-iot/rollcall/aggregate"
 	"github.com/rollcall-iot/rollcall/api"
 	"github.com/rollcall-iot/rollcall/ingest"
-	"github.com/rollcall-iot/rollcall/journal"
+	"github.com/rollcall-iot/rollcall/journal/ingestlog"
 	"github.com/rollcall-iot/rollcall/sink"
 	"github.com/rollcall-iot/rollcall/sink/influx"
 	natssink "github.com/rollcall-iot/rollcall/sink/nats"
@@ -45,10 +44,9 @@ type Gateway struct {
 	api    *api.Server
 	ln     net.Listener
 
-	journal  *journal.Journal
-	durable  *durable
-	ckDir    string
-	restored *aggregate.Snapshot // the checkpoint loaded at start, nil if none
+	ingestLog *ingestlog.Log // the ingest journal stage
+	ckDir     string
+	restored  *aggregate.Snapshot // the checkpoint loaded at start, nil if none
 
 	ckFailures *prometheus.CounterVec
 	ckBytes    prometheus.Gauge
@@ -114,14 +112,17 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	if g.engine, err = aggregate.New(cfg.aggregateConfig(), roster, g.fanout, log, g.reg); err != nil {
 		return nil, err
 	}
-	if err := g.openDurability(); err != nil {
+	if err := g.openJournal(); err != nil { // durable.go
+		return nil, err
+	}
+	if err := g.openCheckpoints(); err != nil { // checkpoint.go
 		return nil, err
 	}
 	topics, err := ingest.NewTopics(cfg.Topics.Telemetry, cfg.Topics.Status)
 	if err != nil {
 		return nil, err
 	}
-	if g.sub, err = ingest.NewSubscriber(mqttCfg, topics, g.durable, log, g.reg); err != nil {
+	if g.sub, err = ingest.NewSubscriber(mqttCfg, topics, g.ingestLog, log, g.reg); err != nil {
 		return nil, err
 	}
 	if g.api, err = api.New(cfg.HTTP, api.Deps{
@@ -158,18 +159,15 @@ func (g *Gateway) MQTTURL() string {
 	return g.cfg.MQTT.URL
 }
 
-// Registry returns the gateway's metrics registry.
-func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
-
 // ready is /readyz: broker subscription up, journal writable and workers
 // not saturated.
 func (g *Gateway) ready() error {
 	switch {
 	case !g.sub.Connected():
 		return errors.New("not connected to the broker")
-	case g.durable.Full():
+	case g.ingestLog.Full():
 		return errors.New("journal full: nothing is acknowledged until a checkpoint frees space")
-	case g.durable.Failing():
+	case g.ingestLog.Failing():
 		return errors.New("journal writes failing: nothing is acknowledged (see the log)")
 	case g.engine.Saturation() >= ReadySaturation:
 		return fmt.Errorf("pipeline saturated: a worker queue is over %.0f%% full", ReadySaturation*100)
@@ -177,90 +175,16 @@ func (g *Gateway) ready() error {
 	return nil
 }
 
-// Run serves until ctx is done, then shuts down in order (see the package
-// doc). It returns an error if a component failed or the shutdown timed out.
+// Run runs the stages (see stages) until ctx is done or one of them
+// fails, then shuts them down in reverse order within
+// Config.ShutdownTimeout (see the package doc). It returns the failure, if
+// any, and every error of the shutdown.
 func (g *Gateway) Run(ctx context.Context) error {
-	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
-	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopEngine()
-	defer stopSinks()
-	defer stopHTTP()
-	engDone, sinkDone, httpDone := make(chan error, 1), make(chan error, 1), make(chan error, 1)
-	jCtx, stopJournal := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopJournal()
-	jDone, ckDone := make(chan error, 1), make(chan struct{})
-	go func() { sinkDone <- g.fanout.Run(sinkCtx) }()
-	sinkRunCtx, stopSinkRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSinkRun()
-	sinkRunDone := make(chan error, 1)
-	go func() { sinkRunDone <- g.runSinks(sinkRunCtx) }()
 	// Recovery: the engine holds its rounds until the journal after the
-	// checkpoint is replayed, then goes live.
+	// checkpoint is replayed (the aggregate stage's start), then goes live.
 	g.engine.Hold()
-	go func() { engDone <- g.engine.Run(engCtx) }()
-	go func() { httpDone <- g.api.Serve(httpCtx, g.ln) }()
-	if err := g.replayJournal(ctx); err != nil {
-		g.log.Error("journal replay failed", "err", err)
-		stopEngine()
-		stopSinks()
-		stopHTTP()
-		stopSinkRun()
-		<-engDone
-		<-sinkDone
-		<-httpDone
-		<-sinkRunDone
-		g.close()
-		return fmt.Errorf("journal replay: %w", err)
-	}
-	g.engine.Release()
-	go func() { jDone <- g.durable.run(jCtx) }()
-	ckCtx, stopCheckpoints := context.WithCancel(ctx)
-	go func() {
-		defer close(ckDone)
-		g.checkpointLoop(ckCtx)
-	}()
-	g.sub.Start()
-	g.log.Info("rollcall started", "http", g.HTTPAddr(), "mqtt", g.MQTTURL(), "window", g.cfg.Window.Size, "allowed_lateness", g.cfg.Window.AllowedLateness)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-httpDone:
-		runErr = fmt.Errorf("http server: %w", err)
-		httpDone <- nil
-	}
-	g.log.Info("shutting down", "timeout", g.cfg.ShutdownTimeout)
-	deadline := time.After(g.cfg.ShutdownTimeout)
-	wait := func(name string, done chan error) error {
-		select {
-		case err := <-done:
-			return err
-		case <-deadline:
-			deadline = closedTimer()
-			return fmt.Errorf("shutdown: %s did not stop within %v", name, g.cfg.ShutdownTimeout)
-		}
-	}
-	g.sub.Stop() // 1. stop intake
-	stopCheckpoints()
-	<-ckDone
-	// 2. journal what is queued, let the workers handle it, checkpoint (so
-	// a restart replays little), then emit what is due.
-	dctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
-	errs := []error{runErr, g.durable.do(dctx, g.durable.drainFlush), g.engine.Settle(dctx), g.takeCheckpoint(dctx)}
-	cancel()
-	stopEngine()
-	errs = append(errs, wait("aggregate", engDone))
-	stopJournal()
-	errs = append(errs, wait("journal", jDone))
-	stopSinks() // 3. sinks write what is queued
-	errs = append(errs, wait("sinks", sinkDone))
-	stopSinkRun() // 4. sinks with their own loop (influx) spool what is left
-	errs = append(errs, wait("influx", sinkRunDone))
-	stopHTTP()
-	errs = append(errs, wait("http", httpDone))
+	err := runStages(ctx, g.stages(), g.cfg.ShutdownTimeout, g.log)
 	g.close()
-	err := errors.Join(errs...)
 	if err != nil {
 		g.log.Error("shutdown incomplete", "err", err)
 	} else {
@@ -269,10 +193,45 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return err
 }
 
-func closedTimer() <-chan time.Time {
-	c := make(chan time.Time)
-	close(c)
-	return c
+// stages are the running gateway, in start order; they stop in reverse:
+// intake stops; the journal journals what is queued, the workers handle it
+// and a last checkpoint is taken; the engine stops (emitting what is due);
+// the journal stops; the sinks write what is queued; the InfluxDB sink
+// spools what it could not write; the HTTP server stops.
+func (g *Gateway) stages() []stage {
+	return []stage{
+		{name: "http", run: func(ctx context.Context) error { return g.api.Serve(ctx, g.ln) }},
+		{name: "influx", run: g.runSinks}, // sinks.go
+		{name: "sinks", run: g.fanout.Run},
+		{name: "journal", run: g.ingestLog.Run},
+		{name: "aggregate", run: g.engine.Run, start: g.recover},
+		{name: "checkpoint", run: g.checkpointLoop, stop: g.finalCheckpoint}, // checkpoint.go
+		{name: "intake", run: waitDone, start: g.subscribe, stop: g.unsubscribe},
+	}
+}
+
+// recover replays the journal after the checkpoint into the running, held
+// engine, then lets it go live.
+func (g *Gateway) recover(ctx context.Context) error {
+	if err := g.replayJournal(ctx); err != nil {
+		return fmt.Errorf("journal replay: %w", err)
+	}
+	g.engine.Release()
+	return nil
+}
+
+// subscribe starts intake: the subscription to the broker.
+func (g *Gateway) subscribe(context.Context) error {
+	g.sub.Start()
+	g.log.Info("rollcall started", "http", g.HTTPAddr(), "mqtt", g.MQTTURL(), "window", g.cfg.Window.Size, "allowed_lateness", g.cfg.Window.AllowedLateness)
+	return nil
+}
+
+// unsubscribe stops intake: the broker keeps the persistent session and
+// every unacknowledged QoS 1 message.
+func (g *Gateway) unsubscribe(context.Context) error {
+	g.sub.Stop()
+	return nil
 }
 
 // close releases what New started.
@@ -280,8 +239,8 @@ func (g *Gateway) close() {
 	if g.ln != nil {
 		_ = g.ln.Close()
 	}
-	if g.journal != nil {
-		if err := g.journal.Close(); err != nil {
+	if g.ingestLog != nil {
+		if err := g.ingestLog.Close(); err != nil {
 			g.log.Error("closing the journal", "err", err)
 		}
 	}

@@ -10,13 +10,18 @@
 //
 // # Emits
 //
-// Messages, routed by device to the aggregation workers through a Router;
-// the workers decode them with a Decoder into Readings. The paho callback
-// only parses the topic and offers the message to a bounded queue: it never
-// blocks, so keepalives never lapse. At QoS 1 a message is acknowledged to
-// the broker only after the worker took it (accepted or rejected for good);
-// the broker's in-flight window (max_ack_pending / max_inflight_messages)
-// bounds what is unacknowledged, and the worker queues are sized to hold it.
+// Messages, through a Router, to the ingest journal stage (journal/ingestlog),
+// which journals them and hands them to the aggregation workers; the
+// workers decode them with a Decoder into Readings. The paho callback only
+// parses the topic and offers the message to a bounded queue: at QoS 0 it
+// never blocks (a full queue sheds), at QoS 1 it waits up to
+// MQTTConfig.QueueWait (mqtt.queue_wait, at most 5 s, far below the
+// keepalive) for room. At QoS 1 a message is acknowledged to the broker
+// only after the journal's group commit made it durable (or at once when it
+// is rejected before that: bad_topic, or too large for the journal); the broker's
+// in-flight window (max_ack_pending / max_inflight_messages) bounds what is
+// unacknowledged, and with the embedded broker the ingest queue is validated
+// to hold it.
 //
 // # Drops
 //
@@ -26,11 +31,12 @@
 //   - A payload that fails validation: rejected with its reason (too_large,
 //     bad_json, bad_ts, future_ts, spoofed, bad_value, too_many_metrics),
 //     counted by the worker in rollcall_messages_rejected_total{reason}.
-//   - QoS 0 while the worker queue is full: shed,
+//   - QoS 0 while the ingest queue is full: shed,
 //     rollcall_ingest_dropped_total{reason="overload"}.
-//   - QoS 1 while the worker queue is full (only when the broker's in-flight
-//     window exceeds the queue): not dropped but left unacknowledged for the
-//     broker to redeliver, rollcall_ingest_unacked_total.
+//   - QoS 1 while the ingest queue stays full for mqtt.queue_wait (only when
+//     the broker's in-flight window exceeds the queue): not dropped but left
+//     unacknowledged for the broker to redeliver,
+//     rollcall_ingest_unacked_total.
 //
 // # Admission limits and the rejects sample
 //

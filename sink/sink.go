@@ -89,6 +89,7 @@ type Fanout struct {
 	errs    *prometheus.CounterVec
 	written *prometheus.CounterVec
 	qlen    *prometheus.GaugeVec
+	qcap    *prometheus.GaugeVec
 }
 
 type queue struct {
@@ -131,16 +132,21 @@ func NewFanout(cfg Config, log *slog.Logger, reg prometheus.Registerer, writers 
 			Name: "rollcall_sink_queue_length",
 			Help: "Aggregates waiting in a sink's queue.",
 		}, []string{"sink"}),
+		qcap: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rollcall_sink_queue_capacity",
+			Help: "Capacity of a sink's queue (sink.queue_len).",
+		}, []string{"sink"}),
 	}
 	for _, w := range writers {
 		f.queues = append(f.queues, &queue{w: w, ch: make(chan item, cfg.QueueLen)})
+		f.qcap.WithLabelValues(w.Name()).Set(float64(cfg.QueueLen))
 		for _, r := range []string{DropQueueFull, DropShutdown} {
 			f.dropped.WithLabelValues(w.Name(), r)
 		}
 		f.errs.WithLabelValues(w.Name())
 		f.written.WithLabelValues(w.Name())
 	}
-	for _, c := range []prometheus.Collector{f.dropped, f.errs, f.written, f.qlen} {
+	for _, c := range []prometheus.Collector{f.dropped, f.errs, f.written, f.qlen, f.qcap} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("sink: register metrics: %w", err)
 		}
