@@ -100,7 +100,7 @@ func unixTime(ns int64) *time.Time {
 
 func (d *device) info(cfg *staleness.Config, now int64, st staleness.State) DeviceInfo {
 	di := DeviceInfo{
-		ID: d.id, Site: d.site, Group: d.g.name, Listed: d.member.Listed, State: string(st),
+		ID: d.id, Site: d.site, Name: d.name(), Group: d.g.name, Listed: d.member.Listed, State: string(st),
 		IntervalS: time.Duration(d.live.Interval).Seconds(),
 		Phi:       math.Round(d.live.Phi(cfg, now)*100) / 100,
 		Counts: DeviceCounts{
