@@ -69,6 +69,13 @@ type devWindow struct {
 	newest              int64
 }
 
+// name returns the device level of the device's identity (wt-01 of
+// site-a/wt-01).
+func (d *device) name() string {
+	_, name := ingest.SplitID(d.id)
+	return name
+}
+
 // slot returns the index of metric name in d.metrics, or -1.
 func (d *device) slot(name string) int {
 	for i := range d.metrics {

@@ -155,7 +155,8 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	for _, g := range roster.Groups() {
 		for _, id := range roster.Listed(g) {
 			s := e.shards[e.shardOf(id)]
-			if !e.reg.reserveDevice(cfg.Limits.MaxDevices) || s.addDevice("", id, g, staleness.Member{Listed: true}) == nil {
+			site, _ := ingest.SplitID(id)
+			if !e.reg.reserveDevice(cfg.Limits.MaxDevices) || s.addDevice(site, id, g, staleness.Member{Listed: true}) == nil {
 				m.unregister()
 				return nil, fmt.Errorf("aggregate: fleet file lists more devices or groups than max_devices %d / max_groups %d", cfg.Limits.MaxDevices, cfg.Limits.MaxGroups)
 			}

@@ -101,7 +101,7 @@ func (h *harness) send(d string, ts time.Time, v float64) {
 func (h *harness) sendSeq(d string, seq uint64, ts time.Time, v float64) {
 	p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":%g}}`, seq, ts.UnixMilli(), v)
 	require.True(h.t, h.e.Offer(ingest.Message{
-		Kind: ingest.TopicTelemetry, Site: "s", Device: d, Payload: []byte(p), Received: time.Now().UnixNano(),
+		Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/" + d, Payload: []byte(p), Received: time.Now().UnixNano(),
 	}))
 }
 
@@ -142,7 +142,7 @@ func TestEngineCoverageAndMissing(t *testing.T) {
 				require.Equal(t, 3, b.Coverage.Expected)
 				require.Equal(t, 2, b.Coverage.Reported)
 				require.Len(t, b.Coverage.Missing, 1)
-				require.Equal(t, "d3", b.Coverage.Missing[0].Device)
+				require.Equal(t, "site-a/d3", b.Coverage.Missing[0].Device)
 				require.Equal(t, string(staleness.StateSilent), b.Coverage.Missing[0].State)
 				// d1 mean over i=10..19 is 24.5.
 				require.InDelta(t, 24.5+20, float64(b.Stats.Sum.Reported), 1e-9)
@@ -250,7 +250,7 @@ func TestEngineRedeliveryIsNotTheDevicesDuplicate(t *testing.T) {
 		time.Sleep(time.Until(t0))
 		redeliver := func(d string, seq uint64, ts time.Time) {
 			p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":10}}`, seq, ts.UnixMilli())
-			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: d, Payload: []byte(p),
+			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/" + d, Payload: []byte(p),
 				Received: time.Now().UnixNano(), Redelivered: true}))
 		}
 		for i := range 13 {
@@ -271,7 +271,7 @@ func TestEngineRedeliveryIsNotTheDevicesDuplicate(t *testing.T) {
 		require.Zero(t, a.Counts.Replays)
 		require.Equal(t, float64(18), testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeDuplicate)))
 		require.Zero(t, testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeReplay)))
-		ds, err := h.e.Devices(context.Background(), DeviceFilter{ID: "d1"})
+		ds, err := h.e.Devices(context.Background(), DeviceFilter{ID: "site-a/d1"})
 		require.NoError(t, err)
 		require.False(t, ds[0].Replaying)
 		require.Equal(t, uint64(18), ds[0].Counts.Duplicates)

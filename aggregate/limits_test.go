@@ -18,7 +18,7 @@ func TestEngineDeviceRateLimit(t *testing.T) {
 		ts := time.Now()
 		for i := range 8 { // eight at once: the burst of 5 passes
 			p := fmt.Sprintf(`{"seq":%d,"ts":%d,"metrics":{"power_kw":1}}`, i+1, ts.UnixMilli())
-			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: "d1", Payload: []byte(p), Received: ts.UnixNano()}))
+			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/d1", Payload: []byte(p), Received: ts.UnixNano()}))
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()

@@ -64,7 +64,7 @@ func TestEnginePlausibility(t *testing.T) {
 		time.Sleep(time.Until(ts))
 		send := func(d string, seq, boot uint64, metrics string) {
 			p := fmt.Sprintf(`{"seq":%d,"boot":%d,"ts":%d,"metrics":{%s}}`, seq, boot, ts.UnixMilli(), metrics)
-			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: d, Payload: []byte(p), Received: time.Now().UnixNano()}))
+			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/" + d, Payload: []byte(p), Received: time.Now().UnixNano()}))
 			ts = ts.Add(time.Second)
 			time.Sleep(time.Until(ts))
 		}
@@ -78,7 +78,7 @@ func TestEnginePlausibility(t *testing.T) {
 		time.Sleep(time.Second)
 		require.Equal(t, 3.0, testutil.ToFloat64(h.e.m.rejected.WithLabelValues(ingest.ReasonImplausible)))
 		require.Equal(t, 3.0, testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeAccepted)))
-		ds, err := h.e.Devices(t.Context(), DeviceFilter{ID: "d1"})
+		ds, err := h.e.Devices(t.Context(), DeviceFilter{ID: "site-a/d1"})
 		require.NoError(t, err)
 		require.Equal(t, uint64(3), ds[0].Counts.Rejected[ingest.ReasonImplausible])
 		require.Equal(t, 6.0, ds[0].Metrics["energy_kwh"])
@@ -86,7 +86,7 @@ func TestEnginePlausibility(t *testing.T) {
 		require.Zero(t, skipped)
 		require.Len(t, samples, 3)
 		require.Equal(t, "implausible", samples[0].Reason)
-		require.Equal(t, "d1", samples[0].Device)
+		require.Equal(t, "site-a/d1", samples[0].Device)
 		require.Contains(t, samples[0].Detail, `"power_kw": 150`)
 		require.Contains(t, samples[0].Payload, `"power_kw":150`)
 	})

@@ -351,16 +351,17 @@ func (m streamMsg) payload(t0 time.Time) []byte {
 func genStream(r *rand.Rand) (msgs []streamMsg, silent, joiner string) {
 	const seconds = 60
 	devs := []struct{ site, id string }{
-		{"a", "a01"}, {"a", "a02"}, {"a", "a03"}, {"a", "a04"}, {"a", "a05"}, {"a", "a06"},
-		{"b", "b01"}, {"b", "b02"}, {"b", "b03"}, {"b", "b04"}, {"b", "b05"},
-		{"s3", "c01"}, {"s3", "c02"}, {"s3", "c03"},
+		{"site-a", "site-a/a01"}, {"site-a", "site-a/a02"}, {"site-a", "site-a/a03"}, {"site-a", "site-a/a04"},
+		{"site-a", "site-a/a05"}, {"site-a", "site-a/a06"},
+		{"site-b", "site-b/b01"}, {"site-b", "site-b/b02"}, {"site-b", "site-b/b03"}, {"site-b", "site-b/b04"}, {"site-b", "site-b/b05"},
+		{"s3", "s3/c01"}, {"s3", "s3/c02"}, {"s3", "s3/c03"},
 	}
 	used := map[uint64]bool{}
-	for _, id := range []string{"c01", "c02", "c03"} {
+	for _, id := range []string{"s3/c01", "s3/c02", "s3/c03"} {
 		used[xxhash.Sum64String(id)%4] = true
 	}
 	for i := 4; joiner == ""; i++ {
-		if id := fmt.Sprintf("c%02d", i); !used[xxhash.Sum64String(id)%4] {
+		if id := fmt.Sprintf("s3/c%02d", i); !used[xxhash.Sum64String(id)%4] {
 			joiner = id
 		}
 	}
@@ -394,7 +395,7 @@ func genStream(r *rand.Rand) (msgs []streamMsg, silent, joiner string) {
 			if m.ts < 0 {
 				m.ts = 0
 			}
-			if d.id == "c01" && i >= partFrom && i <= partTo {
+			if d.id == "s3/c01" && i >= partFrom && i <= partTo {
 				buffered = append(buffered, m)
 				continue
 			}

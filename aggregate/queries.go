@@ -32,8 +32,11 @@ func (e *Engine) publishStates() {
 
 // DeviceInfo is the API view of one device.
 type DeviceInfo struct {
-	ID     string `json:"id"`
-	Site   string `json:"site,omitempty"`
+	// ID is the fleet-wide identity, site/name (DESIGN.md § Identity).
+	ID   string `json:"id"`
+	Site string `json:"site,omitempty"`
+	// Name is the device level of the topic: wt-01 of site-a/wt-01.
+	Name   string `json:"name,omitempty"`
 	Group  string `json:"group"`
 	Listed bool   `json:"listed"`
 	State  string `json:"state"`
@@ -97,7 +100,7 @@ func unixTime(ns int64) *time.Time {
 
 func (d *device) info(cfg *staleness.Config, now int64, st staleness.State) DeviceInfo {
 	di := DeviceInfo{
-		ID: d.id, Site: d.site, Group: d.g.name, Listed: d.member.Listed, State: string(st),
+		ID: d.id, Site: d.site, Name: d.name(), Group: d.g.name, Listed: d.member.Listed, State: string(st),
 		IntervalS: time.Duration(d.live.Interval).Seconds(),
 		Phi:       math.Round(d.live.Phi(cfg, now)*100) / 100,
 		Counts: DeviceCounts{

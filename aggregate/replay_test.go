@@ -19,7 +19,7 @@ func TestEngineReplayingDevice(t *testing.T) {
 		t0 := time.Now().Truncate(10 * time.Second).Add(10 * time.Second)
 		time.Sleep(time.Until(t0))
 		device := func() DeviceInfo {
-			ds, err := h.e.Devices(context.Background(), DeviceFilter{ID: "d3"})
+			ds, err := h.e.Devices(context.Background(), DeviceFilter{ID: "site-a/d3"})
 			require.NoError(t, err)
 			require.Len(t, ds, 1)
 			return ds[0]
@@ -54,7 +54,7 @@ func TestEngineReplayingDevice(t *testing.T) {
 		// of the replayed 999 is counted.
 		a, ok := h.c.find("power_kw", t0.Add(20*time.Second), 0)
 		require.True(t, ok)
-		require.Equal(t, []string{"replaying:d3"}, a.Flags)
+		require.Equal(t, []string{"replaying:site-a/d3"}, a.Flags)
 		require.InDelta(t, 60, float64(a.Stats.Sum.Value), 1e-9)
 		early, ok := h.c.find("power_kw", t0, 0)
 		require.True(t, ok)

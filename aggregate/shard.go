@@ -160,9 +160,9 @@ func (s *shard) handle(m ingest.Message) {
 		return
 	}
 	r.Redelivered = m.Redelivered
-	d := s.device(m.Site, m.Device, r.TS)
-	if d == nil {
-		s.reject(nil, &m, errUnknownDevice)
+	d, err := s.device(m.Site, m.Device, r.TS)
+	if err != nil {
+		s.reject(nil, &m, err)
 		return
 	}
 	start := s.win.Start(r.TS)
@@ -286,9 +286,9 @@ func (s *shard) handleStatus(m ingest.Message) {
 		s.reject(s.devices[m.Device], &m, err)
 		return
 	}
-	d := s.device(m.Site, m.Device, m.Received)
-	if d == nil {
-		s.reject(nil, &m, errUnknownDevice)
+	d, err := s.device(m.Site, m.Device, m.Received)
+	if err != nil {
+		s.reject(nil, &m, err)
 		return
 	}
 	s.cnt.status++
@@ -298,7 +298,7 @@ func (s *shard) handleStatus(m ingest.Message) {
 // Rejections the workers decide themselves.
 var (
 	errUnknownDevice = &ingest.RejectError{Reason: ingest.ReasonUnknownDevice,
-		Detail: "not on the roster (learning disabled), or limits.max_devices / max_groups reached"}
+		Detail: "limits.max_devices or limits.max_groups reached"}
 	errTooLate = &ingest.RejectError{Reason: ingest.ReasonTooLate,
 		Detail: "its window is final (older than window.allowed_lateness)"}
 	errTooManyWindows = &ingest.RejectError{Reason: ingest.ReasonTooManyWindows,
@@ -349,25 +349,28 @@ func (s *shard) addMetric(d *device, name string) int {
 	return len(d.metrics) - 1
 }
 
-// device returns the device's state, creating it (learning it) when the
-// roster and the limits allow; nil when they do not. A retired device that
-// comes back is learned anew.
-func (s *shard) device(site, id string, ts int64) *device {
+// device returns the state of device id (its identity, site/name),
+// creating it (learning it) when the roster and the limits allow; when they
+// do not, it returns the reject (wrong_site, unknown_device). A retired
+// device that comes back is learned anew.
+func (s *shard) device(site, id string, ts int64) (*device, error) {
 	if d, ok := s.devices[id]; ok {
-		d.site = site // listed devices learn their site from the topic
-		return d
+		return d, nil
 	}
-	group, member, ok := s.roster.Join(site, id, ts)
-	if !ok || !s.reg.reserveDevice(s.cfg.Limits.MaxDevices) {
-		return nil
+	group, member, err := s.roster.Join(site, id, ts)
+	if err != nil {
+		return nil, err
+	}
+	if !s.reg.reserveDevice(s.cfg.Limits.MaxDevices) {
+		return nil, errUnknownDevice
 	}
 	d := s.addDevice(site, id, group, member)
 	if d == nil {
 		s.reg.releaseDevice()
-		return nil
+		return nil, errUnknownDevice
 	}
 	s.retired.Take(id)
-	return d
+	return d, nil
 }
 
 // addDevice creates a device in group; nil when the group limit is reached.

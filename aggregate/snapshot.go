@@ -305,9 +305,18 @@ func (e *Engine) Restore(s *Snapshot) error {
 }
 
 func (e *Engine) restoreDevice(ds DeviceSnapshot) {
+	if site, _ := ingest.SplitID(ds.ID); site == "" {
+		// A checkpoint written before identities were site/name: a device
+		// seen on a topic becomes site/name; a listed one never seen is on
+		// the roster already.
+		if ds.Site == "" {
+			return
+		}
+		ds.ID = ingest.ID(ds.Site, ds.ID)
+	}
 	sh := e.shards[e.shardOf(ds.ID)]
-	group, member, ok := e.roster.Join(ds.Site, ds.ID, ds.FirstEvent)
-	if !ok {
+	group, member, err := e.roster.Join(ds.Site, ds.ID, ds.FirstEvent)
+	if err != nil {
 		return
 	}
 	d := sh.devices[ds.ID]

@@ -33,7 +33,7 @@ func script(t0 time.Time) []scripted {
 	var out []scripted
 	add := func(at time.Duration, d string, seq uint64, ts time.Time, v float64) {
 		p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":%g,"energy_kwh":%d}}`, seq, ts.UnixMilli(), v, seq)
-		out = append(out, scripted{at, ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: d, Payload: []byte(p), Index: uint64(len(out) + 1)}})
+		out = append(out, scripted{at, ingest.Message{Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/" + d, Payload: []byte(p), Index: uint64(len(out) + 1)}})
 	}
 	for i := range 60 {
 		// Off the 50 ms emit ticks, so which round sees a reading does not

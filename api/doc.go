@@ -29,7 +29,7 @@
 //	    and revision), id "<epoch>-<seq>"; Last-Event-ID resumes while the
 //	    store's backlog holds it, else a "reset" event (StreamReset).
 //	GET /api/v1/devices?state=&group=   DevicesResponse
-//	GET /api/v1/devices/{id}            one aggregate.DeviceInfo
+//	GET /api/v1/devices/{site}/{device} one aggregate.DeviceInfo
 //	GET /api/v1/groups                  GroupsResponse
 //	GET /api/v1/rejects?reason=&device= RejectsResponse
 //	GET /api/v1/pipeline                PipelineResponse: rollcall_ counters and
@@ -63,7 +63,7 @@
 //	400 range_too_large     to − from exceeds Config.MaxRange
 //	400 limit_too_large     limit exceeds Config.MaxLimit
 //	401 unauthorized        no or another bearer token (WWW-Authenticate: Bearer)
-//	404 unknown_device      GET /api/v1/devices/{id} for a device not tracked
+//	404 unknown_device      GET /api/v1/devices/{site}/{device}, device not tracked
 //	404 not_found           no such route
 //	405 method_not_allowed  the route exists but not for the method (Allow says which)
 //	413 too_large           the body exceeds Config.MaxBodyBytes

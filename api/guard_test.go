@@ -53,7 +53,7 @@ func TestAuth(t *testing.T) {
 		{"latest", "/api/v1/aggregates/latest", nil, 401, ""},
 		{"stream", "/api/v1/aggregates/stream", nil, 401, ""},
 		{"devices", "/api/v1/devices", nil, 401, ""},
-		{"device", "/api/v1/devices/wt-07", nil, 401, ""},
+		{"device", "/api/v1/devices/site-a/wt-07", nil, 401, ""},
 		{"rejects", "/api/v1/rejects", nil, 401, ""},
 		{"pipeline", "/api/v1/pipeline", nil, 401, ""},
 		{"the token is checked before parameters", "/api/v1/groups?x=1", nil, 401, ""},

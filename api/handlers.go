@@ -286,7 +286,9 @@ func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	// A device is addressed by its fleet-wide identity, site/device
+	// (DESIGN.md § Identity and security): two path segments.
+	id := r.PathValue("site") + "/" + r.PathValue("device")
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
 	defer cancel()
 	devs, err := s.deps.Engine.Devices(ctx, aggregate.DeviceFilter{ID: id})

@@ -173,7 +173,7 @@ func (s *Server) routeTable() []route {
 		{handlerAggregatesLatest, "/api/v1/aggregates/latest", paramsSeries, true, http.HandlerFunc(s.handleAggregatesLatest)},
 		{handlerStream, "/api/v1/aggregates/stream", paramsStream, true, http.HandlerFunc(s.handleStream)},
 		{handlerDevices, "/api/v1/devices", paramsDevices, true, http.HandlerFunc(s.handleDevices)},
-		{handlerDevice, "/api/v1/devices/{id}", nil, true, http.HandlerFunc(s.handleDevice)},
+		{handlerDevice, "/api/v1/devices/{site}/{device}", nil, true, http.HandlerFunc(s.handleDevice)},
 		{handlerGroups, "/api/v1/groups", nil, true, http.HandlerFunc(s.handleGroups)},
 		{handlerRejects, "/api/v1/rejects", paramsRejects, true, http.HandlerFunc(s.handleRejects)},
 		{handlerPipeline, "/api/v1/pipeline", nil, true, http.HandlerFunc(s.handlePipeline)},

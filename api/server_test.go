@@ -65,7 +65,7 @@ func newStore(t *testing.T) *store.Store {
 			seen, age := start(i).Add(-30*time.Second), 42.0
 			a.Coverage = aggregate.Coverage{
 				Expected: 20, Reported: 19, Ratio: 0.95,
-				Missing: []aggregate.Missing{{Device: "wt-07", State: "silent", LastSeen: &seen, AgeS: &age}},
+				Missing: []aggregate.Missing{{Device: "site-a/wt-07", State: "silent", LastSeen: &seen, AgeS: &age}},
 			}
 			a.Quality = aggregate.QualityUncertain
 			a.Stats.Sum.Lower = aggregate.Num(-1) // distinguishable on the page
@@ -138,9 +138,9 @@ func goodEngine() *fakeEngine {
 	wm := start(6)
 	return &fakeEngine{
 		devices: []aggregate.DeviceInfo{
-			{ID: "wt-01", Group: "site-a", State: "live", Metrics: map[string]float64{"power_kw": 2000}, Counts: counts(map[string]uint64{})},
-			{ID: "wt-07", Group: "site-a", State: "silent", Metrics: map[string]float64{"power_kw": 1100}, Counts: counts(map[string]uint64{"bad_json": 2})},
-			{ID: "th-01", Group: "site-b", State: "live", Metrics: map[string]float64{}, Counts: counts(map[string]uint64{})},
+			{ID: "site-a/wt-01", Site: "site-a", Name: "wt-01", Group: "site-a", State: "live", Metrics: map[string]float64{"power_kw": 2000}, Counts: counts(map[string]uint64{})},
+			{ID: "site-a/wt-07", Site: "site-a", Name: "wt-07", Group: "site-a", State: "silent", Metrics: map[string]float64{"power_kw": 1100}, Counts: counts(map[string]uint64{"bad_json": 2})},
+			{ID: "site-b/th-01", Site: "site-b", Name: "th-01", Group: "site-b", State: "live", Metrics: map[string]float64{}, Counts: counts(map[string]uint64{})},
 		},
 		groups: []aggregate.GroupInfo{
 			{Name: "site-a", Expected: 20, States: map[string]int{"live": 19, "silent": 1}, Metrics: []string{"power_kw", "temp_c"}, Watermark: &wm},
@@ -290,7 +290,7 @@ func TestEndpoints(t *testing.T) {
 			check: func(t *testing.T, rec *httptest.ResponseRecorder) {
 				r := decode[DevicesResponse](t, rec)
 				require.Len(t, r.Devices, 1)
-				require.Equal(t, "wt-07", r.Devices[0].ID)
+				require.Equal(t, "site-a/wt-07", r.Devices[0].ID)
 			},
 		},
 		{
@@ -298,7 +298,7 @@ func TestEndpoints(t *testing.T) {
 			check: func(t *testing.T, rec *httptest.ResponseRecorder) {
 				r := decode[DevicesResponse](t, rec)
 				require.Len(t, r.Devices, 1)
-				require.Equal(t, "th-01", r.Devices[0].ID)
+				require.Equal(t, "site-b/th-01", r.Devices[0].ID)
 			},
 		},
 		{name: "devices of a known group with none", target: "/api/v1/devices?group=site-c", status: 200, contains: []string{`{"devices":[]}`}},
@@ -309,15 +309,16 @@ func TestEndpoints(t *testing.T) {
 		{name: "devices engine timeout", target: "/api/v1/devices", fx: fixture{engine: blockingEngine{}, cfg: Config{QueryTimeout: 10 * time.Millisecond}}, status: 503, code: CodeUnavailable, contains: []string{"within 10ms"}},
 
 		{
-			name: "device", target: "/api/v1/devices/wt-07", status: 200,
+			name: "device", target: "/api/v1/devices/site-a/wt-07", status: 200,
 			check: func(t *testing.T, rec *httptest.ResponseRecorder) {
 				d := decode[aggregate.DeviceInfo](t, rec)
-				require.Equal(t, "wt-07", d.ID)
+				require.Equal(t, "site-a/wt-07", d.ID)
 				require.Equal(t, "silent", d.State)
 			},
 		},
-		{name: "device unknown", target: "/api/v1/devices/wt-99", status: 404, code: CodeUnknownDevice, contains: []string{"wt-99"}},
-		{name: "device engine error", target: "/api/v1/devices/wt-07", fx: fixture{engine: failing}, status: 503, code: CodeUnavailable},
+		{name: "device unknown", target: "/api/v1/devices/site-a/wt-99", status: 404, code: CodeUnknownDevice, contains: []string{"site-a/wt-99"}},
+		{name: "device without site", target: "/api/v1/devices/wt-07", status: 404, code: CodeNotFound},
+		{name: "device engine error", target: "/api/v1/devices/site-a/wt-07", fx: fixture{engine: failing}, status: 503, code: CodeUnavailable},
 
 		{
 			name: "groups", target: "/api/v1/groups", status: 200,
@@ -394,9 +395,9 @@ func TestEndpoints(t *testing.T) {
 		{name: "unknown path", target: "/nope", status: 404, code: CodeNotFound},
 		{name: "unknown api path", target: "/api/v1", status: 404, code: CodeNotFound},
 		{name: "device without id", target: "/api/v1/devices/", status: 404, code: CodeNotFound},
-		{name: "device sub-path", target: "/api/v1/devices/a/b", status: 404, code: CodeNotFound},
+		{name: "device sub-path", target: "/api/v1/devices/a/b/c", status: 404, code: CodeNotFound},
 		{name: "post aggregates", method: http.MethodPost, target: "/api/v1/aggregates", status: 405, code: CodeMethodNotAllowed, contains: []string{"POST"}},
-		{name: "delete device", method: http.MethodDelete, target: "/api/v1/devices/wt-07", status: 405, code: CodeMethodNotAllowed},
+		{name: "delete device", method: http.MethodDelete, target: "/api/v1/devices/site-a/wt-07", status: 405, code: CodeMethodNotAllowed},
 		{name: "put status page", method: http.MethodPut, target: "/", status: 405, code: CodeMethodNotAllowed},
 		{name: "post metrics", method: http.MethodPost, target: "/metrics", status: 405, code: CodeMethodNotAllowed},
 	}

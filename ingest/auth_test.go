@@ -85,7 +85,7 @@ func payloads(r *fakeRouter, site, device string) []string {
 	msgs, _, _ := r.snapshot()
 	var out []string
 	for _, m := range msgs {
-		if m.Site == site && m.Device == device {
+		if m.Site == site && m.Device == ID(site, device) {
 			out = append(out, string(m.Payload))
 		}
 	}

@@ -50,7 +50,8 @@ const (
 )
 
 // Decode validates a telemetry payload received on the topic of site and
-// device and, when it is valid, fills r: Site and Device from the
+// device (the device's fleet-wide identity, site/name: see ID) and, when it
+// is valid, fills r: Site and Device from the
 // arguments, Received = received (Unix ns), the rest from the payload, with
 // Redelivered false (the caller sets it). r.Metrics reuses the capacity of
 // r's previous Metrics (a caller that decodes into the same Reading again
@@ -132,7 +133,7 @@ func (d *Decoder) Decode(site, device string, payload []byte, received int64, r 
 					err = d.checkFuture(out.TS, received)
 				}
 			case keyDevice:
-				err = d.readDevice(device)
+				err = d.readDevice(site, device)
 			case keyMetrics:
 				err = d.readMetrics()
 			default:
@@ -201,9 +202,15 @@ func (d *Decoder) checkFuture(ts, received int64) error {
 	return nil
 }
 
-// readDevice reads the device value and rejects it as spoofed unless it is
-// the device of the topic.
-func (d *Decoder) readDevice(device string) error {
+// isNameOf reports whether name is the name part of identity site/name.
+func isNameOf(name []byte, site, identity string) bool {
+	return len(identity) == len(site)+1+len(name) && identity[:len(site)] == site &&
+		identity[len(site)] == '/' && identity[len(site)+1:] == string(name)
+}
+
+// readDevice reads the device value and rejects it as spoofed unless it
+// names the device of the topic: its identity (site/name) or its name.
+func (d *Decoder) readDevice(site, device string) error {
 	s := &d.s
 	if s.peek() != '"' {
 		if kind := s.kind(); kind != "" {
@@ -219,7 +226,7 @@ func (d *Decoder) readDevice(device string) error {
 		d.scratch = unescape(d.scratch[:0], raw)
 		raw = d.scratch
 	}
-	if string(raw) != device {
+	if string(raw) != device && !isNameOf(raw, site, device) {
 		return reject(ReasonSpoofed, fmt.Sprintf("payload device %s does not match topic device %q",
 			quoteTrunc(raw, 128), device))
 	}

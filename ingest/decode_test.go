@@ -100,6 +100,7 @@ var goodCases = []goodCase{
 	{"seq zero with huge exponent", `{"seq":0.0e999999999999,"ts":0,"metrics":{"a":1}}`,
 		Reading{HasSeq: true, Metrics: []Metric{{"a", 1}}}},
 	{"matching device", `{"device":"wt-01","ts":0,"metrics":{"a":1}}`, Reading{Metrics: []Metric{{"a", 1}}}},
+	{"matching identity", `{"device":"site-a/wt-01","ts":0,"metrics":{"a":1}}`, Reading{Metrics: []Metric{{"a", 1}}}},
 	{"escapes", `{"\u0073eq":1,"device":"wt\u002d01","ts":"2026-11-22T10:00:00\u002E5Z",` +
 		`"metrics":{"p\u00e9_kw":1,"a\"b\\c\/d":2,"smile\ud83d\ude00":3}}`, Reading{
 		Seq: 1, HasSeq: true, TS: ns(2026, 11, 22, 10, 0, 0, 5e8),
@@ -184,7 +185,9 @@ var badCases = []badCase{
 	{"ts unix ms after 2262", `{"ts":9223372036855,"metrics":{"a":1}}`, ReasonBadTS, "after 2262"},
 	{"ts in the future", `{"ts":"2026-11-22T10:00:15.000000001Z","metrics":{"a":1}}`, ReasonFutureTS, "max_future_skew"},
 	{"ts unix ms in the future", `{"ts":1795341616000,"metrics":{"a":1}}`, ReasonFutureTS, ""},
-	{"spoofed device", `{"device":"wt-02","metrics":{"a":1}}`, ReasonSpoofed, `payload device "wt-02" does not match topic device "wt-01"`},
+	{"spoofed device", `{"device":"wt-02","metrics":{"a":1}}`, ReasonSpoofed, `payload device "wt-02" does not match topic device "site-a/wt-01"`},
+	{"spoofed device at another site", `{"device":"site-b/wt-01","metrics":{"a":1}}`, ReasonSpoofed, `payload device "site-b/wt-01" does not match topic device "site-a/wt-01"`},
+	{"spoofed site alone", `{"device":"site-a","metrics":{"a":1}}`, ReasonSpoofed, ""},
 	{"spoofed device by case", `{"device":"WT-01","metrics":{"a":1}}`, ReasonSpoofed, ""},
 	{"device not a string", `{"device":1,"metrics":{"a":1}}`, ReasonBadJSON, "device must be a string"},
 	{"metrics missing", `{"seq":1}`, ReasonBadJSON, `"metrics" is missing`},
@@ -231,9 +234,9 @@ func TestDecodeGood(t *testing.T) {
 			t.Parallel()
 			d := NewDecoder(Limits{})
 			r := Reading{Redelivered: true, Metrics: []Metric{{"stale", 1}}}
-			require.NoError(t, d.Decode("site-a", "wt-01", []byte(tc.payload), testReceived, &r))
+			require.NoError(t, d.Decode("site-a", "site-a/wt-01", []byte(tc.payload), testReceived, &r))
 			want := tc.want
-			want.Site, want.Device, want.Received = "site-a", "wt-01", testReceived
+			want.Site, want.Device, want.Received = "site-a", "site-a/wt-01", testReceived
 			if tc.name == "max metrics" {
 				require.Len(t, r.Metrics, DefaultMaxMetrics)
 				want.Metrics = r.Metrics
@@ -253,7 +256,7 @@ func TestDecodeBad(t *testing.T) {
 			t.Parallel()
 			d := NewDecoder(Limits{})
 			r := Reading{Device: "untouched"}
-			err := d.Decode("site-a", "wt-01", []byte(tc.payload), testReceived, &r)
+			err := d.Decode("site-a", "site-a/wt-01", []byte(tc.payload), testReceived, &r)
 			var re *RejectError
 			require.ErrorAs(t, err, &re)
 			require.Equal(t, tc.reason, re.Reason, "detail: %s", re.Detail)

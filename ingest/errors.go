@@ -21,6 +21,10 @@ const (
 	// for its device than limits.max_open_windows (a clock far off, or a
 	// backlog spread wider than the lateness).
 	ReasonTooManyWindows = "too_many_windows"
+	// ReasonWrongSite: the device's name is listed in the fleet file under
+	// another site than the topic's (a misconfigured device, or one moved
+	// without updating the fleet file); never merged into the listed one.
+	ReasonWrongSite = "wrong_site"
 )
 
 // RejectReasons lists every reject reason, so counters can be pre-initialised.
@@ -28,6 +32,7 @@ var RejectReasons = [...]string{
 	ReasonTooLarge, ReasonBadJSON, ReasonBadTopic, ReasonBadTS, ReasonFutureTS,
 	ReasonTooLate, ReasonSpoofed, ReasonBadValue, ReasonImplausible,
 	ReasonUnknownDevice, ReasonRateLimited, ReasonTooManyMetrics, ReasonTooManyWindows,
+	ReasonWrongSite,
 }
 
 // NumReasons is the number of reject reasons: counters indexed by

@@ -7,8 +7,9 @@ import "time"
 // topic (to route by device) so that it never blocks and never does the
 // payload work.
 type Message struct {
-	Kind   TopicKind
-	Site   string
+	Kind TopicKind
+	Site string
+	// Device is the fleet-wide identity, site/name (ID).
 	Device string
 	// Payload is owned by the message; nobody modifies it.
 	Payload []byte

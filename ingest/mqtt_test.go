@@ -87,7 +87,7 @@ func TestSubscriberRoutesAndRejectsBadTopics(t *testing.T) {
 	require.NotZero(t, rej.Received)
 	require.Equal(t, TopicTelemetry, msgs[0].Kind)
 	require.Equal(t, "site-a", msgs[0].Site)
-	require.Equal(t, "wt-01", msgs[0].Device)
+	require.Equal(t, "site-a/wt-01", msgs[0].Device, "the device is its fleet-wide identity")
 	require.JSONEq(t, `{"metrics":{"x":1}}`, string(msgs[0].Payload))
 	require.NotNil(t, msgs[0].Ack, "QoS 1 messages carry their ack")
 	require.NotZero(t, msgs[0].Received)

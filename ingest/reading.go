@@ -4,7 +4,8 @@ package ingest
 // trust boundary. Readings are values: a stage may copy them freely. The
 // Metrics slice is owned by the Reading; no stage modifies it after decoding.
 type Reading struct {
-	// Site and Device come from the topic (never from the payload).
+	// Site and Device come from the topic (never from the payload): Site is
+	// the site level, Device the fleet-wide identity, site/name (see ID).
 	Site   string
 	Device string
 	// Boot and Seq are the device's boot epoch and per-boot sequence number.

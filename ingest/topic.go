@@ -238,19 +238,22 @@ func (t *Topics) Filters() (telemetry, status string) {
 }
 
 // Parse matches a concrete topic against the templates and returns its kind,
-// site and device. site and device are substrings of topic: Parse does not
-// allocate when it succeeds. It returns a *RejectError with ReasonBadTopic
+// site and device: device is the device's fleet-wide identity, site/name
+// (see ID), so that wt-01 at two sites is two devices. site and device are
+// substrings of topic when the template has the site level right before
+// the device level (the defaults): Parse then does not allocate when it
+// succeeds. It returns a *RejectError with ReasonBadTopic
 // when the topic matches neither template, or when its site or device level
 // breaks the id rule (see IDChars): empty, longer than MaxIDLen bytes, or
 // holding a byte outside IDChars.
 func (t *Topics) Parse(topic string) (kind TopicKind, site, device string, err error) {
-	telSite, telDevice, telOK := t.telemetry.match(topic)
+	telSite, telDevice, telID, telOK := t.telemetry.match(topic)
 	if telOK && validID(telSite) && validID(telDevice) {
-		return TopicTelemetry, telSite, telDevice, nil
+		return TopicTelemetry, telSite, telID, nil
 	}
-	stSite, stDevice, stOK := t.status.match(topic)
+	stSite, stDevice, stID, stOK := t.status.match(topic)
 	if stOK && validID(stSite) && validID(stDevice) {
-		return TopicStatus, stSite, stDevice, nil
+		return TopicStatus, stSite, stID, nil
 	}
 	switch {
 	case telOK:
@@ -273,44 +276,56 @@ func badIDs(topic string, kind TopicKind, site, device string) error {
 }
 
 // match matches topic against the template's levels. It returns the site and
-// device levels (not yet checked against the id rule) and whether the
-// topic's structure matched.
-func (tp *template) match(topic string) (site, device string, ok bool) {
+// device levels (not yet checked against the id rule), the device's
+// identity (ID) and whether the topic's structure matched. When the
+// template has the site level right before the device level (the
+// defaults), the identity is a substring of topic and match allocates
+// nothing.
+func (tp *template) match(topic string) (site, device, id string, ok bool) {
 	rest := topic
 	last := len(tp.levels) - 1
+	siteAt, deviceAt := -1, -1
 	for i := range tp.levels {
 		lv := &tp.levels[i]
+		at := len(topic) - len(rest)
 		var seg string
 		if i == last {
 			if strings.IndexByte(rest, '/') >= 0 {
-				return "", "", false
+				return "", "", "", false
 			}
 			seg = rest
 		} else {
 			j := strings.IndexByte(rest, '/')
 			if j < 0 {
-				return "", "", false
+				return "", "", "", false
 			}
 			seg, rest = rest[:j], rest[j+1:]
 		}
 		switch lv.kind {
 		case levelLiteral:
 			if seg != lv.lit {
-				return "", "", false
+				return "", "", "", false
 			}
 		case levelSite:
-			site = seg
+			site, siteAt = seg, at
 		case levelDevice:
-			device = seg
+			device, deviceAt = seg, at
 		}
 	}
-	return site, device, true
+	if siteAt >= 0 && deviceAt == siteAt+len(site)+1 {
+		return site, device, topic[siteAt : deviceAt+len(device)], true
+	}
+	return site, device, ID(site, device), true
 }
 
-// Topic builds the concrete topic of the given kind for site and device, the
-// inverse of Parse. It does not check site and device against the id rule,
-// and it returns "" for an unknown kind.
+// Topic builds the concrete topic of the given kind for site and device (a
+// name, or an identity site/name as Parse returns it), the inverse of
+// Parse. It does not check site and device against the id rule, and it
+// returns "" for an unknown kind.
 func (t *Topics) Topic(kind TopicKind, site, device string) string {
+	if s, name := SplitID(device); s == site {
+		device = name
+	}
 	var tp *template
 	switch kind {
 	case TopicTelemetry:

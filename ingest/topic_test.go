@@ -92,7 +92,7 @@ func TestTopicsParse(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.kind, kind)
 			require.Equal(t, tc.site, site)
-			require.Equal(t, tc.device, device)
+			require.Equal(t, tc.site+"/"+tc.device, device, "the device is its fleet-wide identity")
 			require.Equal(t, tc.topic, tp.Topic(kind, site, device))
 		})
 	}
@@ -136,7 +136,7 @@ func TestTopicsParseNonIDLiteral(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, TopicStatus, kind)
 	require.Equal(t, "s", site)
-	require.Equal(t, "x", device)
+	require.Equal(t, "s/x", device)
 }
 
 func TestTopicsTopic(t *testing.T) {
@@ -144,6 +144,12 @@ func TestTopicsTopic(t *testing.T) {
 	tp, err := NewTopics("{device}/{site}/t", "s/{site}/{device}/x")
 	require.NoError(t, err)
 	require.Equal(t, "wt-01/site-a/t", tp.Topic(TopicTelemetry, "site-a", "wt-01"))
+	require.Equal(t, "wt-01/site-a/t", tp.Topic(TopicTelemetry, "site-a", "site-a/wt-01"), "from the identity")
+	kind, site, id, err := tp.Parse("wt-01/site-a/t")
+	require.NoError(t, err)
+	require.Equal(t, TopicTelemetry, kind)
+	require.Equal(t, "site-a", site)
+	require.Equal(t, "site-a/wt-01", id, "the identity is site first whatever the template's order")
 	require.Equal(t, "s/site-a/wt-01/x", tp.Topic(TopicStatus, "site-a", "wt-01"))
 	require.Empty(t, tp.Topic(0, "site-a", "wt-01"))
 	require.Equal(t, "telemetry", TopicTelemetry.String())
@@ -181,7 +187,9 @@ func FuzzTopic(f *testing.F) {
 			}
 			require.Contains(t, []TopicKind{TopicTelemetry, TopicStatus}, kind)
 			require.True(t, validID(site), site)
-			require.True(t, validID(device), device)
+			idSite, name := SplitID(device)
+			require.Equal(t, site, idSite, device)
+			require.True(t, validID(name), device)
 			require.Equal(t, topic, tp.Topic(kind, site, device))
 		}
 		check(defaults)

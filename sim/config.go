@@ -100,6 +100,15 @@ type Config struct {
 	// (delay, jitter, reorder and partition flushes); past it new ones are
 	// dropped and counted in Stats.Dropped. Default: DefaultMaxPending.
 	MaxPending int
+	// DevicePasswords, when set, makes every device authenticate on an MQTT
+	// connection of its own: username its identity (site/name, DeviceID)
+	// and password DevicePasswords[identity], as against a broker with
+	// per-device credentials and ACLs (DESIGN.md § Identity and security).
+	// A spoof fault then publishes on its target's topic with the
+	// spoofer's credentials, which such a broker refuses. Every device
+	// needs an entry; the shared connection is not opened. Counts against
+	// MaxDeviceConnections.
+	DevicePasswords map[string]string
 	// Now is the wall clock. It must advance like time.Now (or run in a
 	// testing/synctest bubble), because the schedule sleeps with timers.
 	// Default: time.Now.
@@ -171,6 +180,21 @@ func (c Config) validate() (*plan, error) {
 	p, err := compile(c.Scenario)
 	if err != nil {
 		return nil, errors.Join(append(errs, err)...)
+	}
+	if c.DevicePasswords != nil {
+		var missing []string
+		for _, d := range p.devices {
+			if _, ok := c.DevicePasswords[d.id]; !ok && len(missing) < 3 {
+				missing = append(missing, d.id)
+			}
+		}
+		if len(missing) > 0 {
+			add("device_passwords: no password for %s", strings.Join(missing, ", "))
+		}
+		if len(p.devices) > MaxDeviceConnections {
+			add("device_passwords: %d devices would need a connection of their own; at most %d (MaxDeviceConnections)",
+				len(p.devices), MaxDeviceConnections)
+		}
 	}
 	if c.Deliver == nil && p.ownCount > 0 {
 		if p.ownCount > MaxDeviceConnections {

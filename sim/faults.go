@@ -253,9 +253,10 @@ func (f FaultSpec) setParams() []string {
 }
 
 // validate checks f (with defaults filled) against the fleet; field prefixes
-// the messages. byID maps device ids to fleet positions, and sites site names
-// to their groups.
-func (f FaultSpec) validate(field string, byID map[string]int, sites map[string]*Group, nDevices int, minInterval time.Duration) []error {
+// the messages. idx finds devices by identity (or unique bare name), and
+// sites maps site names to their groups.
+func (f FaultSpec) validate(field string, idx fleetIndex, sites map[string]*Group, minInterval time.Duration) []error {
+	nDevices := idx.len()
 	var errs []error
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(field+"."+format, args...))
@@ -298,11 +299,14 @@ func (f FaultSpec) validatePicks(add func(string, ...any), byID map[string]int, 
 	if picks > 1 || picks == 0 && len(f.Sites) == 0 {
 		add("devices: name exactly one of devices, fraction or count (or only sites)")
 	}
+	seen := map[int]bool{}
 	for i, d := range f.Devices {
-		if _, ok := byID[d]; !ok {
-			add("devices[%d]: %q is not in the fleet", i, d)
-		} else if slices.Index(f.Devices, d) < i {
+		if pos, err := idx.lookup(d); err != nil {
+			add("devices[%d]: %v", i, err)
+		} else if seen[pos] {
 			add("devices[%d]: %q is listed twice", i, d)
+		} else {
+			seen[pos] = true
 		}
 	}
 	if len(f.Devices) > 0 && len(f.Sites) > 0 {
@@ -365,10 +369,9 @@ func (f FaultSpec) validateParams(add func(string, ...any), byID map[string]int,
 			add("size: %d is not between 1 and %d", f.Size, MaxOversizeBytes)
 		}
 	case FaultSpoof:
-		if _, ok := byID[f.Target]; f.Target != "" && !ok {
-			add("target: %q is not in the fleet", f.Target)
-		}
-		if slices.Contains(f.Devices, f.Target) {
+		if pos, err := idx.lookup(f.Target); f.Target != "" && err != nil {
+			add("target: %v", err)
+		} else if f.Target != "" && seen[pos] {
 			add("target: %q spoofs itself", f.Target)
 		}
 		if nDevices < 2 {
@@ -391,11 +394,12 @@ func (f FaultSpec) validateParams(add func(string, ...any), byID map[string]int,
 // pick returns the fleet positions of the devices f applies to, in fleet
 // order. Fraction and Count pick with a generator seeded by the scenario's
 // seed and the fault's index, so the choice is stable.
-func (f FaultSpec) pick(seed int64, index int, byID map[string]int, groups []Group) []int {
+func (f FaultSpec) pick(seed int64, index int, idx fleetIndex, groups []Group) []int {
 	var out []int
 	if len(f.Devices) > 0 {
 		for _, d := range f.Devices {
-			out = append(out, byID[d])
+			pos, _ := idx.lookup(d) // validated
+			out = append(out, pos)
 		}
 		slices.Sort(out)
 		return out
@@ -404,7 +408,8 @@ func (f FaultSpec) pick(seed int64, index int, byID map[string]int, groups []Gro
 	for _, g := range groups {
 		if len(f.Sites) == 0 || slices.Contains(f.Sites, g.Name) {
 			for _, d := range g.Devices {
-				pool = append(pool, byID[d])
+				pos, _ := idx.lookup(DeviceID(g.Name, d))
+				pool = append(pool, pos)
 			}
 		}
 	}

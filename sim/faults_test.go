@@ -193,10 +193,10 @@ func TestFaultsExactSequences(t *testing.T) {
 			name:  "spoof: a second message on wt-02's topic naming wt-01",
 			fault: FaultSpec{Kind: FaultSpoof, From: 8 * s},
 			want: slices.Concat(onTime(0, 7, ""), []string{
-				"@8s seq=9 boot=1 ts=8s", "@8s on wt-02 device=wt-01 seq=9 boot=1 ts=8s [spoof]",
-				"@9s seq=10 boot=1 ts=9s", "@9s on wt-02 device=wt-01 seq=10 boot=1 ts=9s [spoof]",
+				"@8s seq=9 boot=1 ts=8s", "@8s on s/wt-02 device=s/wt-01 seq=9 boot=1 ts=8s [spoof]",
+				"@9s seq=10 boot=1 ts=9s", "@9s on s/wt-02 device=s/wt-01 seq=10 boot=1 ts=9s [spoof]",
 			}),
-			record: func(t *testing.T, r TruthFault) { require.Equal(t, "wt-02", r.Target) },
+			record: func(t *testing.T, r TruthFault) { require.Equal(t, "s/wt-02", r.Target) },
 		},
 		{
 			name:  "reboot with downtime: down, then boot 2 from seq 1",
@@ -220,13 +220,13 @@ func TestFaultsExactSequences(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			res := runInProcess(t, faultScenario(tt.fault))
-			require.Equal(t, tt.want, of(res.msgs, "wt-01", testStart))
+			require.Equal(t, tt.want, of(res.msgs, "s/wt-01", testStart))
 			// wt-02 is untouched (but for what a spoof puts on its topic).
-			require.Equal(t, 10, countTelemetry(res.msgs, "wt-02"))
+			require.Equal(t, 10, countTelemetry(res.msgs, "s/wt-02"))
 			require.Len(t, res.truth.Faults, 1)
 			r := res.truth.Faults[0]
 			require.Equal(t, tt.fault.Kind, r.Fault)
-			require.Equal(t, "wt-01", r.Device)
+			require.Equal(t, "s/wt-01", r.Device)
 			require.Equal(t, "s", r.Group)
 			if tt.record != nil {
 				tt.record(t, r)
@@ -258,7 +258,7 @@ func TestFaultJitter(t *testing.T) {
 	res := runInProcess(t, faultScenario(FaultSpec{Kind: FaultJitter, Jitter: 3 * time.Second}))
 	var seqs []uint64
 	for _, m := range res.msgs {
-		if m.Device != "wt-01" {
+		if m.Device != "s/wt-01" {
 			continue
 		}
 		tm, err := simtest.Decode(m.Payload)
@@ -279,7 +279,7 @@ func TestFaultProbability(t *testing.T) {
 	res := runInProcess(t, s)
 	dups := res.stats.Faults[FaultDuplicate]
 	require.InDelta(t, 500, dups, 60, "about half of 1000 readings are duplicated")
-	require.Equal(t, 1000+int(dups), countTelemetry(res.msgs, "wt-01"))
+	require.Equal(t, 1000+int(dups), countTelemetry(res.msgs, "s/wt-01"))
 }
 
 // The payloads malformed, oversize and spoof produce are rejected by

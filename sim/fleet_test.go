@@ -248,6 +248,14 @@ func TestConfigValidate(t *testing.T) {
 		{name: "too many device connections", mutate: func(c *Config) {
 			c.Scenario = Scenario{LastWill: true, Sites: []SiteSpec{{Name: "a", Devices: MaxDeviceConnections + 1}}}
 		}, want: []string{"MaxDeviceConnections"}},
+		{name: "device without a password", mutate: func(c *Config) {
+			c.Scenario = Scenario{Sites: []SiteSpec{{Name: "a", Devices: 2}}}
+			c.DevicePasswords = map[string]string{"a/wt-01": "x"}
+		}, want: []string{"device_passwords: no password for a/wt-02"}},
+		{name: "too many devices with passwords", mutate: func(c *Config) {
+			c.Scenario = Scenario{Sites: []SiteSpec{{Name: "a", Devices: MaxDeviceConnections + 1}}}
+			c.DevicePasswords = map[string]string{}
+		}, want: []string{"device_passwords:", "MaxDeviceConnections"}},
 		{name: "device connections over websockets", mutate: func(c *Config) {
 			c.BrokerURL = "ws://127.0.0.1:8080"
 			c.Scenario.Faults = []FaultSpec{{Kind: FaultOffline, Devices: []string{"wt-01"}}}
@@ -388,7 +396,7 @@ func TestDemo(t *testing.T) {
 	for _, f := range res.truth.Faults {
 		got = append(got, string(f.Fault)+" "+f.Device+" "+f.From.Sub(testStart).String()+" "+f.To.Sub(testStart).String())
 	}
-	require.Equal(t, []string{"partition wt-25 20s 50s", "silent wt-07 3s 1m0s", "replay wt-32 10s 1m0s"}, got)
+	require.Equal(t, []string{"partition site-b/wt-25 20s 50s", "silent site-a/wt-07 3s 1m0s", "replay site-b/wt-32 10s 1m0s"}, got)
 }
 
 func deviceID(n int) string { return "wt-" + string(rune('0'+n/10)) + string(rune('0'+n%10)) }

@@ -62,8 +62,8 @@ func describe(m Message, start time.Time) string {
 		fmt.Fprintf(&b, " %s %s", m.Kind, m.Payload)
 		return b.String()
 	}
-	if dev := strings.Split(m.Topic, "/")[2]; dev != m.Device {
-		fmt.Fprintf(&b, " on %s", dev)
+	if lv := strings.Split(m.Topic, "/"); lv[1]+"/"+lv[2] != m.Device {
+		fmt.Fprintf(&b, " on %s/%s", lv[1], lv[2])
 	}
 	tm, err := simtest.Decode(m.Payload)
 	if err != nil || tm.Metrics == nil {

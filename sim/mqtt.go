@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,14 +19,16 @@ import (
 const mqttConnectParallel = 16
 
 // mqttTransport publishes over paho: one shared connection for the devices
-// without one of their own, and one per device that needs a Last Will.
+// without one of their own, and one per device that needs a Last Will or
+// credentials of its own (Config.DevicePasswords; then there is no shared
+// connection).
 type mqttTransport struct {
 	f      *Fleet
 	log    *slog.Logger
 	broker string // redacted, for logs
 	idBase string
-	shared mqtt.Client
-	own    []*ownConn // by device; nil for devices on the shared connection
+	shared mqtt.Client // nil with Config.DevicePasswords
+	own    []*ownConn  // by device; nil for devices on the shared connection
 
 	pending  []inflight // publishes not yet confirmed, oldest first from head
 	head     int
@@ -47,10 +50,11 @@ type inflight struct {
 	sent time.Time
 }
 
-// ownConn is a device's own connection, with its Last Will.
+// ownConn is a device's own connection, with its Last Will when it has one.
 type ownConn struct {
 	dev         int32
-	id          string // device id
+	id          string // device identity
+	will        bool   // it has a Last Will and publishes births
 	statusTopic string
 	client      mqtt.Client
 	mu          sync.Mutex
@@ -67,6 +71,15 @@ func newMQTTTransport(f *Fleet) *mqttTransport {
 		own:    make([]*ownConn, len(f.plan.devices)),
 		ctx:    ctx, cancel: cancel,
 	}
+	auth := f.cfg.DevicePasswords != nil
+	for i, dp := range f.plan.devices {
+		if dp.own || auth {
+			t.own[i] = t.newOwnConn(int32(i), &dp)
+		}
+	}
+	if auth {
+		return t
+	}
 	t.shared = mqtt.NewClient(mqtt.NewClientOptions().
 		AddBroker(f.cfg.BrokerURL).
 		SetClientID(t.idBase).
@@ -77,24 +90,25 @@ func newMQTTTransport(f *Fleet) *mqttTransport {
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			t.log.Warn("connection lost; reconnecting", "broker", t.broker, "err", err)
 		}))
-	for i, dp := range f.plan.devices {
-		if dp.own {
-			t.own[i] = t.newOwnConn(int32(i), &dp)
-		}
-	}
 	return t
 }
 
 func (t *mqttTransport) newOwnConn(dev int32, dp *devicePlan) *ownConn {
-	oc := &ownConn{dev: dev, id: dp.id, statusTopic: dp.statusTopic}
+	oc := &ownConn{dev: dev, id: dp.id, will: dp.own, statusTopic: dp.statusTopic}
 	dialer := &net.Dialer{Timeout: ConnectTimeout}
-	oc.client = mqtt.NewClient(mqtt.NewClientOptions().
+	opts := mqtt.NewClientOptions().
 		AddBroker(t.f.cfg.BrokerURL).
-		SetClientID(t.idBase+"-"+dp.id).
+		SetClientID(t.idBase + "-" + strings.ReplaceAll(dp.id, "/", ".")).
 		SetCleanSession(true).
 		SetConnectTimeout(ConnectTimeout).
-		SetAutoReconnect(false). // the run decides when an offline device comes back
-		SetWill(dp.statusTopic, StatusOffline, 1, false).
+		SetAutoReconnect(false) // the run decides when an offline device comes back
+	if dp.own {
+		opts.SetWill(dp.statusTopic, StatusOffline, 1, false)
+	}
+	if pw, ok := t.f.cfg.DevicePasswords[dp.id]; ok {
+		opts.SetUsername(dp.id).SetPassword(pw)
+	}
+	oc.client = mqtt.NewClient(opts.
 		// Own the socket, so that drop can close it without a DISCONNECT:
 		// only then does the broker publish the Last Will (INFRA.md, §1).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
@@ -116,10 +130,12 @@ func (t *mqttTransport) newOwnConn(dev int32, dp *devicePlan) *ownConn {
 // connect opens the shared connection, then the devices' own ones,
 // mqttConnectParallel at a time.
 func (t *mqttTransport) connect(ctx context.Context) error {
-	if err := t.connectClient(ctx, t.shared, "shared"); err != nil || ctx.Err() != nil {
-		return err
+	if t.shared != nil {
+		if err := t.connectClient(ctx, t.shared, "shared"); err != nil || ctx.Err() != nil {
+			return err
+		}
+		t.log.Info("connected", "broker", t.broker, "client_id", t.idBase, "qos", *t.f.plan.scenario.QoS)
 	}
-	t.log.Info("connected", "broker", t.broker, "client_id", t.idBase, "qos", *t.f.plan.scenario.QoS)
 	var (
 		wg    sync.WaitGroup
 		sem   = make(chan struct{}, mqttConnectParallel)
@@ -141,10 +157,21 @@ func (t *mqttTransport) connect(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if first == nil && t.f.plan.ownCount > 0 && ctx.Err() == nil {
-		t.log.Info("device connections open", "count", t.f.plan.ownCount)
+	if n := t.ownConns(); first == nil && n > 0 && ctx.Err() == nil {
+		t.log.Info("device connections open", "count", n)
 	}
 	return first
+}
+
+// ownConns counts the devices with a connection of their own.
+func (t *mqttTransport) ownConns() int {
+	n := 0
+	for _, oc := range t.own {
+		if oc != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func cmpOrErr(a, b error) error {
@@ -329,8 +356,10 @@ func (t *mqttTransport) revive(oc *ownConn) {
 		for !oc.offline.Load() && t.ctx.Err() == nil {
 			err := t.connectOwn(oc)
 			if err == nil {
-				oc.client.Publish(oc.statusTopic, 1, false, StatusOnline)
-				t.f.ctr.status.Add(1)
+				if oc.will {
+					oc.client.Publish(oc.statusTopic, 1, false, StatusOnline)
+					t.f.ctr.status.Add(1)
+				}
 				return
 			}
 			t.log.Warn("device reconnect failed", "device_id", oc.id, "retry_in", backoff, "err", err)
@@ -383,7 +412,9 @@ func (t *mqttTransport) close() {
 			disconnect(oc.client)
 		}
 	}
-	disconnect(t.shared)
+	if t.shared != nil {
+		disconnect(t.shared)
+	}
 	wg.Wait()
 	t.log.Info("disconnected", "broker", t.broker)
 }

@@ -21,9 +21,10 @@ type plan struct {
 
 // devicePlan is the fixed part of one device.
 type devicePlan struct {
-	id          string
-	group       int // index in plan.groups
-	local       int // index in the group's Devices
+	id          string // fleet-wide identity, site/name (DeviceID)
+	name        string // the topic's device level
+	group       int    // index in plan.groups
+	local       int    // index in the group's Devices
 	topic       string
 	statusTopic string
 	interval    time.Duration
@@ -54,19 +55,18 @@ func compile(s Scenario) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{scenario: s, groups: groups}
-	byID := map[string]int{}
+	idx := newFleetIndex(groups)
 	n := 0
 	for _, g := range groups {
 		n += len(g.Devices)
 	}
 	for gi, g := range groups {
-		for li, id := range g.Devices {
+		for li, name := range g.Devices {
 			i := len(p.devices)
-			byID[id] = i
 			p.devices = append(p.devices, devicePlan{
-				id: id, group: gi, local: li,
-				topic:       expandTopic(s.Topics.Telemetry, g.Name, id),
-				statusTopic: expandTopic(s.Topics.Status, g.Name, id),
+				id: DeviceID(g.Name, name), name: name, group: gi, local: li,
+				topic:       expandTopic(s.Topics.Telemetry, g.Name, name),
+				statusTopic: expandTopic(s.Topics.Status, g.Name, name),
 				interval:    g.Interval,
 				offset:      time.Duration(int64(g.Interval) * int64(i) / int64(n)),
 				own:         s.LastWill,
@@ -75,7 +75,7 @@ func compile(s Scenario) (*plan, error) {
 	}
 	for fi := range s.Faults {
 		spec := &s.Faults[fi]
-		for _, d := range spec.pick(s.Seed, fi, byID, groups) {
+		for _, d := range spec.pick(s.Seed, fi, idx, groups) {
 			fp := faultPlan{spec: spec, id: len(p.faults), index: fi, device: d, from: spec.From, to: spec.To, target: -1}
 			if fp.to == 0 {
 				fp.to = forever
@@ -84,7 +84,7 @@ func compile(s Scenario) (*plan, error) {
 				fp.to = spec.From + spec.Downtime
 			}
 			if spec.Kind == FaultSpoof {
-				fp.target = p.spoofTarget(d, spec.Target, byID)
+				fp.target = p.spoofTarget(d, spec.Target, idx)
 			}
 			if spec.Kind == FaultOffline {
 				p.devices[d].own = true
@@ -104,13 +104,13 @@ func compile(s Scenario) (*plan, error) {
 // spoofTarget returns the device whose topic device d spoofs: target when
 // set and not d itself, else the next device of d's site, else the next in
 // the fleet.
-func (p *plan) spoofTarget(d int, target string, byID map[string]int) int {
-	if t, ok := byID[target]; ok && t != d {
+func (p *plan) spoofTarget(d int, target string, idx fleetIndex) int {
+	if t, err := idx.lookup(target); target != "" && err == nil && t != d {
 		return t
 	}
 	g := p.groups[p.devices[d].group]
 	if len(g.Devices) > 1 {
-		return byID[g.Devices[(p.devices[d].local+1)%len(g.Devices)]]
+		return d - p.devices[d].local + (p.devices[d].local+1)%len(g.Devices)
 	}
 	return (d + 1) % len(p.devices)
 }

@@ -37,6 +37,10 @@ const (
 	// turbines ("wt-01") and generic devices ("dev-01").
 	DefaultTurbinePrefix = "wt"
 	DefaultGenericPrefix = "dev"
+	// NumberFleet numbers device names across the fleet (SiteSpec.Numbering).
+	NumberFleet = "fleet"
+	// NumberSite numbers device names from 1 at every site.
+	NumberSite = "site"
 
 	// MaxDevices is the largest fleet one process simulates.
 	MaxDevices = 100_000
@@ -192,11 +196,16 @@ type SiteSpec struct {
 	Devices int `yaml:"devices"`
 	// Kind is the device model. Default: KindTurbine.
 	Kind DeviceKind `yaml:"kind"`
-	// Prefix starts the device ids. Devices are numbered per prefix across
-	// the fleet in site order, zero-padded to at least two digits: two
-	// sites of 20 turbines are wt-01 … wt-20 and wt-21 … wt-40.
+	// Prefix starts the device names. Devices are numbered per prefix
+	// across the fleet in site order, zero-padded to at least two digits:
+	// two sites of 20 turbines are wt-01 … wt-20 and wt-21 … wt-40.
 	// Default: DefaultTurbinePrefix ("wt") or DefaultGenericPrefix ("dev").
 	Prefix string `yaml:"prefix"`
+	// Numbering is NumberFleet (names numbered across the fleet, unique) or
+	// NumberSite (numbered from 1 at every site, as real fleets name their
+	// turbines: site-a/wt-01 and site-b/wt-01 are two devices). Default:
+	// NumberFleet.
+	Numbering string `yaml:"numbering"`
 	// Interval is the site's reporting interval. Default: Scenario.Interval.
 	Interval time.Duration `yaml:"interval"`
 	// Metrics are a generic site's metrics, by name. Required for
@@ -397,6 +406,9 @@ func (s SiteSpec) withDefaults(interval time.Duration) SiteSpec {
 	if s.Kind == "" {
 		s.Kind = KindTurbine
 	}
+	if s.Numbering == "" {
+		s.Numbering = NumberFleet
+	}
 	if s.Prefix == "" {
 		s.Prefix = DefaultTurbinePrefix
 		if s.Kind == KindGeneric {
@@ -464,14 +476,21 @@ func (s Scenario) Groups() ([]Group, error) {
 			metrics = sortedKeys(site.Metrics)
 		}
 		width := max(2, len(fmt.Sprint(perPrefix[site.Prefix])))
+		if site.Numbering == NumberSite {
+			width = max(2, len(fmt.Sprint(site.Devices)))
+		}
 		for k := 1; k <= site.Count; k++ {
 			g := Group{
 				Name: siteName(site.Name, k, site.Count), Kind: site.Kind, Interval: site.Interval,
 				Metrics: metrics, spec: site, Devices: make([]string, site.Devices),
 			}
 			for d := range g.Devices {
-				next[site.Prefix]++
-				g.Devices[d] = fmt.Sprintf("%s-%0*d", site.Prefix, width, next[site.Prefix])
+				n := d + 1
+				if site.Numbering != NumberSite {
+					next[site.Prefix]++
+					n = next[site.Prefix]
+				}
+				g.Devices[d] = fmt.Sprintf("%s-%0*d", site.Prefix, width, n)
 			}
 			groups = append(groups, g)
 		}

@@ -234,3 +234,34 @@ func TestFleetFile(t *testing.T) {
 	_, err = Scenario{}.FleetFile()
 	require.Error(t, err)
 }
+
+// Real fleets name turbines per site: with numbering "site" both sites have
+// a wt-01, and they are two devices (site-a/wt-01, site-b/wt-01). A fault
+// names one by its identity; a bare name used at both sites is refused.
+func TestScenarioSiteNumbering(t *testing.T) {
+	t.Parallel()
+	s := Scenario{Name: "twins", Duration: 3 * time.Second, Sites: []SiteSpec{
+		{Name: "site-a", Devices: 3, Numbering: NumberSite},
+		{Name: "site-b", Devices: 3, Numbering: NumberSite},
+	}}
+	groups, err := s.Groups()
+	require.NoError(t, err)
+	require.Equal(t, []string{"wt-01", "wt-02", "wt-03"}, groups[0].Devices)
+	require.Equal(t, []string{"wt-01", "wt-02", "wt-03"}, groups[1].Devices)
+
+	s.Faults = []FaultSpec{{Kind: FaultSilent, Devices: []string{"wt-02"}}}
+	require.ErrorContains(t, s.Validate(), `faults[0].devices[0]: "wt-02" names a device at several sites; write site/wt-02`)
+	s.Faults = []FaultSpec{{Kind: FaultSilent, Devices: []string{"site-c/wt-02"}}}
+	require.ErrorContains(t, s.Validate(), `"site-c/wt-02" is not in the fleet`)
+
+	s.Faults = []FaultSpec{{Kind: FaultSilent, Devices: []string{"site-b/wt-02"}}}
+	require.NoError(t, s.Validate())
+	res := runInProcess(t, s)
+	require.Len(t, res.truth.Faults, 1)
+	require.Equal(t, "site-b/wt-02", res.truth.Faults[0].Device)
+	require.Equal(t, 3, countTelemetry(res.msgs, "site-a/wt-02"), "the twin at site-a is untouched")
+	require.Zero(t, countTelemetry(res.msgs, "site-b/wt-02"), "site-b/wt-02 is silent")
+
+	s.Sites[1].Numbering = "per-site"
+	require.ErrorContains(t, s.Validate(), `numbering: "per-site" is neither`)
+}

@@ -59,7 +59,7 @@ func (s Scenario) Validate() error {
 	if err != nil {
 		return err
 	}
-	byID, sites, minInterval := map[string]int{}, map[string]*Group{}, MaxInterval
+	ids, sites, minInterval := map[string]bool{}, map[string]*Group{}, MaxInterval
 	for i := range groups {
 		g := &groups[i]
 		if _, dup := sites[g.Name]; dup {
@@ -68,14 +68,16 @@ func (s Scenario) Validate() error {
 		sites[g.Name] = g
 		minInterval = min(minInterval, g.Interval)
 		for _, d := range g.Devices {
-			if _, dup := byID[d]; dup {
-				add("sites: device id %q is generated twice (use distinct prefixes)", d)
+			if id := DeviceID(g.Name, d); ids[id] {
+				add("sites: device %q is generated twice (use distinct site names)", id)
+			} else {
+				ids[id] = true
 			}
-			byID[d] = len(byID)
 		}
 	}
+	idx := newFleetIndex(groups)
 	for i, f := range s.Faults {
-		errs = append(errs, f.validate(fmt.Sprintf("faults[%d]", i), byID, sites, len(byID), minInterval)...)
+		errs = append(errs, f.validate(fmt.Sprintf("faults[%d]", i), idx, sites, minInterval)...)
 	}
 	return errors.Join(errs...)
 }
@@ -135,6 +137,9 @@ func (s SiteSpec) validate(field string) []error {
 	}
 	if s.Devices < 1 {
 		add("devices: %d is less than 1", s.Devices)
+	}
+	if s.Numbering != NumberFleet && s.Numbering != NumberSite {
+		add("numbering: %q is neither %q nor %q", s.Numbering, NumberFleet, NumberSite)
 	}
 	if !validID(s.Prefix + "-1") {
 		add("prefix: %q is not an id prefix (A-Z a-z 0-9 . _ : -)", s.Prefix)

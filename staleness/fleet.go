@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -151,7 +152,6 @@ func (f *Fleet) Validate() error {
 	for _, m := range sortedKeys(f.Defaults.Metrics) {
 		errs = append(errs, f.Defaults.Metrics[m].validate("defaults.metrics."+m))
 	}
-	owner := map[string]string{}
 	for _, g := range sortedKeys(f.Groups) {
 		gs := f.Groups[g]
 		if g == "" {
@@ -162,13 +162,17 @@ func (f *Fleet) Validate() error {
 				errs = append(errs, fmt.Errorf("groups.%s.match: %q: %w", g, gs.Match, err))
 			}
 		}
+		listed := map[string]bool{}
 		for _, d := range gs.Devices {
-			if d == "" {
-				errs = append(errs, fmt.Errorf("groups.%s.devices: empty device id", g))
-			} else if o, ok := owner[d]; ok {
-				errs = append(errs, fmt.Errorf("groups.%s.devices: %s is already in group %s (a device belongs to one group)", g, d, o))
+			switch {
+			case d == "":
+				errs = append(errs, fmt.Errorf("groups.%s.devices: empty device name", g))
+			case strings.Contains(d, "/"):
+				errs = append(errs, fmt.Errorf("groups.%s.devices: %q: list the device's name; its identity is %s/<name>", g, d, g))
+			case listed[d]:
+				errs = append(errs, fmt.Errorf("groups.%s.devices: %s is listed twice", g, d))
 			}
-			owner[d] = g
+			listed[d] = true
 		}
 	}
 	for _, d := range sortedKeys(f.Devices) {

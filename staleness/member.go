@@ -22,15 +22,16 @@ type Member struct {
 	Retired int64
 }
 
-// Join returns the group and the membership of a device first seen on site
-// with event time ts; ok is false when it may not join (see Resolve).
-func (r *Roster) Join(site, device string, ts int64) (group string, m Member, ok bool) {
-	group, listed, ok := r.Resolve(site, device)
+// Join returns the group and the membership of device id (site/name) first
+// seen on site with event time ts; it fails with Resolve's reject when the
+// device may not join.
+func (r *Roster) Join(site, id string, ts int64) (group string, m Member, err error) {
+	group, listed, err := r.Resolve(site, id)
 	m.Listed = listed
 	if !listed {
 		m.FirstEvent = ts
 	}
-	return group, m, ok
+	return group, m, err
 }
 
 // ExpectedIn reports whether the device is expected in the window that ends

@@ -11,14 +11,14 @@ func TestRosterJoinAndExpected(t *testing.T) {
 	t.Parallel()
 	r := mustRoster(t, designFleet)
 	const ts = int64(100 * time.Second)
-	g, m, ok := r.Join("site-a", "wt-01", ts)
-	require.True(t, ok)
+	g, m, err := r.Join("site-a", "site-a/wt-01", ts)
+	require.NoError(t, err)
 	require.Equal(t, "site-a", g)
 	require.Equal(t, Member{Listed: true}, m, "a listed device has no first event")
 	require.True(t, m.ExpectedIn(1), "listed: expected from the start")
 
-	g, m, ok = r.Join("site-b", "wt-99", ts)
-	require.True(t, ok)
+	g, m, err = r.Join("site-b", "site-b/wt-99", ts)
+	require.NoError(t, err)
 	require.Equal(t, "site-b", g)
 	require.Equal(t, Member{FirstEvent: ts}, m)
 	require.False(t, m.ExpectedIn(ts), "not in a window ending at its first event")
@@ -27,8 +27,8 @@ func TestRosterJoinAndExpected(t *testing.T) {
 	m.Retired = ts + 1
 	require.False(t, m.ExpectedIn(ts+10), "a retired device left the roster")
 
-	_, _, ok = mustRoster(t, "learn: {enabled: false}").Join("site-b", "wt-99", ts)
-	require.False(t, ok, "learning disabled")
+	_, _, err = mustRoster(t, "learn: {enabled: false}").Join("site-b", "site-b/wt-99", ts)
+	require.ErrorIs(t, err, ErrNotOnRoster, "learning disabled")
 }
 
 func TestRosterRetires(t *testing.T) {

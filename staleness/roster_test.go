@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall-iot/rollcall/ingest"
 )
 
 func mustRoster(t *testing.T, yaml string) *Roster {
@@ -24,46 +26,62 @@ groups:
   north:  {match: "site-n/*"}
   inv:    {match: "*/inv-*"}
 `
+	const twins = `
+groups:
+  site-a: {devices: [wt-01, wt-02]}
+  site-b: {devices: [wt-01, wt-02]}
+`
 	type want struct {
-		group          string
-		listed, exists bool
+		group  string
+		listed bool
+		reason string // of the reject; "" when the device may join
 	}
 	tests := []struct {
 		name         string
 		yaml         string
-		site, device string
+		site, device string // device: the name; the identity is site/name
 		want         want
 	}{
-		{"listed", designFleet, "site-a", "wt-01", want{"site-a", true, true}},
-		{"listed on another site is still its group", designFleet, "site-b", "wt-02", want{"site-a", true, true}},
-		{"learned joins its site", designFleet, "site-a", "wt-99", want{"site-a", false, true}},
-		{"learned on another site", designFleet, "site-z", "wt-99", want{"site-z", false, true}},
-		{"listed beats match", listedAndMatched, "site-n", "wt-01", want{"site-a", true, true}},
-		{"matched", listedAndMatched, "site-n", "wt-77", want{"north", false, true}},
-		{"matched by device pattern", listedAndMatched, "site-q", "inv-3", want{"inv", false, true}},
-		{"match does not cross slash", listedAndMatched, "site-n", "sub/x", want{"site-n", false, true}},
-		{"not matched: learned", listedAndMatched, "site-b", "wt-77", want{"site-b", false, true}},
-		{"learn disabled: listed ok", listedAndMatched + "learn: {enabled: false}", "site-a", "wt-02", want{"site-a", true, true}},
-		{"learn disabled: matched ok", listedAndMatched + "learn: {enabled: false}", "site-n", "wt-77", want{"north", false, true}},
-		{"learn disabled: unknown refused", listedAndMatched + "learn: {enabled: false}", "site-b", "wt-77", want{"", false, false}},
+		{"listed", designFleet, "site-a", "wt-01", want{"site-a", true, ""}},
+		{"listed name on another site is refused", designFleet, "site-b", "wt-02", want{"", false, ingest.ReasonWrongSite}},
+		{"listed name on an unknown site is refused", designFleet, "site-z", "wt-02", want{"", false, ingest.ReasonWrongSite}},
+		{"twins: site-a's wt-01", twins, "site-a", "wt-01", want{"site-a", true, ""}},
+		{"twins: site-b's wt-01", twins, "site-b", "wt-01", want{"site-b", true, ""}},
+		{"twins: a third site", twins, "site-c", "wt-01", want{"", false, ingest.ReasonWrongSite}},
+		{"learned joins its site", designFleet, "site-a", "wt-99", want{"site-a", false, ""}},
+		{"learned on another site", designFleet, "site-z", "wt-99", want{"site-z", false, ""}},
+		{"match claims a listed name at its site", listedAndMatched, "site-n", "wt-01", want{"north", false, ""}},
+		{"matched", listedAndMatched, "site-n", "wt-77", want{"north", false, ""}},
+		{"matched by device pattern", listedAndMatched, "site-q", "inv-3", want{"inv", false, ""}},
+		{"not matched: learned", listedAndMatched, "site-b", "wt-77", want{"site-b", false, ""}},
+		{"learn disabled: listed ok", listedAndMatched + "learn: {enabled: false}", "site-a", "wt-02", want{"site-a", true, ""}},
+		{"learn disabled: matched ok", listedAndMatched + "learn: {enabled: false}", "site-n", "wt-77", want{"north", false, ""}},
+		{"learn disabled: unknown refused", listedAndMatched + "learn: {enabled: false}", "site-b", "wt-77", want{"", false, ingest.ReasonUnknownDevice}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := mustRoster(t, tt.yaml)
-			g, listed, ok := r.Resolve(tt.site, tt.device)
-			require.Equal(t, tt.want, want{g, listed, ok})
+			g, listed, err := r.Resolve(tt.site, ingest.ID(tt.site, tt.device))
+			reason := ""
+			if err != nil {
+				reason = ingest.ReasonOf(err)
+			}
+			require.Equal(t, tt.want, want{g, listed, reason})
 		})
 	}
+	_, _, err := mustRoster(t, twins).Resolve("site-c", "site-c/wt-02")
+	require.EqualError(t, err, "ingest: rejected (wrong_site): the fleet file lists wt-02 under site-a, site-b, not under site-c")
+	require.Equal(t, []string{"site-b/wt-01", "site-b/wt-02"}, mustRoster(t, twins).Listed("site-b"))
 }
 
 func TestRosterNilFleetLearnsEverything(t *testing.T) {
 	t.Parallel()
 	r := NewRoster(nil)
-	g, listed, ok := r.Resolve("site-x", "dev")
+	g, listed, err := r.Resolve("site-x", "site-x/dev")
 	require.Equal(t, "site-x", g)
 	require.False(t, listed)
-	require.True(t, ok)
+	require.NoError(t, err)
 	require.Equal(t, DefaultInterval, r.Interval("dev"))
 	require.Equal(t, 24*time.Hour, r.RetireAfter())
 	require.Empty(t, r.Groups())
@@ -170,8 +188,26 @@ learn: {retire_after: 2h}
 `)
 	require.Equal(t, []string{"a_first", "energy_kwh", "power_kw", "wind_ms"}, r.ConfiguredMetrics())
 	require.Equal(t, []string{"alpha", "mid", "zeta"}, r.Groups())
-	require.Equal(t, []string{"a2", "a1"}, r.Listed("alpha"), "listed devices in file order")
+	require.Equal(t, []string{"alpha/a2", "alpha/a1"}, r.Listed("alpha"), "listed identities in file order")
 	require.Empty(t, r.Listed("mid"))
 	require.Empty(t, r.Listed("nope"))
 	require.Equal(t, 2*time.Hour, r.RetireAfter())
+}
+
+// A devices: entry keyed by an identity applies to that device only; one
+// keyed by a name applies to that name at every site.
+func TestRosterDeviceOverrideByIdentity(t *testing.T) {
+	t.Parallel()
+	r := mustRoster(t, `
+defaults: {interval: 1s, metrics: {power_kw: {min: 0, max: 3000}}}
+groups: {site-a: {devices: [wt-05]}, site-b: {devices: [wt-05]}}
+devices:
+  wt-05: {metrics: {power_kw: {max: 2000}}}
+  site-b/wt-05: {interval: 10s, metrics: {power_kw: {max: 1000}}}
+`)
+	require.Equal(t, 2000.0, r.Metric("site-a/wt-05", "power_kw").Max)
+	require.Equal(t, 1000.0, r.Metric("site-b/wt-05", "power_kw").Max)
+	require.Equal(t, time.Second, r.Interval("site-a/wt-05"))
+	require.Equal(t, 10*time.Second, r.Interval("site-b/wt-05"))
+	require.Equal(t, 3000.0, r.Metric("site-a/wt-06", "power_kw").Max)
 }

@@ -223,9 +223,13 @@ func (c *Client) Devices(ctx context.Context, state, group string) ([]aggregate.
 	return out.Devices, err
 }
 
-// Device returns one device.
+// Device returns one device by its identity, site/device.
 func (c *Client) Device(ctx context.Context, id string) (aggregate.DeviceInfo, error) {
 	var out aggregate.DeviceInfo
-	err := c.get(ctx, "/api/v1/devices/"+url.PathEscape(id), nil, &out)
+	site, name, ok := strings.Cut(id, "/")
+	if !ok {
+		return out, fmt.Errorf("apiclient: device %q: name it site/device", id)
+	}
+	err := c.get(ctx, "/api/v1/devices/"+url.PathEscape(site)+"/"+url.PathEscape(name), nil, &out)
 	return out, err
 }

@@ -47,6 +47,7 @@ func main() {
 // options are the command line after flags and environment.
 type options struct {
 	broker, scenario, truth, logLevel string
+	passwords                         string // --device-passwords file
 	printFleet, version               bool
 	set                               map[string]bool // flags given (or from the environment)
 	seed                              int64
@@ -109,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&speed, "speed", "1", "simulated seconds per wall-clock `second`; \"inf\" runs as fast as the broker takes it")
 	fs.StringVar(&start, "start", "", "simulated start `time` (RFC 3339; default: so that simulated time ends at the clock)")
 	fs.StringVar(&o.truth, "truth", "", "write the ground truth as JSON lines to `file` (\"-\": stdout)")
+	fs.StringVar(&o.passwords, "device-passwords", "", "YAML `file` mapping each device identity (site/name) to its password: every device then connects with its own credentials")
 	fs.BoolVar(&o.printFleet, "print-fleet", false, "print the rollcall fleet file for the scenario and exit")
 	fs.UintVar(&o.qos, "qos", 1, "MQTT `qos` 0, 1 or 2 (default: the scenario's)")
 	fs.DurationVar(&o.duration, "duration", 0, "simulated `duration`; 0 runs until stopped (default: the scenario's)")
@@ -171,6 +173,11 @@ func (o options) config() (sim.Config, error) {
 		s.Duration = o.duration
 	}
 	cfg := sim.Config{BrokerURL: o.broker, Scenario: s, Speed: o.speed, Start: o.start}.WithDefaults()
+	if o.passwords != "" {
+		if cfg.DevicePasswords, err = sim.LoadDevicePasswords(o.passwords); err != nil {
+			return cfg, err
+		}
+	}
 	if !o.printFleet {
 		if err := cfg.Validate(); err != nil {
 			return cfg, err

@@ -97,10 +97,10 @@ func fixtureAPI(t *testing.T) string {
 	partial := full("site-a", "power_kw", 2, 0, 41234.5, 2061.725)
 	partial.Stats.Sum = aggregate.Stat{Value: 41234.5, Lower: 40100, Upper: 44100, Reported: 39000}
 	partial.Coverage = aggregate.Coverage{Expected: 20, Reported: 19, Partial: 1, Ratio: 0.95, Missing: []aggregate.Missing{
-		{Device: "wt-07", State: "silent", AgeS: ptr(42.3)},
+		{Device: "site-a/wt-07", State: "silent", AgeS: ptr(42.3)},
 	}}
 	partial.Quality = aggregate.QualityUncertain
-	partial.Flags = []string{"replaying:wt-12"}
+	partial.Flags = []string{"replaying:site-a/wt-12"}
 	st.Add(partial)
 	dark := full("site-b", "wind_ms", 2, 0, 0, 0)
 	dark.Stats.Mean = aggregate.Stat{Value: aggregate.Num(nan()), Lower: 0, Upper: aggregate.Num(inf()), Reported: aggregate.Num(nan())}
@@ -115,13 +115,13 @@ func fixtureAPI(t *testing.T) string {
 	seen := cliT0.Add(25 * time.Second)
 	eng := fixtureEngine{
 		devices: []aggregate.DeviceInfo{
-			{ID: "wt-01", Group: "site-a", Site: "site-a", Listed: true, State: "live", LastSeen: &seen, LastEvent: &seen, AgeS: ptr(0.85), IntervalS: 1.002, Phi: 0.04,
+			{ID: "site-a/wt-01", Group: "site-a", Site: "site-a", Name: "wt-01", Listed: true, State: "live", LastSeen: &seen, LastEvent: &seen, AgeS: ptr(0.85), IntervalS: 1.002, Phi: 0.04,
 				Counts: aggregate.DeviceCounts{Accepted: 1200, Rejected: map[string]uint64{}}, Metrics: map[string]float64{"power_kw": 2061.7}},
-			{ID: "wt-07", Group: "site-a", Site: "site-a", Listed: true, State: "silent", LastSeen: &seen, AgeS: ptr(42.3), IntervalS: 1, Phi: 1823.4,
+			{ID: "site-a/wt-07", Group: "site-a", Site: "site-a", Name: "wt-07", Listed: true, State: "silent", LastSeen: &seen, AgeS: ptr(42.3), IntervalS: 1, Phi: 1823.4,
 				Counts: aggregate.DeviceCounts{Accepted: 3, Rejected: map[string]uint64{"bad_json": 2, "too_late": 1}}, Metrics: map[string]float64{}},
-			{ID: "wt-12", Group: "site-a", Site: "site-a", Listed: true, State: "live", Replaying: true, ReplayingSince: &seen, AgeS: ptr(1.5), IntervalS: 0.9995, Phi: 0.3,
+			{ID: "site-a/wt-12", Group: "site-a", Site: "site-a", Name: "wt-12", Listed: true, State: "live", Replaying: true, ReplayingSince: &seen, AgeS: ptr(1.5), IntervalS: 0.9995, Phi: 0.3,
 				Counts: aggregate.DeviceCounts{Accepted: 1180, Duplicates: 2, Replays: 12, Rejected: map[string]uint64{}}, Metrics: map[string]float64{}},
-			{ID: "wt-23", Group: "site-b", Listed: true, State: "never_seen", IntervalS: 1,
+			{ID: "site-b/wt-23", Group: "site-b", Site: "site-b", Name: "wt-23", Listed: true, State: "never_seen", IntervalS: 1,
 				Counts: aggregate.DeviceCounts{Rejected: map[string]uint64{}}, Metrics: map[string]float64{}},
 		},
 		groups: []aggregate.GroupInfo{
@@ -163,7 +163,7 @@ func TestCLIGolden(t *testing.T) {
 		{"history_count", []string{"query", "--group", "site-b", "--metric", "wind_ms", "--from", from, "--stat", "count"}},
 		{"devices", []string{"devices"}},
 		{"devices_replaying", []string{"devices", "--state", "replaying"}},
-		{"device", []string{"devices", "wt-07"}},
+		{"device", []string{"devices", "site-a/wt-07"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,9 +182,9 @@ func TestCLIJSON(t *testing.T) {
 	require.Contains(t, out, `"aggregates": [`)
 	require.Contains(t, out, `"revision": 2`)
 	require.Contains(t, out, `"upper": 44100`)
-	code, out, _ = cli("devices", "--url", url, "--json", "wt-07")
+	code, out, _ = cli("devices", "--url", url, "--json", "site-a/wt-07")
 	require.Equal(t, 0, code)
-	require.Contains(t, out, `"id": "wt-07"`)
+	require.Contains(t, out, `"id": "site-a/wt-07"`)
 	require.Contains(t, out, `"bad_json": 2`)
 }
 
@@ -197,7 +197,8 @@ func TestCLIErrors(t *testing.T) {
 		want string // in stderr
 	}{
 		{"unknown group", []string{"query", "--group", "site-x", "--metric", "power_kw"}, 1, "422 unknown_group"},
-		{"unknown device", []string{"devices", "wt-99"}, 1, "404 unknown_device"},
+		{"unknown device", []string{"devices", "site-a/wt-99"}, 1, "404 unknown_device"},
+		{"device without its site", []string{"devices", "wt-07"}, 1, "name it site/device"},
 		{"bad state", []string{"devices", "--state", "asleep"}, 1, "400 bad_parameter"},
 		{"range without series", []string{"query", "--last", "5m"}, 2, "need --group and --metric"},
 		{"last and from", []string{"query", "--group", "a", "--metric", "b", "--last", "5m", "--from", "1"}, 2, "exclude each other"},

@@ -68,6 +68,10 @@ func decodeRecord(idx uint64, rec []byte) (m ingest.Message, mark Mark, isMark b
 		m.Received = r.varint()
 		m.Site = string(r.bytes(r.uvarint()))
 		m.Device = string(r.bytes(r.uvarint()))
+		if site, name := ingest.SplitID(m.Device); site == "" && m.Site != "" {
+			// Written before a device was its identity, site/name.
+			m.Device = ingest.ID(m.Site, name)
+		}
 		m.Payload = append([]byte(nil), r.b...)
 		return m, mark, false, r.err
 	case recMark:

@@ -12,12 +12,20 @@ import (
 )
 
 func TestRecordRoundTrip(t *testing.T) {
-	m := ingest.Message{Kind: ingest.TopicStatus, Site: "site-a", Device: "wt-01", Payload: []byte("offline"),
+	m := ingest.Message{Kind: ingest.TopicStatus, Site: "site-a", Device: "site-a/wt-01", Payload: []byte("offline"),
 		Received: -12345, Redelivered: true}
 	got, _, isMark, err := decodeRecord(7, encodeReading(m))
 	require.NoError(t, err)
 	require.False(t, isMark)
 	m.Index = 7
+	require.Equal(t, m, got)
+
+	// A record journaled before a device was its identity (site/name)
+	// comes back with the identity.
+	old := m
+	old.Device = "wt-01"
+	got, _, _, err = decodeRecord(7, encodeReading(old))
+	require.NoError(t, err)
 	require.Equal(t, m, got)
 
 	mark := Mark{Seq: 9, Now: 1_700_000_000_000_000_000, Processed: []uint64{3, 0, 1 << 40}}
@@ -93,7 +101,7 @@ func TestReplay(t *testing.T) {
 	require.NoError(t, l.Replay(context.Background(), 0, &all))
 	require.Equal(t, []string{"reading", "round", "reading", "round"}, all.order)
 	require.Equal(t, uint64(4), all.readings[1].Index)
-	require.Equal(t, "b", all.readings[1].Device)
+	require.Equal(t, "s/b", all.readings[1].Device)
 	require.Equal(t, uint64(2), all.marks[1].Seq)
 
 	var later replayed
