@@ -270,7 +270,7 @@ func (f FaultSpec) validate(field string, idx fleetIndex, sites map[string]*Grou
 			add("%s: not a parameter of %s (its parameters: %v)", p, f.Kind, faultParams[f.Kind])
 		}
 	}
-	f.validatePicks(add, byID, sites, nDevices)
+	f.validatePicks(add, idx, sites, nDevices)
 	if f.From < 0 {
 		add("from: %s is negative", f.From)
 	}
@@ -283,13 +283,13 @@ func (f FaultSpec) validate(field string, idx fleetIndex, sites map[string]*Grou
 	if f.allows("probability") && !(f.Probability > 0 && f.Probability <= 1) {
 		add("probability: %v is not in (0, 1]", f.Probability)
 	}
-	f.validateParams(add, byID, nDevices, minInterval)
+	f.validateParams(add, idx, nDevices, minInterval)
 	return errs
 }
 
 // validatePicks checks how f picks its devices (devices, sites, fraction,
 // count), reporting through add.
-func (f FaultSpec) validatePicks(add func(string, ...any), byID map[string]int, sites map[string]*Group, nDevices int) {
+func (f FaultSpec) validatePicks(add func(string, ...any), idx fleetIndex, sites map[string]*Group, nDevices int) {
 	picks := 0
 	for _, set := range []bool{len(f.Devices) > 0, f.Fraction != 0, f.Count != 0} {
 		if set {
@@ -332,7 +332,7 @@ func (f FaultSpec) validatePicks(add func(string, ...any), byID map[string]int, 
 }
 
 // validateParams checks the parameters of f's kind, reporting through add.
-func (f FaultSpec) validateParams(add func(string, ...any), byID map[string]int, nDevices int, minInterval time.Duration) {
+func (f FaultSpec) validateParams(add func(string, ...any), idx fleetIndex, nDevices int, minInterval time.Duration) {
 	switch f.Kind {
 	case FaultReplay:
 		if f.Every < MinInterval {
@@ -371,7 +371,10 @@ func (f FaultSpec) validateParams(add func(string, ...any), byID map[string]int,
 	case FaultSpoof:
 		if pos, err := idx.lookup(f.Target); f.Target != "" && err != nil {
 			add("target: %v", err)
-		} else if f.Target != "" && seen[pos] {
+		} else if f.Target != "" && slices.ContainsFunc(f.Devices, func(d string) bool {
+			p, err := idx.lookup(d)
+			return err == nil && p == pos
+		}) {
 			add("target: %q spoofs itself", f.Target)
 		}
 		if nDevices < 2 {
