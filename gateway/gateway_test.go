@@ -174,7 +174,7 @@ func runFleetScenario(t *testing.T, mqttURL string) {
 			}
 			switch {
 			case group == "site-a" && !reporting["a3"]:
-				require.Equal(t, []string{"a3"}, missing)
+				require.Equal(t, []string{"site-a/a3"}, missing, "a device is named by its identity, site/name")
 				require.Contains(t, []string{"late", "silent"}, a.Coverage.Missing[0].State)
 				require.Equal(t, aggregate.QualityUncertain, a.Quality)
 				require.Greater(t, float64(a.Stats.Sum.Upper), float64(a.Stats.Sum.Reported))
@@ -200,10 +200,12 @@ func runFleetScenario(t *testing.T, mqttURL string) {
 
 	// The device API names a3 and its state.
 	var dev aggregate.DeviceInfo
-	require.Equal(t, http.StatusOK, get(t, base+"/api/v1/devices/a3", &dev))
+	require.Equal(t, http.StatusOK, get(t, base+"/api/v1/devices/site-a/a3", &dev))
 	require.Equal(t, "site-a", dev.Group)
+	require.Equal(t, "site-a/a3", dev.ID)
+	require.Equal(t, "a3", dev.Name)
 	require.Contains(t, []string{"late", "silent"}, dev.State)
-	require.Equal(t, http.StatusNotFound, get(t, base+"/api/v1/devices/nope", nil))
+	require.Equal(t, http.StatusNotFound, get(t, base+"/api/v1/devices/site-a/nope", nil))
 	require.Contains(t, dev.Metrics, "power_kw")
 }
 

@@ -31,22 +31,22 @@ func calibrations(t *testing.T) []calibration {
 	return []calibration{
 		{
 			s: fleet(t, "silent", 36*sec,
-				sim.FaultSpec{Kind: sim.FaultSilent, Devices: one("wt-03"), From: 6 * sec}),
+				sim.FaultSpec{Kind: sim.FaultSilent, Devices: one("site-a/wt-03"), From: 6 * sec}),
 			check: func(t *testing.T, e *env, r *result, w *wire, rp *report) {
 				from := r.start.Add(6 * sec)
-				silent := checkEpisode(t, e, "wt-03", from, r.end, 25*sec, "silent")
-				checkMissingState(t, r, "site-a", "wt-03", from, r.end, time.Time{}, silent.Add(sec), "silent")
+				silent := checkEpisode(t, e, "site-a/wt-03", from, r.end, 25*sec, "silent")
+				checkMissingState(t, r, "site-a", "site-a/wt-03", from, r.end, time.Time{}, silent.Add(sec), "silent")
 			},
 		},
 		{
 			s: fleet(t, "offline", 36*sec,
-				sim.FaultSpec{Kind: sim.FaultOffline, Devices: one("wt-08"), From: 8 * sec, To: 22 * sec}),
+				sim.FaultSpec{Kind: sim.FaultOffline, Devices: one("site-b/wt-08"), From: 8 * sec, To: 22 * sec}),
 			record: true,
 			check: func(t *testing.T, e *env, r *result, w *wire, rp *report) {
 				from, to := r.start.Add(8*sec), r.start.Add(22*sec)
-				offline := checkEpisode(t, e, "wt-08", from, to, 5*sec, "offline")
-				checkMissingState(t, r, "site-b", "wt-08", from, to, to, offline.Add(sec), "offline")
-				checkPolledState(t, e, "wt-08", to.Add(5*sec), r.end, "live", "late")
+				offline := checkEpisode(t, e, "site-b/wt-08", from, to, 5*sec, "offline")
+				checkMissingState(t, r, "site-b", "site-b/wt-08", from, to, to, offline.Add(sec), "offline")
+				checkPolledState(t, e, "site-b/wt-08", to.Add(5*sec), r.end, "live", "late")
 				checkComplete(t, r, "site-b", to.Add(testWindow), r.end)
 			},
 		},
@@ -55,24 +55,24 @@ func calibrations(t *testing.T) []calibration {
 			// then flushing, shows first as missing with bounds, then its
 			// windows are revised to exact values (revisions=all).
 			s: fleet(t, "partition-and-flush", 50*sec,
-				sim.FaultSpec{Kind: sim.FaultPartition, Devices: one("wt-02"), From: 8 * sec, To: 38 * sec}),
+				sim.FaultSpec{Kind: sim.FaultPartition, Devices: one("site-a/wt-02"), From: 8 * sec, To: 38 * sec}),
 			// The flushed readings are up to 30 s old: the lateness covers
 			// them, so the windows are still open when they arrive.
 			mutate: func(c *gateway.Config) { c.Window.AllowedLateness = 40 * sec },
-			check:  checkPartition("site-a", "wt-02", 8*sec, 38*sec),
+			check:  checkPartition("site-a", "site-a/wt-02", 8*sec, 38*sec),
 		},
 		{
 			s: fleet(t, "delay", 36*sec,
-				sim.FaultSpec{Kind: sim.FaultDelay, Devices: one("wt-04"), Delay: 3 * sec},
-				sim.FaultSpec{Kind: sim.FaultDelay, Devices: one("wt-09"), Delay: 1500 * time.Millisecond, Probability: 0.5}),
+				sim.FaultSpec{Kind: sim.FaultDelay, Devices: one("site-a/wt-04"), Delay: 3 * sec},
+				sim.FaultSpec{Kind: sim.FaultDelay, Devices: one("site-b/wt-09"), Delay: 1500 * time.Millisecond, Probability: 0.5}),
 			check: func(t *testing.T, e *env, r *result, w *wire, rp *report) {
 				require.Positive(t, rp.revised, "delayed readings revise windows")
 			},
 		},
 		{
 			s: fleet(t, "jitter", 36*sec,
-				sim.FaultSpec{Kind: sim.FaultJitter, Devices: one("wt-02"), Jitter: 3 * sec},
-				sim.FaultSpec{Kind: sim.FaultJitter, Devices: one("wt-07"), Jitter: sec}),
+				sim.FaultSpec{Kind: sim.FaultJitter, Devices: one("site-a/wt-02"), Jitter: 3 * sec},
+				sim.FaultSpec{Kind: sim.FaultJitter, Devices: one("site-b/wt-07"), Jitter: sec}),
 		},
 		{
 			// wt-03's clock is 3 s behind, wt-05's 5 s ahead (it drives
@@ -80,29 +80,29 @@ func calibrations(t *testing.T) []calibration {
 			// devices arrive late), wt-08's 20 s ahead: beyond
 			// max_future_skew, every reading rejected future_ts.
 			s: fleet(t, "clock-skew", 36*sec,
-				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("wt-03"), Skew: -3 * sec},
-				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("wt-05"), Skew: 5 * sec},
-				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("wt-08"), Skew: 20 * sec}),
+				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-a/wt-03"), Skew: -3 * sec},
+				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-a/wt-05"), Skew: 5 * sec},
+				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-b/wt-08"), Skew: 20 * sec}),
 			opt: scoreOptions{deviceClocks: true},
 			check: func(t *testing.T, e *env, r *result, w *wire, rp *report) {
-				require.Positive(t, w.future["wt-08"], "wt-08's readings are in the future")
-				require.Equal(t, "never_seen", e.device("wt-08").State)
-				checkMissingState(t, r, "site-b", "wt-08", r.start, r.end, time.Time{}, r.start, "never_seen")
-				checkClockOffset(t, e, "wt-03", 3, r.end)
-				checkClockOffset(t, e, "wt-05", -5, r.end)
+				require.Positive(t, w.future["site-b/wt-08"], "wt-08's readings are in the future")
+				require.Equal(t, "never_seen", e.device("site-b/wt-08").State)
+				checkMissingState(t, r, "site-b", "site-b/wt-08", r.start, r.end, time.Time{}, r.start, "never_seen")
+				checkClockOffset(t, e, "site-a/wt-03", 3, r.end)
+				checkClockOffset(t, e, "site-a/wt-05", -5, r.end)
 			},
 		},
 		{
 			s: fleet(t, "reorder", 36*sec,
-				sim.FaultSpec{Kind: sim.FaultReorder, Devices: one("wt-04"), Window: 4},
-				sim.FaultSpec{Kind: sim.FaultReorder, Devices: one("wt-09"), Window: 8}),
+				sim.FaultSpec{Kind: sim.FaultReorder, Devices: one("site-a/wt-04"), Window: 4},
+				sim.FaultSpec{Kind: sim.FaultReorder, Devices: one("site-b/wt-09"), Window: 8}),
 		},
 		{
 			s: fleet(t, "burst", 36*sec,
-				sim.FaultSpec{Kind: sim.FaultBurst, Devices: one("wt-01"), Factor: 10, From: 10 * sec, To: 25 * sec},
-				sim.FaultSpec{Kind: sim.FaultBurst, Devices: one("wt-06"), Factor: 4}),
+				sim.FaultSpec{Kind: sim.FaultBurst, Devices: one("site-a/wt-01"), Factor: 10, From: 10 * sec, To: 25 * sec},
+				sim.FaultSpec{Kind: sim.FaultBurst, Devices: one("site-b/wt-06"), Factor: 4}),
 			check: func(t *testing.T, e *env, r *result, w *wire, rp *report) {
-				f, ok := r.fault(sim.FaultBurst, "wt-01")
+				f, ok := r.fault(sim.FaultBurst, "site-a/wt-01")
 				require.True(t, ok)
 				require.Greater(t, f.Messages, uint64(15*4*9), "wt-01 reports 10× as often for 15 s")
 			},

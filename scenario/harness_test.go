@@ -96,7 +96,7 @@ func newEnv(t *testing.T, s sim.Scenario, mutate func(*gateway.Config)) *env {
 	// rating, ramping at most the turbines' ramp rate.
 	fl, err := staleness.LoadFleet(fleetPath)
 	require.NoError(t, err)
-	power := staleness.NewRoster(fl).Metric("wt-01", sim.MetricPower)
+	power := staleness.NewRoster(fl).Metric("site-a/wt-01", sim.MetricPower)
 	require.Equal(t, []float64{0, s.Turbine.RatedKW, s.Turbine.RampKWPerS}, []float64{power.Min, power.Max, power.MaxRatePerS},
 		"power_kw envelope in the fleet file")
 

@@ -31,7 +31,7 @@ func TestIntegrationDuplicateReplay(t *testing.T) {
 	}
 	t.Parallel()
 	const (
-		replayer = "wt-08"
+		replayer = "site-b/wt-08"
 		every    = 3 * time.Second
 		// quiet is short, but longer than the replay period plus the
 		// delivery jitter of a loaded machine (seconds, under -race), so
@@ -39,8 +39,8 @@ func TestIntegrationDuplicateReplay(t *testing.T) {
 		quiet = 8 * time.Second
 	)
 	s := fleet(t, "duplicate-replay", 36*sec,
-		sim.FaultSpec{Kind: sim.FaultDuplicate, Devices: one("wt-03")},
-		sim.FaultSpec{Kind: sim.FaultDuplicate, Devices: one("wt-04"), Copies: 2, Probability: 0.3},
+		sim.FaultSpec{Kind: sim.FaultDuplicate, Devices: one("site-a/wt-03")},
+		sim.FaultSpec{Kind: sim.FaultDuplicate, Devices: one("site-a/wt-04"), Copies: 2, Probability: 0.3},
 		sim.FaultSpec{Kind: sim.FaultReplay, Devices: one(replayer), From: 6 * sec, To: 24 * sec, Every: every})
 	e := newEnv(t, s, func(c *gateway.Config) { c.Replay.Quiet = quiet })
 	require.Equal(t, 2, e.cfg.Replay.Threshold, "the default replay.threshold")
@@ -57,7 +57,7 @@ func TestIntegrationDuplicateReplay(t *testing.T) {
 	// Duplicates counted exactly, by the device and in its group's
 	// aggregates.
 	var dupA uint64
-	for _, id := range []string{"wt-03", "wt-04"} {
+	for _, id := range []string{"site-a/wt-03", "site-a/wt-04"} {
 		f, ok := r.fault(sim.FaultDuplicate, id)
 		require.True(t, ok)
 		require.Positive(t, f.Messages)

@@ -257,7 +257,9 @@ func score(t *testing.T, e *env, r *result, w *wire, opt scoreOptions) *report {
 	require.NoError(t, err)
 	members := map[string][]string{}
 	for _, g := range groups {
-		members[g.Name] = g.Devices
+		for _, name := range g.Devices {
+			members[g.Name] = append(members[g.Name], sim.DeviceID(g.Name, name))
+		}
 	}
 	// edge reports whether, by the devices' clocks, some device of group
 	// ran only part of the window at start: a skewed clock moves the start
@@ -561,7 +563,8 @@ func checkDevices(t *testing.T, e *env, r *result, w *wire) {
 		}
 	}
 	for _, g := range groups {
-		for _, id := range g.Devices {
+		for _, name := range g.Devices {
+			id := sim.DeviceID(g.Name, name)
 			d := e.device(id)
 			if d.Group != g.Name {
 				t.Errorf("%s: device %s in group %q, want %q", e.s.Name, id, d.Group, g.Name)

@@ -237,12 +237,12 @@ func TestIntegrationDemo(t *testing.T) {
 	}, 45*time.Second, 250*time.Millisecond, "site-a reports 19 of 20")
 	require.Equal(t, 20, siteA.Coverage.Expected)
 	require.Len(t, siteA.Coverage.Missing, 1)
-	require.Equal(t, "wt-07", siteA.Coverage.Missing[0].Device)
+	require.Equal(t, "site-a/wt-07", siteA.Coverage.Missing[0].Device)
 	require.True(t, strings.Contains("late silent", siteA.Coverage.Missing[0].State), siteA.Coverage.Missing[0].State)
 
 	// The replaying turbine's old messages are recognised as replays.
 	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/api/v1/devices/wt-32") // sim.DemoReplayDevice
+		resp, err := http.Get(base + "/api/v1/devices/site-b/wt-32") // sim.DemoReplayDevice
 		if err != nil {
 			return false
 		}
