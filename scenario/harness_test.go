@@ -72,6 +72,9 @@ type env struct {
 	api  *apiclient.Client
 	base string
 	logs *logBuffer
+	// passwords are the devices' credentials (sim.Config.DevicePasswords)
+	// when the broker authenticates them; nil otherwise.
+	passwords map[string]string
 
 	pollMu sync.Mutex
 	polls  []poll
@@ -189,7 +192,7 @@ func (e *env) run(record bool) *result {
 	simLog := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f, err := sim.New(sim.Config{
 		BrokerURL: e.g.MQTTURL(), Scenario: e.s, Speed: 1, Start: start, Truth: &truth,
-		ClientIDPrefix: "sim-" + e.s.Name,
+		ClientIDPrefix: "sim-" + e.s.Name, DevicePasswords: e.passwords,
 	}, simLog.With("component", "sim"))
 	require.NoError(t, err)
 

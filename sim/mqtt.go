@@ -98,7 +98,9 @@ func (t *mqttTransport) newOwnConn(dev int32, dp *devicePlan) *ownConn {
 	dialer := &net.Dialer{Timeout: ConnectTimeout}
 	opts := mqtt.NewClientOptions().
 		AddBroker(t.f.cfg.BrokerURL).
-		SetClientID(t.idBase + "-" + strings.ReplaceAll(dp.id, "/", ".")).
+		// nats-server refuses '.' in an MQTT client id (and '/' is a
+		// poor fit for any broker's session store).
+		SetClientID(t.idBase + "-" + strings.NewReplacer("/", "_", ".", "_").Replace(dp.id)).
 		SetCleanSession(true).
 		SetConnectTimeout(ConnectTimeout).
 		SetAutoReconnect(false) // the run decides when an offline device comes back
