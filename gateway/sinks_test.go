@@ -342,7 +342,7 @@ func TestIntegrationInfluxDeviceSnapshots(t *testing.T) {
 		}
 		out := map[string]string{}
 		for _, r := range rows {
-			out[r["group"].(string)+"/"+r["device"].(string)], _ = r["state"].(string)
+			out[r["device"].(string)], _ = r["state"].(string) // the device tag is its identity
 		}
 		return out
 	}
@@ -350,11 +350,11 @@ func TestIntegrationInfluxDeviceSnapshots(t *testing.T) {
 		st := states()
 		return len(st) == 5 && st["site-a/a3"] != "live" && st["site-a/a1"] == "live" && st["site-b/b2"] == "live"
 	}, 20*time.Second, 200*time.Millisecond, "a3 not live, the others live")
-	rows, err := srv.Query(`SELECT count("state") FROM "rollcall_device" WHERE "device" = 'a1' AND time > now() - 1h`)
+	rows, err := srv.Query(`SELECT count("state") FROM "rollcall_device" WHERE "device" = 'site-a/a1' AND time > now() - 1h`)
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.GreaterOrEqual(t, rows[0]["count"], 2.0, "a snapshot every second")
-	rows, err = srv.Query(`SELECT last("accepted"), last("interval_s"), last("clock_offset_s"), last("age_s") FROM "rollcall_device" WHERE "device" = 'a1' AND time > now() - 1h`)
+	rows, err = srv.Query(`SELECT last("accepted"), last("interval_s"), last("clock_offset_s"), last("age_s") FROM "rollcall_device" WHERE "device" = 'site-a/a1' AND time > now() - 1h`)
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Greater(t, rows[0]["last"], 10.0, "a1's accepted readings")
