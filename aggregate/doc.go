@@ -48,7 +48,8 @@
 //     reasons (too_large, bad_json, bad_ts, future_ts, spoofed, bad_value,
 //     too_many_metrics), bad_topic (before routing), unknown_device (not on
 //     the roster with learning disabled, or past limits.max_devices /
-//     limits.max_groups), too_late (its window is final: older than
+//     limits.max_groups), wrong_site (a name the fleet file lists only at
+//     other sites: staleness.Roster.Resolve), too_late (its window is final: older than
 //     window.allowed_lateness), implausible (outside the metric's physical
 //     envelope) and too_many_windows (the device has
 //     limits.max_open_windows open). A bounded sample is kept for
