@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,7 +92,7 @@ func TestExamples(t *testing.T) {
 	f, err := staleness.ParseFleet(sim.DemoFleet)
 	require.NoError(t, err)
 	require.Len(t, f.Groups["site-a"].Devices, sim.DemoDevicesPerSite)
-	require.Contains(t, f.Groups["site-a"].Devices, sim.DemoSilentDevice)
+	require.Contains(t, f.Groups["site-a"].Devices, strings.TrimPrefix(sim.DemoSilentDevice, "site-a/"))
 }
 
 // A failing New stops what it started and returns an error (no panic).

@@ -13,18 +13,18 @@ const (
 	// DemoDevicesPerSite is the demo fleet's turbines per site.
 	DemoDevicesPerSite = 20
 	// DemoSilentDevice is the turbine that goes silent (site-a).
-	DemoSilentDevice = "wt-07"
+	DemoSilentDevice = "site-a/wt-07"
 	// DemoSilentAfter is when, after the start, DemoSilentDevice goes silent.
 	DemoSilentAfter = 3 * time.Second
 	// DemoReplayDevice is the turbine that re-sends an old message every
 	// DemoReplayEvery from DemoReplayAfter on (site-b).
-	DemoReplayDevice = "wt-32"
+	DemoReplayDevice = "site-b/wt-32"
 	DemoReplayAfter  = 10 * time.Second
 	DemoReplayEvery  = 3 * time.Second
 	// DemoPartitionDevice is the turbine partitioned from the broker for
 	// DemoPartitionFor from DemoPartitionAfter on, which then flushes its
 	// buffered readings (site-b).
-	DemoPartitionDevice = "wt-25"
+	DemoPartitionDevice = "site-b/wt-25"
 	DemoPartitionAfter  = 20 * time.Second
 	DemoPartitionFor    = 30 * time.Second
 )

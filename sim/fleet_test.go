@@ -383,9 +383,11 @@ func TestDemo(t *testing.T) {
 			require.Equal(t, deviceID(gi*DemoDevicesPerSite+i+1), d)
 		}
 	}
-	require.Contains(t, groups[0].Devices, DemoSilentDevice)
-	require.Contains(t, groups[1].Devices, DemoReplayDevice)
-	require.Contains(t, groups[1].Devices, DemoPartitionDevice)
+	name := func(id string) string { return id[strings.IndexByte(id, '/')+1:] }
+	require.Contains(t, groups[0].Devices, name(DemoSilentDevice))
+	require.Contains(t, groups[1].Devices, name(DemoReplayDevice))
+	require.Contains(t, groups[1].Devices, name(DemoPartitionDevice))
+	require.Equal(t, DemoSilentDevice, DeviceID(groups[0].Name, name(DemoSilentDevice)), "the demo's devices are identities")
 	require.Contains(t, string(DemoFleet), strings.Join(groups[0].Devices, ", "))
 
 	// The demo's faults, in the first minute.

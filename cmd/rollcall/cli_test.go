@@ -361,7 +361,7 @@ func TestIntegrationCLI(t *testing.T) {
 	t.Run("--last", func(t *testing.T) {
 		code, out, errOut := cli("query", "--url", gw.URL, "--group", "site-a", "--metric", "power_kw", "--last", "1h")
 		require.Equal(t, 0, code, errOut)
-		require.Contains(t, out, "2/3  uncertain  1 final  missing a3 (never_seen)")
+		require.Contains(t, out, "2/3  uncertain  1 final  missing site-a/a3 (never_seen)")
 	})
 }
 
