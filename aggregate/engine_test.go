@@ -237,7 +237,7 @@ func TestEngineDuplicateNotCounted(t *testing.T) {
 		require.Equal(t, uint64(10), a.Counts.Duplicates)
 		require.InDelta(t, 10, float64(a.Stats.Sum.Reported), 1e-9)
 		require.Equal(t, float64(13), testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeDuplicate)))
-		require.True(t, math.IsNaN(float64(a.Stats.Sum.Value)) == false)
+		require.False(t, math.IsNaN(float64(a.Stats.Sum.Value)))
 	})
 }
 
@@ -250,8 +250,10 @@ func TestEngineRedeliveryIsNotTheDevicesDuplicate(t *testing.T) {
 		time.Sleep(time.Until(t0))
 		redeliver := func(d string, seq uint64, ts time.Time) {
 			p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":10}}`, seq, ts.UnixMilli())
-			require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/" + d, Payload: []byte(p),
-				Received: time.Now().UnixNano(), Redelivered: true}))
+			require.True(t, h.e.Offer(ingest.Message{
+				Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/" + d, Payload: []byte(p),
+				Received: time.Now().UnixNano(), Redelivered: true,
+			}))
 		}
 		for i := range 13 {
 			ts := t0.Add(time.Duration(i) * time.Second)

@@ -38,6 +38,7 @@ type dev struct {
 func rep(id string, v float64) dev         { return dev{id: id, reported: true, v: v} }
 func miss(id string, lo, hi float64) dev   { return dev{id: id, lo: lo, hi: hi} }
 func imp(id string, lo, hi, v float64) dev { return dev{id: id, lo: lo, hi: hi, imp: v, hasImp: true} }
+
 func st(value, lower, upper, reported float64) Stat {
 	return Stat{Value: Num(value), Lower: Num(lower), Upper: Num(upper), Reported: Num(reported)}
 }

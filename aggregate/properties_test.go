@@ -351,10 +351,20 @@ func (m streamMsg) payload(t0 time.Time) []byte {
 func genStream(r *rand.Rand) (msgs []streamMsg, silent, joiner string) {
 	const seconds = 60
 	devs := []struct{ site, id string }{
-		{"site-a", "site-a/a01"}, {"site-a", "site-a/a02"}, {"site-a", "site-a/a03"}, {"site-a", "site-a/a04"},
-		{"site-a", "site-a/a05"}, {"site-a", "site-a/a06"},
-		{"site-b", "site-b/b01"}, {"site-b", "site-b/b02"}, {"site-b", "site-b/b03"}, {"site-b", "site-b/b04"}, {"site-b", "site-b/b05"},
-		{"s3", "s3/c01"}, {"s3", "s3/c02"}, {"s3", "s3/c03"},
+		{"site-a", "site-a/a01"},
+		{"site-a", "site-a/a02"},
+		{"site-a", "site-a/a03"},
+		{"site-a", "site-a/a04"},
+		{"site-a", "site-a/a05"},
+		{"site-a", "site-a/a06"},
+		{"site-b", "site-b/b01"},
+		{"site-b", "site-b/b02"},
+		{"site-b", "site-b/b03"},
+		{"site-b", "site-b/b04"},
+		{"site-b", "site-b/b05"},
+		{"s3", "s3/c01"},
+		{"s3", "s3/c02"},
+		{"s3", "s3/c03"},
 	}
 	used := map[uint64]bool{}
 	for _, id := range []string{"s3/c01", "s3/c02", "s3/c03"} {
@@ -481,8 +491,10 @@ func requireSameAggregate(t *testing.T, want, got Aggregate) {
 		name      string
 		want, got Stat
 	}{
-		{"sum", want.Stats.Sum, got.Stats.Sum}, {"mean", want.Stats.Mean, got.Stats.Mean},
-		{"min", want.Stats.Min, got.Stats.Min}, {"max", want.Stats.Max, got.Stats.Max},
+		{"sum", want.Stats.Sum, got.Stats.Sum},
+		{"mean", want.Stats.Mean, got.Stats.Mean},
+		{"min", want.Stats.Min, got.Stats.Min},
+		{"max", want.Stats.Max, got.Stats.Max},
 	} {
 		pairs = append(pairs,
 			struct {

@@ -40,7 +40,6 @@ type shard struct {
 	processed uint64         // highest journal index handled
 	slots     []int          // scratch: metric slots of the reading being handled
 	reading   ingest.Reading // scratch: the reading being handled (its Metrics reused)
-	states    map[staleness.State]int
 	lastScan  int64
 	// specs interns the resolved metric specs, so that a device's metric
 	// holds a pointer rather than a copy. Its size is bounded by the
@@ -227,8 +226,10 @@ func (s *shard) plausible(d *device, r *ingest.Reading) ([]int, error) {
 		}
 		slots = append(slots, i)
 		if i >= 0 && !d.metrics[i].plausible(mv.Value, r) {
-			return nil, &ingest.RejectError{Reason: ingest.ReasonImplausible,
-				Detail: fmt.Sprintf("metric %q: %v is outside the physical envelope of %s", mv.Name, mv.Value, d.id)}
+			return nil, &ingest.RejectError{
+				Reason: ingest.ReasonImplausible,
+				Detail: fmt.Sprintf("metric %q: %v is outside the physical envelope of %s", mv.Name, mv.Value, d.id),
+			}
 		}
 	}
 	s.slots = slots
@@ -297,12 +298,18 @@ func (s *shard) handleStatus(m ingest.Message) {
 
 // Rejections the workers decide themselves.
 var (
-	errUnknownDevice = &ingest.RejectError{Reason: ingest.ReasonUnknownDevice,
-		Detail: "limits.max_devices or limits.max_groups reached"}
-	errTooLate = &ingest.RejectError{Reason: ingest.ReasonTooLate,
-		Detail: "its window is final (older than window.allowed_lateness)"}
-	errTooManyWindows = &ingest.RejectError{Reason: ingest.ReasonTooManyWindows,
-		Detail: "the device has limits.max_open_windows windows open"}
+	errUnknownDevice = &ingest.RejectError{
+		Reason: ingest.ReasonUnknownDevice,
+		Detail: "limits.max_devices or limits.max_groups reached",
+	}
+	errTooLate = &ingest.RejectError{
+		Reason: ingest.ReasonTooLate,
+		Detail: "its window is final (older than window.allowed_lateness)",
+	}
+	errTooManyWindows = &ingest.RejectError{
+		Reason: ingest.ReasonTooManyWindows,
+		Detail: "the device has limits.max_open_windows windows open",
+	}
 )
 
 // reject counts a rejected message (for d, when known) and offers it to the

@@ -39,8 +39,10 @@ var namedColors = map[string]string{
 	"text": "#CCCCDC", "transparent": "transparent",
 }
 
-var palette = []string{"#73BF69", "#F2CC0C", "#8AB8FF", "#FF780A", "#F2495C", "#5794F2", "#B877D9",
-	"#705DA0", "#37872D", "#FADE2A", "#447EBC", "#C15C17", "#890F02", "#0A437C", "#6D1F62", "#584477"}
+var palette = []string{
+	"#73BF69", "#F2CC0C", "#8AB8FF", "#FF780A", "#F2495C", "#5794F2", "#B877D9",
+	"#705DA0", "#37872D", "#FADE2A", "#447EBC", "#C15C17", "#890F02", "#0A437C", "#6D1F62", "#584477",
+}
 
 func colorOf(name string) string {
 	if c, ok := namedColors[name]; ok {

@@ -99,7 +99,8 @@ func TestCheckSeq(t *testing.T) {
 		{
 			"newer boot resets",
 			[]msg{
-				{1, 500, 0, Fresh}, {1, 501, 1, Fresh},
+				{1, 500, 0, Fresh},
+				{1, 501, 1, Fresh},
 				{2, 1, 2, Fresh}, // seq restarts low: not behind anything
 				{2, 2, 3, Fresh},
 				{1, 502, 4, Replay}, // the old boot is over
@@ -116,9 +117,19 @@ func TestCheckSeq(t *testing.T) {
 			// Seqs 5..10 seen; 74 is 64 ahead of 10: the bitmap is cleared, so
 			// 69 (which reuses 5's slot) is fresh, and 10 is now behind.
 			[]msg{
-				{1, 5, 0, Fresh}, {1, 6, 0, Fresh}, {1, 7, 0, Fresh}, {1, 8, 0, Fresh}, {1, 9, 0, Fresh}, {1, 10, 0, Fresh},
-				{1, 74, 1, Fresh}, {1, 69, 1, Fresh}, {1, 11, 1, Fresh}, {1, 73, 1, Fresh},
-				{1, 10, 0, Replay}, {1, 74, 1, Duplicate}, {1, 69, 1, Duplicate},
+				{1, 5, 0, Fresh},
+				{1, 6, 0, Fresh},
+				{1, 7, 0, Fresh},
+				{1, 8, 0, Fresh},
+				{1, 9, 0, Fresh},
+				{1, 10, 0, Fresh},
+				{1, 74, 1, Fresh},
+				{1, 69, 1, Fresh},
+				{1, 11, 1, Fresh},
+				{1, 73, 1, Fresh},
+				{1, 10, 0, Replay},
+				{1, 74, 1, Duplicate},
+				{1, 69, 1, Duplicate},
 			},
 		},
 		{
@@ -131,12 +142,23 @@ func TestCheckSeq(t *testing.T) {
 			// reuse the slots of 5 and 6 and are unseen; 8..10 are still seen;
 			// 7 is behind.
 			[]msg{
-				{1, 5, 0, Fresh}, {1, 6, 0, Fresh}, {1, 7, 0, Fresh}, {1, 8, 0, Fresh}, {1, 9, 0, Fresh}, {1, 10, 0, Fresh},
+				{1, 5, 0, Fresh},
+				{1, 6, 0, Fresh},
+				{1, 7, 0, Fresh},
+				{1, 8, 0, Fresh},
+				{1, 9, 0, Fresh},
+				{1, 10, 0, Fresh},
 				{1, 71, 1, Fresh},
-				{1, 69, 1, Fresh}, {1, 70, 1, Fresh}, {1, 11, 1, Fresh}, {1, 68, 1, Fresh},
-				{1, 8, 0, Duplicate}, {1, 9, 0, Duplicate}, {1, 10, 0, Duplicate},
+				{1, 69, 1, Fresh},
+				{1, 70, 1, Fresh},
+				{1, 11, 1, Fresh},
+				{1, 68, 1, Fresh},
+				{1, 8, 0, Duplicate},
+				{1, 9, 0, Duplicate},
+				{1, 10, 0, Duplicate},
 				{1, 7, 0, Replay},
-				{1, 72, 1, Fresh}, {1, 8, 0, Replay},
+				{1, 72, 1, Fresh},
+				{1, 8, 0, Replay},
 			},
 		},
 	}

@@ -152,8 +152,10 @@ type DetectorSnapshot struct {
 
 // Snapshot returns d's state.
 func (d *Detector) Snapshot() DetectorSnapshot {
-	return DetectorSnapshot{Times: append([]int64(nil), d.times...), Pos: d.pos, Total: d.Total,
-		First: d.First, Last: d.Last, Flagged: d.Flagged, Since: d.Since}
+	return DetectorSnapshot{
+		Times: append([]int64(nil), d.times...), Pos: d.pos, Total: d.Total,
+		First: d.First, Last: d.Last, Flagged: d.Flagged, Since: d.Since,
+	}
 }
 
 // Restore sets d to a snapshot.

@@ -114,7 +114,9 @@ func writeCheckpoint(dir string, c *checkpoint, maxBytes int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
+	// After a successful rename this finds nothing to remove; a leftover
+	// is removed at the next start anyway (openCheckpoints).
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	if _, err := io.WriteString(tmp, checkpointMagic); err == nil {
 		if _, err = tmp.Write(hdr[:]); err == nil {
 			_, err = tmp.Write(payload)

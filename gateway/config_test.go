@@ -99,7 +99,7 @@ func TestExamples(t *testing.T) {
 func TestNewFailsCleanly(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer busy.Close()
+	defer func() { _ = busy.Close() }()
 	c := Defaults()
 	c.DataDir = t.TempDir()
 	c.Broker.Listen = "127.0.0.1:0"

@@ -165,7 +165,7 @@ func runFleetScenario(t *testing.T, mqttURL string) {
 				j, _ := json.Marshal(a)
 				t.Log("aggregate:", string(j))
 			}
-			require.Equal(t, map[string]int{"site-a": 3, "site-b": 2}[group], a.Coverage.Expected, "%s %v", group, a.Window.Start)
+			require.Equal(t, a.Coverage.Expected, map[string]int{"site-a": 3, "site-b": 2}[group], "%s %v", group, a.Window.Start)
 			require.Equal(t, len(reporting), a.Coverage.Reported, "%s %v", group, a.Window.Start)
 			require.InDelta(t, sum, float64(a.Stats.Sum.Reported), 1e-6, "%s %v", group, a.Window.Start)
 			var missing []string

@@ -327,7 +327,8 @@ func (l *slogLogger) logf(level slog.Level, format string, v []any) {
 	if !l.log.Enabled(ctx, level) {
 		return
 	}
-	l.log.Log(ctx, level, fmt.Sprintf(format, v...))
+	// An adapter: the messages are nats-server's, not constants of ours.
+	l.log.Log(ctx, level, fmt.Sprintf(format, v...)) //nolint:sloglint // nats-server's message
 }
 
 // Noticef logs at Debug: nats-server's notices are its start-up banner and
@@ -356,7 +357,7 @@ func (l *slogLogger) Errorf(format string, v ...any) { l.logf(slog.LevelError, f
 // returns from the failed step and NewBroker fails.
 func (l *slogLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
-	l.log.Error(msg, "fatal", true)
+	l.log.Error(msg, "fatal", true) //nolint:sloglint // nats-server's message
 	l.fatalOnce.Do(func() { l.fatal <- msg })
 }
 

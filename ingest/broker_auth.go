@@ -147,8 +147,10 @@ func applySecurity(opts *server.Options, cfg BrokerConfig) (*brokerTLS, internal
 		}
 		// NATS clients (the nats sink, federation) keep connecting without
 		// credentials as this user; MQTT clients cannot use it.
-		users = append(users, &server.User{Username: natsUserName,
-			AllowedConnectionTypes: map[string]struct{}{"STANDARD": {}}})
+		users = append(users, &server.User{
+			Username:               natsUserName,
+			AllowedConnectionTypes: map[string]struct{}{"STANDARD": {}},
+		})
 		opts.Users, opts.NoAuthUser = users, natsUserName
 	}
 	if !cfg.TLS.Enabled() {

@@ -53,8 +53,10 @@ func ReasonIndex(reason string) int {
 
 // ErrRateLimited rejects a message of a device past limits.device_rate (see
 // Limits.Allow).
-var ErrRateLimited = &RejectError{Reason: ReasonRateLimited,
-	Detail: "the device exceeds limits.device_rate (burst limits.device_burst)"}
+var ErrRateLimited = &RejectError{
+	Reason: ReasonRateLimited,
+	Detail: "the device exceeds limits.device_rate (burst limits.device_burst)",
+}
 
 // RejectError is a message rejected at the trust boundary. Reason is one of
 // the Reason* constants; Detail says what exactly was wrong, for the rejects

@@ -18,9 +18,14 @@ func TestLimitsValidate(t *testing.T) {
 		limits Limits
 		want   []string
 	}{
-		{"negative", Limits{MaxPayloadBytes: -1, MaxMetrics: -2, MaxFutureSkew: -time.Second, MaxMetricNameLen: -3},
-			[]string{"max_payload_bytes: must not be negative", "max_metrics: must not be negative",
-				"max_future_skew: must not be negative", "max_metric_name_len: must not be negative"}},
+		{
+			"negative",
+			Limits{MaxPayloadBytes: -1, MaxMetrics: -2, MaxFutureSkew: -time.Second, MaxMetricNameLen: -3},
+			[]string{
+				"max_payload_bytes: must not be negative", "max_metrics: must not be negative",
+				"max_future_skew: must not be negative", "max_metric_name_len: must not be negative",
+			},
+		},
 		{"payload beyond MQTT", Limits{MaxPayloadBytes: MaxMQTTPayloadBytes + 1}, []string{"max_payload_bytes: 268435456 exceeds"}},
 		{"negative rate", Limits{DeviceRate: -1, DeviceBurst: -1}, []string{"limits.device_rate", "limits.device_burst"}},
 		{"NaN rate", Limits{DeviceRate: math.NaN()}, []string{"limits.device_rate"}},
@@ -70,6 +75,6 @@ func TestReasonIndex(t *testing.T) {
 	for i, r := range RejectReasons {
 		require.Equal(t, i, ReasonIndex(r))
 	}
-	require.Equal(t, ReasonBadJSON, RejectReasons[ReasonIndex("no such reason")], "unknown reasons count as bad_json")
+	require.JSONEq(t, ReasonBadJSON, RejectReasons[ReasonIndex("no such reason")], "unknown reasons count as bad_json")
 	require.Equal(t, ReasonRateLimited, ReasonOf(ErrRateLimited))
 }

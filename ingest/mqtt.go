@@ -189,8 +189,10 @@ func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Subscriber{cfg: cfg, log: log.With("stage", "ingest"), topics: topics, router: router,
-		quit: make(chan struct{}), done: make(chan struct{})}
+	s := &Subscriber{
+		cfg: cfg, log: log.With("stage", "ingest"), topics: topics, router: router,
+		quit: make(chan struct{}), done: make(chan struct{}),
+	}
 	s.received = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rollcall_ingest_received_total",
 		Help: "MQTT messages received from the broker.",

@@ -40,20 +40,26 @@ func TestNewTopics(t *testing.T) {
 		name, telemetry, status string
 		want                    []string // substrings of the error, one per problem
 	}{
-		{"empty", "", DefaultStatusTopic, []string{`telemetry topic template "": empty`,
-			"{site} must appear exactly once", "{device} must appear exactly once"}},
+		{"empty", "", DefaultStatusTopic, []string{
+			`telemetry topic template "": empty`,
+			"{site} must appear exactly once", "{device} must appear exactly once",
+		}},
 		{"missing device", "fleet/{site}/telemetry", DefaultStatusTopic, []string{
-			`telemetry topic template "fleet/{site}/telemetry": {device} must appear exactly once as a whole level, found 0`}},
+			`telemetry topic template "fleet/{site}/telemetry": {device} must appear exactly once as a whole level, found 0`,
+		}},
 		{"site twice", "fleet/{site}/{site}/{device}", DefaultStatusTopic, []string{"{site} must appear exactly once as a whole level, found 2"}},
 		{"partial placeholder", "fleet/{site}/dev-{device}", DefaultStatusTopic, []string{
-			`level 3 ("dev-{device}"): a placeholder must be a whole level`, "{device} must appear exactly once"}},
+			`level 3 ("dev-{device}"): a placeholder must be a whole level`, "{device} must appear exactly once",
+		}},
 		{"plus wildcard", "fleet/+/{site}/{device}", DefaultStatusTopic, []string{"level 2 (\"+\"): the MQTT wildcards"}},
 		{"hash wildcard", DefaultTelemetryTopic, "fleet/{site}/{device}/#", []string{`status topic template "fleet/{site}/{device}/#": level 4`}},
 		{"NUL", "fleet/{site}/{device}/t\x00", DefaultStatusTopic, []string{"NUL"}},
 		{"invalid UTF-8", "fleet/{site}/{device}/t\xff", DefaultStatusTopic, []string{"UTF-8"}},
-		{"both bad", "fleet/{site}", "#", []string{`telemetry topic template "fleet/{site}": {device} must`,
+		{"both bad", "fleet/{site}", "#", []string{
+			`telemetry topic template "fleet/{site}": {device} must`,
 			`status topic template "#": level 1 ("#"): the MQTT wildcards`, `status topic template "#": {site} must`,
-			`status topic template "#": {device} must`}},
+			`status topic template "#": {device} must`,
+		}},
 		{"identical", DefaultTelemetryTopic, DefaultTelemetryTopic, []string{"overlap"}},
 		{"ambiguous", "{site}/{device}/data", "{site}/status/{device}", []string{`overlap: topic "x/status/data" matches both`}},
 		{"swapped placeholders", "a/{site}/{device}", "a/{device}/{site}", []string{"overlap"}},

@@ -90,8 +90,10 @@ func (r *Roster) Resolve(site, id string) (group string, listed bool, err error)
 	}
 	_, name := ingest.SplitID(id)
 	if sites := r.sitesOf[name]; len(sites) > 0 {
-		return "", false, &ingest.RejectError{Reason: ingest.ReasonWrongSite,
-			Detail: fmt.Sprintf("the fleet file lists %s under %s, not under %s", name, strings.Join(sites, ", "), site)}
+		return "", false, &ingest.RejectError{
+			Reason: ingest.ReasonWrongSite,
+			Detail: fmt.Sprintf("the fleet file lists %s under %s, not under %s", name, strings.Join(sites, ", "), site),
+		}
 	}
 	if r.fleet.LearnEnabled() {
 		return site, false, nil

@@ -105,8 +105,10 @@ func fixtureAPI(t *testing.T) string {
 	dark := full("site-b", "wind_ms", 2, 0, 0, 0)
 	dark.Stats.Mean = aggregate.Stat{Value: aggregate.Num(nan()), Lower: 0, Upper: aggregate.Num(inf()), Reported: aggregate.Num(nan())}
 	dark.Coverage = aggregate.Coverage{Expected: 3, Reported: 0, Missing: []aggregate.Missing{
-		{Device: "wt-21", State: "offline", AgeS: ptr(700.0)}, {Device: "wt-22", State: "silent", AgeS: ptr(9.25)},
-		{Device: "wt-23", State: "never_seen"}, {Device: "wt-24", State: "late", AgeS: ptr(0.5)},
+		{Device: "wt-21", State: "offline", AgeS: ptr(700.0)},
+		{Device: "wt-22", State: "silent", AgeS: ptr(9.25)},
+		{Device: "wt-23", State: "never_seen"},
+		{Device: "wt-24", State: "late", AgeS: ptr(0.5)},
 	}}
 	dark.Stats.Count.Value = 0
 	dark.Quality = aggregate.QualityBad
@@ -115,14 +117,22 @@ func fixtureAPI(t *testing.T) string {
 	seen := cliT0.Add(25 * time.Second)
 	eng := fixtureEngine{
 		devices: []aggregate.DeviceInfo{
-			{ID: "site-a/wt-01", Group: "site-a", Site: "site-a", Name: "wt-01", Listed: true, State: "live", LastSeen: &seen, LastEvent: &seen, AgeS: ptr(0.85), IntervalS: 1.002, Phi: 0.04,
-				Counts: aggregate.DeviceCounts{Accepted: 1200, Rejected: map[string]uint64{}}, Metrics: map[string]float64{"power_kw": 2061.7}},
-			{ID: "site-a/wt-07", Group: "site-a", Site: "site-a", Name: "wt-07", Listed: true, State: "silent", LastSeen: &seen, AgeS: ptr(42.3), IntervalS: 1, Phi: 1823.4,
-				Counts: aggregate.DeviceCounts{Accepted: 3, Rejected: map[string]uint64{"bad_json": 2, "too_late": 1}}, Metrics: map[string]float64{}},
-			{ID: "site-a/wt-12", Group: "site-a", Site: "site-a", Name: "wt-12", Listed: true, State: "live", Replaying: true, ReplayingSince: &seen, AgeS: ptr(1.5), IntervalS: 0.9995, Phi: 0.3,
-				Counts: aggregate.DeviceCounts{Accepted: 1180, Duplicates: 2, Replays: 12, Rejected: map[string]uint64{}}, Metrics: map[string]float64{}},
-			{ID: "site-b/wt-23", Group: "site-b", Site: "site-b", Name: "wt-23", Listed: true, State: "never_seen", IntervalS: 1,
-				Counts: aggregate.DeviceCounts{Rejected: map[string]uint64{}}, Metrics: map[string]float64{}},
+			{
+				ID: "site-a/wt-01", Group: "site-a", Site: "site-a", Name: "wt-01", Listed: true, State: "live", LastSeen: &seen, LastEvent: &seen, AgeS: ptr(0.85), IntervalS: 1.002, Phi: 0.04,
+				Counts: aggregate.DeviceCounts{Accepted: 1200, Rejected: map[string]uint64{}}, Metrics: map[string]float64{"power_kw": 2061.7},
+			},
+			{
+				ID: "site-a/wt-07", Group: "site-a", Site: "site-a", Name: "wt-07", Listed: true, State: "silent", LastSeen: &seen, AgeS: ptr(42.3), IntervalS: 1, Phi: 1823.4,
+				Counts: aggregate.DeviceCounts{Accepted: 3, Rejected: map[string]uint64{"bad_json": 2, "too_late": 1}}, Metrics: map[string]float64{},
+			},
+			{
+				ID: "site-a/wt-12", Group: "site-a", Site: "site-a", Name: "wt-12", Listed: true, State: "live", Replaying: true, ReplayingSince: &seen, AgeS: ptr(1.5), IntervalS: 0.9995, Phi: 0.3,
+				Counts: aggregate.DeviceCounts{Accepted: 1180, Duplicates: 2, Replays: 12, Rejected: map[string]uint64{}}, Metrics: map[string]float64{},
+			},
+			{
+				ID: "site-b/wt-23", Group: "site-b", Site: "site-b", Name: "wt-23", Listed: true, State: "never_seen", IntervalS: 1,
+				Counts: aggregate.DeviceCounts{Rejected: map[string]uint64{}}, Metrics: map[string]float64{},
+			},
 		},
 		groups: []aggregate.GroupInfo{
 			{Name: "site-a", Expected: 20, States: map[string]int{"live": 19, "silent": 1}, Metrics: []string{"power_kw"}},

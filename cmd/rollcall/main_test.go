@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -42,18 +41,26 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			require.Equal(t, 40*time.Second, l)
 			require.Equal(t, "/from/file", d)
 		}},
-		{"env over file", []string{"--config", file}, map[string]string{"ROLLCALL_HTTP_ADDR": "127.0.0.1:2222", "ROLLCALL_WINDOW": "30s"},
+		{
+			"env over file",
+			[]string{"--config", file},
+			map[string]string{"ROLLCALL_HTTP_ADDR": "127.0.0.1:2222", "ROLLCALL_WINDOW": "30s"},
 			func(t *testing.T, addr string, w, l time.Duration, d string) {
 				require.Equal(t, "127.0.0.1:2222", addr)
 				require.Equal(t, 30*time.Second, w)
 				require.Equal(t, 40*time.Second, l, "untouched by env: from the file")
-			}},
-		{"flag over env", []string{"--config", file, "--http-addr", "127.0.0.1:3333", "--lateness", "5s"}, map[string]string{"ROLLCALL_HTTP_ADDR": "127.0.0.1:2222"},
+			},
+		},
+		{
+			"flag over env",
+			[]string{"--config", file, "--http-addr", "127.0.0.1:3333", "--lateness", "5s"},
+			map[string]string{"ROLLCALL_HTTP_ADDR": "127.0.0.1:2222"},
 			func(t *testing.T, addr string, w, l time.Duration, d string) {
 				require.Equal(t, "127.0.0.1:3333", addr)
 				require.Equal(t, 5*time.Second, l)
 				require.Equal(t, 20*time.Second, w)
-			}},
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,7 +245,7 @@ func TestIntegrationDemo(t *testing.T) {
 	require.Equal(t, 20, siteA.Coverage.Expected)
 	require.Len(t, siteA.Coverage.Missing, 1)
 	require.Equal(t, "site-a/wt-07", siteA.Coverage.Missing[0].Device)
-	require.True(t, strings.Contains("late silent", siteA.Coverage.Missing[0].State), siteA.Coverage.Missing[0].State)
+	require.Contains(t, "late silent", siteA.Coverage.Missing[0].State, siteA.Coverage.Missing[0].State)
 
 	// The replaying turbine's old messages are recognised as replays.
 	require.Eventually(t, func() bool {

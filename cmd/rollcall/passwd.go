@@ -19,7 +19,7 @@ const passwdUsage = `Usage: rollcall passwd [--cost N] < password
 Reads one password line on stdin and prints its bcrypt hash, for
 broker.auth.devices_file and broker.auth.users[].password_hash. Example:
 
-  printf '%%s\n' "$PASSWORD" | rollcall passwd
+  printf '%s\n' "$PASSWORD" | rollcall passwd
 
 Flags:
 `
@@ -30,7 +30,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rollcall passwd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, passwdUsage)
+		_, _ = io.WriteString(stderr, passwdUsage)
 		fs.PrintDefaults()
 	}
 	cost := fs.Int("cost", DefaultBcryptCost, fmt.Sprintf("bcrypt `cost` (%d to %d)", bcrypt.MinCost, bcrypt.MaxCost))

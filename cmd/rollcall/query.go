@@ -176,27 +176,9 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if cf.json {
 		return writeJSON(stdout, stderr, "query", map[string]any{"aggregates": aggs})
 	}
-	stats := map[string]string{}
-	if *stat == "" {
-		// The fleet file's statistic per metric; without it, sum.
-		groups, err := c.Groups(ctx)
-		if err != nil {
-			return apiFailure(stderr, "query", err)
-		}
-		for _, g := range groups {
-			for m, s := range g.MetricStats {
-				stats[g.Name+"\x00"+m] = s
-			}
-		}
-	}
-	statOf := func(a aggregate.Aggregate) string {
-		if *stat != "" {
-			return *stat
-		}
-		if s := stats[a.Group+"\x00"+a.Metric]; validStat(s) {
-			return s
-		}
-		return "sum"
+	statOf, err := headlineStats(ctx, c, *stat)
+	if err != nil {
+		return apiFailure(stderr, "query", err)
 	}
 	if history {
 		n := countWindows(aggs)
@@ -208,6 +190,31 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	writeAggregates(stdout, aggs, !history, statOf)
 	return 0
+}
+
+// headlineStats returns which statistic to show of an aggregate: stat when
+// given, else the fleet file's statistic of its metric (from
+// /api/v1/groups), else sum.
+func headlineStats(ctx context.Context, c *apiclient.Client, stat string) (func(aggregate.Aggregate) string, error) {
+	if stat != "" {
+		return func(aggregate.Aggregate) string { return stat }, nil
+	}
+	groups, err := c.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stats := map[string]string{}
+	for _, g := range groups {
+		for m, s := range g.MetricStats {
+			stats[g.Name+"\x00"+m] = s
+		}
+	}
+	return func(a aggregate.Aggregate) string {
+		if s := stats[a.Group+"\x00"+a.Metric]; validStat(s) {
+			return s
+		}
+		return "sum"
+	}, nil
 }
 
 func validStat(s string) bool {

@@ -65,8 +65,10 @@ func start(t *testing.T, cfg Config, c Consumer, reg prometheus.Registerer) *Log
 }
 
 func telemetry(payload []byte, ack func()) ingest.Message {
-	return ingest.Message{Kind: ingest.TopicTelemetry, Site: "s", Device: "d", Payload: payload,
-		Received: time.Now().UnixNano(), Ack: ack}
+	return ingest.Message{
+		Kind: ingest.TopicTelemetry, Site: "s", Device: "d", Payload: payload,
+		Received: time.Now().UnixNano(), Ack: ack,
+	}
 }
 
 // A record the journal can never take is rejected too_large and
@@ -96,12 +98,10 @@ func TestAckAfterCommit(t *testing.T) {
 	c := newConsumer()
 	l := start(t, Config{}, c, prometheus.NewRegistry())
 	committed := make(chan uint64, 1)
-	var m ingest.Message
-	m = telemetry([]byte(`{}`), func() {
-		// The journal's readers see only committed records.
+	m := telemetry([]byte(`{}`), func() {
 		r, err := l.j.NewReader(1)
 		if err == nil {
-			defer r.Close()
+			defer func() { _ = r.Close() }()
 			idx, _, err := r.Next()
 			if err == nil {
 				committed <- idx
@@ -123,7 +123,7 @@ func TestQueueFull(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	l, err := New(Config{Config: journal.Config{Dir: t.TempDir()}, QueueLen: 1}, newConsumer(), nil, reg)
 	require.NoError(t, err)
-	defer l.Close() // not running: nothing takes from the queue
+	defer func() { _ = l.Close() }() // not running: nothing takes from the queue
 	require.True(t, l.Room())
 	require.True(t, l.Offer(telemetry(nil, nil)))
 	require.False(t, l.Room())
@@ -142,10 +142,12 @@ func TestFullJournalWaitsForRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newConsumer()
 		reg := prometheus.NewRegistry()
-		l, err := New(Config{Config: journal.Config{Dir: t.TempDir(), SegmentBytes: 4 << 10, MaxBytes: 8 << 10,
-			BlockBytes: 1 << 10, Compression: journal.CompressionNone}}, c, nil, reg)
+		l, err := New(Config{Config: journal.Config{
+			Dir: t.TempDir(), SegmentBytes: 4 << 10, MaxBytes: 8 << 10,
+			BlockBytes: 1 << 10, Compression: journal.CompressionNone,
+		}}, c, nil, reg)
 		require.NoError(t, err)
-		defer l.Close()
+		defer func() { _ = l.Close() }()
 		// Fill the journal before the stage runs.
 		payload := bytes.Repeat([]byte("x"), 1000)
 		var last uint64
@@ -206,8 +208,10 @@ func TestMetricLabels(t *testing.T) {
 			}
 		}
 	}
-	for _, n := range []string{"rollcall_journal_full", "rollcall_journal_write_errors_total", "rollcall_journal_full_total",
-		"rollcall_ingest_queue_length", "rollcall_ingest_queue_capacity", "rollcall_ingest_queue_full_total", "rollcall_ingest_queue_waits_total"} {
+	for _, n := range []string{
+		"rollcall_journal_full", "rollcall_journal_write_errors_total", "rollcall_journal_full_total",
+		"rollcall_ingest_queue_length", "rollcall_ingest_queue_capacity", "rollcall_ingest_queue_full_total", "rollcall_ingest_queue_waits_total",
+	} {
 		require.True(t, names[n], n)
 	}
 	require.Equal(t, 7.0, gathered(t, reg, "rollcall_ingest_queue_capacity"))

@@ -72,8 +72,12 @@ func newMetrics(reg, jreg prometheus.Registerer, queueLen func() float64) (*metr
 		reg prometheus.Registerer
 		c   prometheus.Collector
 	}{
-		{jreg, m.full}, {jreg, m.writeErrs},
-		{reg, m.queueFull}, {reg, m.queueWaits}, {reg, m.queueLen}, {reg, m.queueCap},
+		{jreg, m.full},
+		{jreg, m.writeErrs},
+		{reg, m.queueFull},
+		{reg, m.queueWaits},
+		{reg, m.queueLen},
+		{reg, m.queueCap},
 	}
 	for _, e := range list {
 		if err := e.reg.Register(e.c); err != nil {

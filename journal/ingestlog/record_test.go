@@ -12,8 +12,10 @@ import (
 )
 
 func TestRecordRoundTrip(t *testing.T) {
-	m := ingest.Message{Kind: ingest.TopicStatus, Site: "site-a", Device: "site-a/wt-01", Payload: []byte("offline"),
-		Received: -12345, Redelivered: true}
+	m := ingest.Message{
+		Kind: ingest.TopicStatus, Site: "site-a", Device: "site-a/wt-01", Payload: []byte("offline"),
+		Received: -12345, Redelivered: true,
+	}
 	got, _, isMark, err := decodeRecord(7, encodeReading(m))
 	require.NoError(t, err)
 	require.False(t, isMark)
@@ -96,7 +98,7 @@ func TestReplay(t *testing.T) {
 
 	l, err := New(Config{Config: journal.Config{Dir: dir}}, newConsumer(), nil, prometheus.NewRegistry())
 	require.NoError(t, err)
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	var all replayed
 	require.NoError(t, l.Replay(context.Background(), 0, &all))
 	require.Equal(t, []string{"reading", "round", "reading", "round"}, all.order)

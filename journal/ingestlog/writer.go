@@ -56,8 +56,10 @@ func (l *Log) add(m ingest.Message) {
 	idx, err := l.append(encodeReading(m))
 	switch {
 	case errors.Is(err, journal.ErrTooLarge):
-		l.consumer.Reject(ingest.Rejection{Reason: ingest.ReasonTooLarge, Detail: err.Error(),
-			Topic: m.Site + "/" + m.Device, Payload: m.Payload, Received: m.Received})
+		l.consumer.Reject(ingest.Rejection{
+			Reason: ingest.ReasonTooLarge, Detail: err.Error(),
+			Topic: m.Site + "/" + m.Device, Payload: m.Payload, Received: m.Received,
+		})
 		if m.Ack != nil {
 			m.Ack()
 		}

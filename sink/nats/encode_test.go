@@ -258,8 +258,10 @@ func FuzzDecode(f *testing.F) {
 
 func hasNaN(p *aggregate.Partial) bool {
 	s := &p.Summary
-	for _, v := range []float64{s.Sum, s.Min, s.Max, s.ImpSum, s.ImpMin, s.ImpMax, s.LoSum, s.HiSum, s.LoMin, s.HiMin, s.LoMax, s.HiMax,
-		s.RepLoSum, s.RepHiSum, s.RepLoMin, s.RepHiMin, s.RepLoMax, s.RepHiMax} {
+	for _, v := range []float64{
+		s.Sum, s.Min, s.Max, s.ImpSum, s.ImpMin, s.ImpMax, s.LoSum, s.HiSum, s.LoMin, s.HiMin, s.LoMax, s.HiMax,
+		s.RepLoSum, s.RepHiSum, s.RepLoMin, s.RepHiMin, s.RepLoMax, s.RepHiMax,
+	} {
 		if math.IsNaN(v) {
 			return true
 		}

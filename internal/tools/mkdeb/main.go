@@ -106,8 +106,10 @@ func build(o options) (string, error) {
 		return "", err
 	}
 	if err := deb.Default.Package(info, f); err != nil {
-		f.Close()
-		os.Remove(name)
+		// The package error is the one to report; the half-written file
+		// goes either way.
+		_ = f.Close()
+		_ = os.Remove(name)
 		return "", fmt.Errorf("package %s: %w", name, err)
 	}
 	return name, f.Close()

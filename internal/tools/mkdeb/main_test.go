@@ -45,11 +45,11 @@ func TestPackageInfoRefusesBadOptions(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 	_, err = packageInfo(options{version: "dev", arch: "amd64", binDir: t.TempDir(), root: repoRoot})
-	assert.ErrorContains(t, err, `-version: "dev"`)
+	require.ErrorContains(t, err, `-version: "dev"`)
 	// No binaries in the directory.
 	_, err = packageInfo(options{version: "v1.0.0", arch: "arm64", binDir: t.TempDir(), root: repoRoot})
-	assert.ErrorContains(t, err, "/usr/bin/rollcall")
-	assert.ErrorContains(t, err, "/usr/bin/fleetsim")
+	require.ErrorContains(t, err, "/usr/bin/rollcall")
+	require.ErrorContains(t, err, "/usr/bin/fleetsim")
 }
 
 func fakeBinaries(t *testing.T) string {
@@ -88,9 +88,9 @@ func TestBuild(t *testing.T) {
 func TestRunUsage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"-arch", "sparc", "-version", "v1.0.0", "-bin", "x"}, &stdout, &stderr)
-	assert.ErrorContains(t, err, `-arch: "sparc"`)
+	require.ErrorContains(t, err, `-arch: "sparc"`)
 	err = run([]string{"extra"}, &stdout, &stderr)
-	assert.ErrorContains(t, err, "unexpected arguments")
+	require.ErrorContains(t, err, "unexpected arguments")
 	assert.Empty(t, stdout.String())
 }
 
