@@ -42,7 +42,10 @@ type fatalTB struct {
 	failed string
 }
 
-func (f *fatalTB) Fatalf(format string, args ...any) { f.failed = fmt.Sprintf(format, args...); panic(f) }
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.failed = fmt.Sprintf(format, args...)
+	panic(f)
+}
 
 func TestIntegrationExitBeforeReady(t *testing.T) {
 	if testing.Short() {
