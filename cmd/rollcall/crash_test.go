@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
-	"github.com/rollcall-iot/rollcall/internal/proctest"
 	"github.com/rollcall-iot/rollcall/internal/scrape"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
@@ -40,7 +39,7 @@ type crashRun struct {
 	dir  string
 	args []string
 	base string
-	proc *proctest.Process
+	proc *testserver.RollcallServer
 	// publisherURL is the run's mosquitto.
 	publisherURL string
 }
@@ -81,7 +80,7 @@ checkpoint: {interval: 1s}
 // start runs the gateway and waits until it is ready. Its log goes to
 // gateway.log in the run's directory.
 func (r *crashRun) start() {
-	r.proc = proctest.Start(r.t, proctest.Binary(r.t), proctest.Options{
+	r.proc = testserver.Rollcall(r.t, testserver.RollcallBinary(r.t), testserver.RollcallOptions{
 		Args: r.args, URL: r.base, LogPath: filepath.Join(r.dir, "gateway.log"),
 	})
 }
@@ -161,7 +160,7 @@ func (r *crashRun) finals(start, end time.Time) map[string]aggregate.Aggregate {
 			}
 		}
 		r.t.Log(r.metrics())
-		r.t.Logf("gateway log tail:\n%s", r.proc.LogTail(40))
+		r.t.Logf("gateway log tail:\n%s", r.proc.LogTail())
 		r.t.Fatalf("%d of %d windows final", len(out), want)
 	}
 	return out

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rollcall-iot/rollcall/internal/proctest"
+	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
 func TestLoadConfigPrecedence(t *testing.T) {
@@ -99,10 +99,10 @@ func TestRunErrors(t *testing.T) {
 
 // start runs the binary and returns it with a reader of its stderr+stdout
 // lines.
-func start(t *testing.T, args ...string) (*proctest.Process, <-chan string) {
+func start(t *testing.T, args ...string) (*testserver.RollcallServer, <-chan string) {
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { _ = pw.Close() }) // after the process stopped
-	p := proctest.Start(t, proctest.Binary(t), proctest.Options{Args: args, Output: pw})
+	p := testserver.Rollcall(t, testserver.RollcallBinary(t), testserver.RollcallOptions{Args: args, Output: pw})
 	lines := make(chan string, 1024)
 	go func() {
 		sc := bufio.NewScanner(pr)

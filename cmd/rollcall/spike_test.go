@@ -13,7 +13,6 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rollcall-iot/rollcall/internal/proctest"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
@@ -48,7 +47,7 @@ const (
 // spikeGateway is one rollcall process run by TestIntegrationSpike.
 type spikeGateway struct {
 	t    *testing.T
-	proc *proctest.Process
+	proc *testserver.RollcallServer
 }
 
 // startSpikeGateway runs the binary with GOMEMLIMIT and the config cfg
@@ -57,7 +56,7 @@ func startSpikeGateway(t *testing.T, url, cfg string) *spikeGateway {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rollcall.yaml"), []byte(cfg), 0o600))
 	port := testserver.FreePort(t)
-	p := proctest.Start(t, proctest.Binary(t), proctest.Options{
+	p := testserver.Rollcall(t, testserver.RollcallBinary(t), testserver.RollcallOptions{
 		Args: []string{"serve", "--config", filepath.Join(dir, "rollcall.yaml"),
 			"--data-dir", filepath.Join(dir, "data"), "--mqtt-url", url, "--mqtt-client-id", "rollcall-spike",
 			"--http-addr", fmt.Sprintf("127.0.0.1:%d", port)},
@@ -112,7 +111,7 @@ func (g *spikeGateway) peakRSS() int64 {
 	return 0
 }
 
-// stop sends SIGTERM and waits for the exit (proctest.StopTimeout).
+// stop sends SIGTERM and waits for the exit (testserver.RollcallStopTimeout).
 func (g *spikeGateway) stop() { _ = g.proc.Stop() }
 
 // spikePhase is one stretch of publishing at a fixed rate.

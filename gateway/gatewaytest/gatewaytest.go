@@ -3,7 +3,7 @@
 // data in t.TempDir(). Start waits until /readyz answers 200 and stops the
 // gateway, and waits for it, in t.Cleanup; Metrics scrapes its /metrics.
 //
-// Tests that run the rollcall binary as a process use internal/proctest.
+// Tests that run the rollcall binary as a process use testserver.Rollcall.
 package gatewaytest
 
 import (
