@@ -43,8 +43,56 @@ func (p *Partial) AddFlag(f string, limit int) {
 	}
 }
 
-// Summary is the comparable, numeric part of a Partial.
+// Summary is the comparable, numeric part of a Partial: a few typed
+// spans, each with its own merge, so that merging summaries is merging
+// their parts.
 type Summary struct {
+	Devices
+	// Counts are the window's samples and the duplicates, replays and late
+	// readings left out of it.
+	Counts
+
+	// Values spans the reporting devices' values; ReportedBounds the lower
+	// and upper bounds of their true values (both their value when it is
+	// exact).
+	Values         Span
+	ReportedBounds Bounds
+	// ImputedValues spans the values imputed for missing devices;
+	// MissingBounds the bounds of the missing devices' true values.
+	ImputedValues Span
+	MissingBounds Bounds
+
+	// MissingUnlisted counts missing devices not in Partial.Missing.
+	MissingUnlisted int
+
+	// OldestNewest is the earliest among the reporting devices' newest sample
+	// times (Unix ns); math.MaxInt64 when none reported.
+	OldestNewest int64
+}
+
+// emptySummary is the summary of no device (the identity of merge).
+func emptySummary() Summary {
+	return Summary{
+		Values: emptySpan(), ReportedBounds: emptyBounds(),
+		ImputedValues: emptySpan(), MissingBounds: emptyBounds(),
+		OldestNewest: math.MaxInt64,
+	}
+}
+
+// merge adds o, a summary of other devices, into s.
+func (s *Summary) merge(o *Summary) {
+	s.Devices.merge(o.Devices)
+	s.Counts.merge(o.Counts)
+	s.Values.merge(o.Values)
+	s.ReportedBounds.merge(o.ReportedBounds)
+	s.ImputedValues.merge(o.ImputedValues)
+	s.MissingBounds.merge(o.MissingBounds)
+	s.MissingUnlisted += o.MissingUnlisted
+	s.OldestNewest = min(s.OldestNewest, o.OldestNewest)
+}
+
+// Devices counts the devices of a summary.
+type Devices struct {
 	Expected int // expected devices
 	Reported int // expected devices with a value for the metric
 	Imputed  int // missing devices with an imputed value
@@ -52,32 +100,58 @@ type Summary struct {
 	// Partial counts the reporting devices that delivered only part of
 	// their samples in the window: their value is bounded, not exact.
 	Partial int
+}
 
-	// Sum, Min and Max are over the reporting devices' values.
+func (d *Devices) merge(o Devices) {
+	d.Expected += o.Expected
+	d.Reported += o.Reported
+	d.Imputed += o.Imputed
+	d.Partial += o.Partial
+}
+
+func (c *Counts) merge(o Counts) {
+	c.Samples += o.Samples
+	c.Duplicates += o.Duplicates
+	c.Replays += o.Replays
+	c.Late += o.Late
+}
+
+// Span is the sum, minimum and maximum of a set of values. The span of no
+// value has sum 0, minimum +Inf and maximum -Inf.
+type Span struct {
 	Sum, Min, Max float64
-	// RepLoSum and RepHiSum are the sums of the reporting devices' lower and
-	// upper bounds (both their value when it is exact); RepLoMin/RepHiMin the
-	// minimum of them, RepLoMax/RepHiMax the maximum.
-	RepLoSum, RepHiSum float64
-	RepLoMin, RepHiMin float64
-	RepLoMax, RepHiMax float64
-	// ImpSum, ImpMin and ImpMax are over the imputed values.
-	ImpSum, ImpMin, ImpMax float64
-	// LoSum and HiSum are the sums of the missing devices' lower and upper
-	// bounds; LoMin/HiMin the minimum of their lower/upper bounds; LoMax/HiMax
-	// the maximum.
-	LoSum, HiSum float64
-	LoMin, HiMin float64
-	LoMax, HiMax float64
+}
 
-	// MissingUnlisted counts missing devices not in Partial.Missing.
-	MissingUnlisted int
+func emptySpan() Span { return Span{Min: math.Inf(1), Max: math.Inf(-1)} }
 
-	Samples, Duplicates, Replays, Late uint64
+func (s *Span) add(v float64) {
+	s.Sum += v
+	s.Min = math.Min(s.Min, v)
+	s.Max = math.Max(s.Max, v)
+}
 
-	// OldestNewest is the earliest among the reporting devices' newest sample
-	// times (Unix ns); math.MaxInt64 when none reported.
-	OldestNewest int64
+func (s *Span) merge(o Span) {
+	s.Sum += o.Sum
+	s.Min = math.Min(s.Min, o.Min)
+	s.Max = math.Max(s.Max, o.Max)
+}
+
+// Bounds are the spans of the lower and of the upper bounds of a set of
+// devices' true values.
+type Bounds struct {
+	Lo, Hi Span
+}
+
+func emptyBounds() Bounds { return Bounds{Lo: emptySpan(), Hi: emptySpan()} }
+
+func (b *Bounds) add(lo, hi float64) {
+	b.Lo.add(lo)
+	b.Hi.add(hi)
+}
+
+func (b *Bounds) merge(o Bounds) {
+	b.Lo.merge(o.Lo)
+	b.Hi.merge(o.Hi)
 }
 
 // MissingDevice is an expected device without a value in the window.
@@ -89,16 +163,7 @@ type MissingDevice struct {
 
 // NewPartial returns the empty partial (the identity of Merge).
 func NewPartial(group, metric string, start, end int64) Partial {
-	inf, ninf := math.Inf(1), math.Inf(-1)
-	return Partial{
-		Group: group, Metric: metric, Start: start, End: end,
-		Summary: Summary{
-			Min: inf, Max: ninf, ImpMin: inf, ImpMax: ninf,
-			RepLoMin: inf, RepHiMin: inf, RepLoMax: ninf, RepHiMax: ninf,
-			LoMin: inf, HiMin: inf, LoMax: ninf, HiMax: ninf,
-			OldestNewest: math.MaxInt64,
-		},
-	}
+	return Partial{Group: group, Metric: metric, Start: start, End: end, Summary: emptySummary()}
 }
 
 // AddReported adds a reporting device's value v, the bounds [lo, hi] of
@@ -111,15 +176,8 @@ func (p *Partial) AddReported(v, lo, hi float64, short bool, samples uint64, new
 	if short {
 		p.Partial++
 	}
-	p.Sum += v
-	p.Min = math.Min(p.Min, v)
-	p.Max = math.Max(p.Max, v)
-	p.RepLoSum += lo
-	p.RepHiSum += hi
-	p.RepLoMin = math.Min(p.RepLoMin, lo)
-	p.RepHiMin = math.Min(p.RepHiMin, hi)
-	p.RepLoMax = math.Max(p.RepLoMax, lo)
-	p.RepHiMax = math.Max(p.RepHiMax, hi)
+	p.Values.add(v)
+	p.ReportedBounds.add(lo, hi)
 	p.Samples += samples
 	p.OldestNewest = min(p.OldestNewest, newest)
 }
@@ -130,17 +188,10 @@ func (p *Partial) AddReported(v, lo, hi float64, short bool, samples uint64, new
 // counted.
 func (p *Partial) AddMissing(d MissingDevice, lo, hi float64, imputed float64, hasImputed bool, maxListed int) {
 	p.Expected++
-	p.LoSum += lo
-	p.HiSum += hi
-	p.LoMin = math.Min(p.LoMin, lo)
-	p.HiMin = math.Min(p.HiMin, hi)
-	p.LoMax = math.Max(p.LoMax, lo)
-	p.HiMax = math.Max(p.HiMax, hi)
+	p.MissingBounds.add(lo, hi)
 	if hasImputed {
 		p.Imputed++
-		p.ImpSum += imputed
-		p.ImpMin = math.Min(p.ImpMin, imputed)
-		p.ImpMax = math.Max(p.ImpMax, imputed)
+		p.ImputedValues.add(imputed)
 	}
 	if maxListed > 0 && len(p.Missing) >= maxListed {
 		p.MissingUnlisted++
@@ -152,35 +203,8 @@ func (p *Partial) AddMissing(d MissingDevice, lo, hi float64, imputed float64, h
 // Merge adds o (a partial of a disjoint set of devices of the same group,
 // metric and window) into p, keeping at most maxListed missing devices.
 func (p *Partial) Merge(o *Partial, maxListed int) {
-	p.Expected += o.Expected
-	p.Reported += o.Reported
-	p.Imputed += o.Imputed
-	p.Partial += o.Partial
-	p.Sum += o.Sum
-	p.Min = math.Min(p.Min, o.Min)
-	p.Max = math.Max(p.Max, o.Max)
-	p.RepLoSum += o.RepLoSum
-	p.RepHiSum += o.RepHiSum
-	p.RepLoMin = math.Min(p.RepLoMin, o.RepLoMin)
-	p.RepHiMin = math.Min(p.RepHiMin, o.RepHiMin)
-	p.RepLoMax = math.Max(p.RepLoMax, o.RepLoMax)
-	p.RepHiMax = math.Max(p.RepHiMax, o.RepHiMax)
-	p.ImpSum += o.ImpSum
-	p.ImpMin = math.Min(p.ImpMin, o.ImpMin)
-	p.ImpMax = math.Max(p.ImpMax, o.ImpMax)
-	p.LoSum += o.LoSum
-	p.HiSum += o.HiSum
-	p.LoMin = math.Min(p.LoMin, o.LoMin)
-	p.HiMin = math.Min(p.HiMin, o.HiMin)
-	p.LoMax = math.Max(p.LoMax, o.LoMax)
-	p.HiMax = math.Max(p.HiMax, o.HiMax)
-	p.Samples += o.Samples
-	p.Duplicates += o.Duplicates
-	p.Replays += o.Replays
-	p.Late += o.Late
-	p.OldestNewest = min(p.OldestNewest, o.OldestNewest)
+	p.Summary.merge(&o.Summary)
 	p.Missing = append(p.Missing, o.Missing...)
-	p.MissingUnlisted += o.MissingUnlisted
 	p.SortMissing(maxListed)
 	flags := slices.Concat(p.Flags, o.Flags)
 	slices.Sort(flags)
@@ -211,57 +235,11 @@ func (p *Partial) Equal(o *Partial) bool {
 // Finish turns a merged partial into the Aggregate resource.
 func (p *Partial) Finish(f FinishInfo) Aggregate {
 	nan := math.NaN()
-	div := func(a float64, n int) float64 {
-		if n == 0 {
-			return nan
-		}
-		return a / float64(n)
-	}
-	orNaN := func(v float64) float64 {
-		if math.IsInf(v, 0) {
-			return nan
-		}
-		return v
-	}
-	// A sum over no values is unknown, not zero: a missing device is never
-	// silently a zero.
-	sum := func(a float64, n int) float64 {
-		if n == 0 {
-			return nan
-		}
-		return a
-	}
 	a := Aggregate{
 		Group:  p.Group,
 		Metric: p.Metric,
 		Window: Window{Start: time.Unix(0, p.Start).UTC(), End: time.Unix(0, p.End).UTC()},
-		Stats: Stats{
-			Sum: Stat{
-				Value:    Num(sum(p.Sum+p.ImpSum, p.Reported+p.Imputed)),
-				Lower:    Num(p.RepLoSum + p.LoSum),
-				Upper:    Num(p.RepHiSum + p.HiSum),
-				Reported: Num(sum(p.Sum, p.Reported)),
-			},
-			Mean: Stat{
-				Value:    Num(div(p.Sum+p.ImpSum, p.Reported+p.Imputed)),
-				Lower:    Num(div(p.RepLoSum+p.LoSum, p.Expected)),
-				Upper:    Num(div(p.RepHiSum+p.HiSum, p.Expected)),
-				Reported: Num(div(p.Sum, p.Reported)),
-			},
-			Min: Stat{
-				Value:    Num(orNaN(math.Min(p.Min, p.ImpMin))),
-				Lower:    Num(orNaN(math.Min(p.RepLoMin, p.LoMin))),
-				Upper:    Num(orNaN(math.Min(p.RepHiMin, p.HiMin))),
-				Reported: Num(orNaN(p.Min)),
-			},
-			Max: Stat{
-				Value:    Num(orNaN(math.Max(p.Max, p.ImpMax))),
-				Lower:    Num(orNaN(math.Max(p.RepLoMax, p.LoMax))),
-				Upper:    Num(orNaN(math.Max(p.RepHiMax, p.HiMax))),
-				Reported: Num(orNaN(p.Max)),
-			},
-			Count: CountStat{Value: p.Reported},
-		},
+		Stats:  p.stats(),
 		Coverage: Coverage{
 			Expected:        p.Expected,
 			Reported:        p.Reported,
@@ -270,7 +248,7 @@ func (p *Partial) Finish(f FinishInfo) Aggregate {
 			MissingUnlisted: p.MissingUnlisted,
 		},
 		Staleness: Staleness{MaxAgeS: Num(nan), Watermark: time.Unix(0, f.Watermark).UTC()},
-		Counts:    Counts{Samples: p.Samples, Duplicates: p.Duplicates, Replays: p.Replays, Late: p.Late},
+		Counts:    p.Counts,
 		Flags:     append([]string{}, p.Flags...),
 		Revision:  f.Revision,
 		Final:     f.Final,
@@ -309,4 +287,65 @@ type FinishInfo struct {
 	Revision    int
 	Final       bool
 	MinCoverage float64
+}
+
+// stats are the statistics of s: over the reporting devices' values plus
+// the imputed ones (Value), over the reporting devices' values alone
+// (Reported), and the bounds of the true statistic given what is missing
+// (Lower, Upper).
+func (s *Summary) stats() Stats {
+	v, imp, rb, mb := s.Values, s.ImputedValues, s.ReportedBounds, s.MissingBounds
+	return Stats{
+		Sum: Stat{
+			Value:    Num(sumOf(v.Sum+imp.Sum, s.Reported+s.Imputed)),
+			Lower:    Num(rb.Lo.Sum + mb.Lo.Sum),
+			Upper:    Num(rb.Hi.Sum + mb.Hi.Sum),
+			Reported: Num(sumOf(v.Sum, s.Reported)),
+		},
+		Mean: Stat{
+			Value:    Num(meanOf(v.Sum+imp.Sum, s.Reported+s.Imputed)),
+			Lower:    Num(meanOf(rb.Lo.Sum+mb.Lo.Sum, s.Expected)),
+			Upper:    Num(meanOf(rb.Hi.Sum+mb.Hi.Sum, s.Expected)),
+			Reported: Num(meanOf(v.Sum, s.Reported)),
+		},
+		Min: Stat{
+			Value:    Num(finite(math.Min(v.Min, imp.Min))),
+			Lower:    Num(finite(math.Min(rb.Lo.Min, mb.Lo.Min))),
+			Upper:    Num(finite(math.Min(rb.Hi.Min, mb.Hi.Min))),
+			Reported: Num(finite(v.Min)),
+		},
+		Max: Stat{
+			Value:    Num(finite(math.Max(v.Max, imp.Max))),
+			Lower:    Num(finite(math.Max(rb.Lo.Max, mb.Lo.Max))),
+			Upper:    Num(finite(math.Max(rb.Hi.Max, mb.Hi.Max))),
+			Reported: Num(finite(v.Max)),
+		},
+		Count: CountStat{Value: s.Reported},
+	}
+}
+
+// sumOf is sum, a sum over n values: unknown (NaN) when n is 0, not zero,
+// since a missing device is never silently a zero.
+func sumOf(sum float64, n int) float64 {
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum
+}
+
+// meanOf is sum / n, unknown (NaN) when n is 0.
+func meanOf(sum float64, n int) float64 {
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// finite is v, or NaN (unknown) for the ±Inf of an empty minimum or
+// maximum.
+func finite(v float64) float64 {
+	if math.IsInf(v, 0) {
+		return math.NaN()
+	}
+	return v
 }

@@ -193,20 +193,20 @@ func requireSamePartial(t testing.TB, want, got *Partial, scale float64) {
 		name      string
 		want, got float64
 	}{
-		{"Sum", want.Sum, got.Sum},
-		{"ImpSum", want.ImpSum, got.ImpSum},
-		{"LoSum", want.LoSum, got.LoSum},
-		{"HiSum", want.HiSum, got.HiSum},
-		{"RepLoSum", want.RepLoSum, got.RepLoSum},
-		{"RepHiSum", want.RepHiSum, got.RepHiSum},
+		{"Sum", want.Values.Sum, got.Values.Sum},
+		{"ImpSum", want.ImputedValues.Sum, got.ImputedValues.Sum},
+		{"LoSum", want.MissingBounds.Lo.Sum, got.MissingBounds.Lo.Sum},
+		{"HiSum", want.MissingBounds.Hi.Sum, got.MissingBounds.Hi.Sum},
+		{"RepLoSum", want.ReportedBounds.Lo.Sum, got.ReportedBounds.Lo.Sum},
+		{"RepHiSum", want.ReportedBounds.Hi.Sum, got.ReportedBounds.Hi.Sum},
 	} {
 		if !sameFloat(f.want, f.got, tol) {
 			t.Fatalf("%s: want %v, got %v (tolerance %g)", f.name, f.want, f.got, tol)
 		}
 	}
 	w, g := want.Summary, got.Summary
-	w.Sum, w.ImpSum, w.LoSum, w.HiSum, w.RepLoSum, w.RepHiSum = 0, 0, 0, 0, 0, 0
-	g.Sum, g.ImpSum, g.LoSum, g.HiSum, g.RepLoSum, g.RepHiSum = 0, 0, 0, 0, 0, 0
+	w.Values.Sum, w.ImputedValues.Sum, w.MissingBounds.Lo.Sum, w.MissingBounds.Hi.Sum, w.ReportedBounds.Lo.Sum, w.ReportedBounds.Hi.Sum = 0, 0, 0, 0, 0, 0
+	g.Values.Sum, g.ImputedValues.Sum, g.MissingBounds.Lo.Sum, g.MissingBounds.Hi.Sum, g.ReportedBounds.Lo.Sum, g.ReportedBounds.Hi.Sum = 0, 0, 0, 0, 0, 0
 	require.Equal(t, w, g)
 	require.Equal(t, want.Missing, got.Missing)
 	if len(want.Flags)+len(got.Flags) > 0 { // nil and empty are the same

@@ -1,7 +1,6 @@
 package dashboards
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"net/http"
@@ -16,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/rollcall-iot/rollcall/gateway"
+	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 	"github.com/rollcall-iot/rollcall/sim"
 )
@@ -441,16 +440,16 @@ func TestIntegrationDashboards(t *testing.T) {
 	sc, err := sim.ParseScenario([]byte(scenario))
 	require.NoError(t, err)
 	gw := startGateway(t, sc, influx)
-	prom := testserver.Prometheus(t, gw.HTTPAddr())
+	prom := testserver.Prometheus(t, gw.Addr)
 
-	fleet, err := sim.New(sim.Config{BrokerURL: gw.MQTTURL(), Scenario: sc}, nil)
+	fleet, err := sim.New(sim.Config{BrokerURL: gw.MQTTURL, Scenario: sc}, nil)
 	require.NoError(t, err)
 	simStart := time.Now()
 	require.NoError(t, fleet.Run(t.Context()), "the simulated fleet")
 	// The dashboards' time range ends before the fleet stopped: after it,
 	// the gateway rightly reports every site dark (0 of 10).
 	end := time.Now().Add(-1500 * time.Millisecond)
-	prom.WaitTarget(gw.HTTPAddr())
+	prom.WaitTarget(gw.Addr)
 
 	// What the run must have left behind before the dashboards can show it.
 	c := &client{influxURL: influx.URL, influxDB: influx.Database, promURL: prom.URL, hc: &http.Client{}}
@@ -691,19 +690,12 @@ func queries(dr *dashboardRun) int {
 // startGateway starts a gateway on its embedded broker with sc's fleet,
 // 1 s windows, and the InfluxDB (with device snapshots every second) and
 // Prometheus sinks on; it is stopped in t.Cleanup.
-func startGateway(t *testing.T, sc sim.Scenario, influx *testserver.InfluxServer) *gateway.Gateway {
+func startGateway(t *testing.T, sc sim.Scenario, influx *testserver.InfluxServer) *gatewaytest.Gateway {
 	t.Helper()
-	dir := t.TempDir()
 	fleet, err := sc.FleetFile()
 	require.NoError(t, err)
-	fleetFile := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(fleetFile, fleet, 0o600))
-	cfg := gateway.Defaults()
-	cfg.DataDir = dir
-	cfg.Fleet = fleetFile
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Broker.Listen = "127.0.0.1:0"
-	cfg.MQTT.ClientID = "rollcall-dashboards-" + filepath.Base(dir)
+	cfg := gatewaytest.Config(t)
+	cfg.Fleet = gatewaytest.FleetFile(t, fleet)
 	cfg.Window.Size = time.Second
 	cfg.Window.AllowedLateness = 10 * time.Second
 	cfg.Window.AllowedSkew = time.Second
@@ -715,22 +707,5 @@ func startGateway(t *testing.T, sc sim.Scenario, influx *testserver.InfluxServer
 	cfg.Influx.URL, cfg.Influx.Database = influx.URL, influx.Database
 	cfg.Influx.FlushInterval = 200 * time.Millisecond
 	cfg.Influx.Devices.Interval = time.Second
-	g, err := gateway.New(cfg, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + g.HTTPAddr() + "/readyz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 15*time.Second, 20*time.Millisecond, "the gateway is ready")
-	return g
+	return gatewaytest.Start(t, cfg)
 }

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"encoding/json"
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/gateway"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
@@ -91,10 +92,10 @@ func TestIntegrationMosquitto(t *testing.T) {
 // empty), publishes five devices at 10 Hz where a3 stops after 1.5 s, and
 // checks coverage, the missing device and the reported sums over the API.
 func runFleetScenario(t *testing.T, mqttURL string) {
-	g, base := startSinkGateway(t, func(c *Config) { c.MQTT.URL = mqttURL })
-	dir := g.cfg.DataDir
+	gw := startSinkGateway(t, func(c *gateway.Config) { c.MQTT.URL = mqttURL })
+	base := gw.URL
 
-	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(g.MQTTURL()).SetClientID("fleet-" + filepath.Base(dir)))
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(gw.MQTTURL).SetClientID("fleet-" + filepath.Base(gw.Config.DataDir)))
 	tok := pub.Connect()
 	require.True(t, tok.WaitTimeout(5*time.Second))
 	require.NoError(t, tok.Error())
@@ -155,11 +156,9 @@ func runFleetScenario(t *testing.T, mqttURL string) {
 			}
 			reporting, sum := tr.window(group, a.Window.Start)
 			if a.Coverage.Reported != len(reporting) {
-				resp, _ := http.Get(base + "/metrics")
-				b, _ := io.ReadAll(resp.Body)
-				for _, l := range strings.Split(string(b), "\n") {
-					if strings.HasPrefix(l, "rollcall_messages") || strings.HasPrefix(l, "rollcall_journal_appended_records") {
-						t.Log("metrics:", l)
+				for k, v := range gw.Metrics(t) {
+					if strings.HasPrefix(k, "rollcall_messages") || strings.HasPrefix(k, "rollcall_journal_appended_records") {
+						t.Log("metrics:", k, v)
 					}
 				}
 				j, _ := json.Marshal(a)

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"fmt"
@@ -7,9 +7,11 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
+	"github.com/rollcall-iot/rollcall/internal/scrape"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
@@ -29,14 +31,14 @@ func TestIntegrationMosquittoBacklog(t *testing.T) {
 		t.Skip("integration test; run without -short (make test)")
 	}
 	t.Run("wait", func(t *testing.T) {
-		g := drainBacklog(t, 0)
-		require.Positive(t, metricValue(t, g, "rollcall_ingest_queue_waits_total"), "the queue was full (else this test shows nothing)")
-		require.Zero(t, metricValue(t, g, "rollcall_ingest_unacked_total"), "nothing left unacknowledged")
+		m := drainBacklog(t, 0).Metrics(t)
+		require.Positive(t, m["rollcall_ingest_queue_waits_total"], "the queue was full (else this test shows nothing)")
+		require.Zero(t, m["rollcall_ingest_unacked_total"], "nothing left unacknowledged")
 	})
 	t.Run("redeliver", func(t *testing.T) {
-		g := drainBacklog(t, time.Microsecond)
-		require.Positive(t, metricValue(t, g, "rollcall_ingest_unacked_total"), "messages were left unacknowledged (else this test shows nothing)")
-		require.Positive(t, metricValue(t, g, "rollcall_ingest_redeliver_reconnects_total"), "the subscriber reconnected for their redelivery")
+		m := drainBacklog(t, time.Microsecond).Metrics(t)
+		require.Positive(t, m["rollcall_ingest_unacked_total"], "messages were left unacknowledged (else this test shows nothing)")
+		require.Positive(t, m["rollcall_ingest_redeliver_reconnects_total"], "the subscriber reconnected for their redelivery")
 	})
 }
 
@@ -44,23 +46,21 @@ func TestIntegrationMosquittoBacklog(t *testing.T) {
 // mosquitto while the gateway is down, starts it again with a 64-message
 // ingest queue and mqtt.queue_wait wait (0: the default), checks that it
 // accepts every message and returns it.
-func drainBacklog(t *testing.T, wait time.Duration) *Gateway {
+func drainBacklog(t *testing.T, wait time.Duration) *gatewaytest.Gateway {
 	mq := testserver.Mosquitto(t)
-	dir := t.TempDir()
-	mutate := func(c *Config) {
-		c.MQTT.URL = mq.URL
-		c.MQTT.QueueWait = wait
-		c.Journal.QueueLen = 64
-	}
-	_, stop := startGateway(t, dir, mutate)
-	stop() // its persistent session stays at the broker and queues the backlog
+	cfg := gatewaytest.Config(t)
+	cfg.MQTT.URL = mq.URL
+	cfg.MQTT.QueueWait = wait
+	cfg.Journal.QueueLen = 64
+	// Its persistent session stays at the broker and queues the backlog.
+	gatewaytest.Start(t, cfg).Stop()
 
 	// 500 readings of each of 10 devices, each device's seq counting from 1
 	// (a redelivery far behind its device's newest seq, beyond
 	// dedup.window, could not be told from a replay), in the past.
 	const n, devs = 5000, 10
 	now := time.Now()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID("pub-" + filepath.Base(dir)))
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID("pub-" + filepath.Base(cfg.DataDir)))
 	tok := c.Connect()
 	require.True(t, tok.WaitTimeout(5*time.Second))
 	require.NoError(t, tok.Error())
@@ -72,27 +72,16 @@ func drainBacklog(t *testing.T, wait time.Duration) *Gateway {
 	}
 	c.Disconnect(100)
 
-	g, stop := startGateway(t, dir, mutate)
-	t.Cleanup(stop)
-	accepted := func() float64 { return counter(t, g.reg, "rollcall_messages_total", "outcome", "accepted") }
-	if !assertEventually(func() bool { return accepted() == n }, 60*time.Second) {
-		t.Fatalf("accepted %v of %d (duplicates %v); received %v, unacked %v, reconnects %v", accepted(), n,
-			counter(t, g.reg, "rollcall_messages_total", "outcome", "duplicate"), metricValue(t, g, "rollcall_ingest_received_total"),
-			metricValue(t, g, "rollcall_ingest_unacked_total"), metricValue(t, g, "rollcall_ingest_redeliver_reconnects_total"))
+	gw := gatewaytest.Start(t, cfg)
+	accepted := func() bool {
+		m, err := scrape.Get(t.Context(), nil, gw.URL+"/metrics")
+		return err == nil && m[`rollcall_messages_total{outcome="accepted"}`] == n
 	}
-	return g
-}
-
-// metricValue returns the value of the unlabelled counter or gauge name.
-func metricValue(t *testing.T, g *Gateway, name string) float64 {
-	t.Helper()
-	mfs, err := g.reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			m := mf.GetMetric()[0]
-			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
+	if !assert.Eventually(t, accepted, 60*time.Second, 200*time.Millisecond) {
+		m := gw.Metrics(t)
+		t.Fatalf("accepted %v of %d (duplicates %v); received %v, unacked %v, reconnects %v", m[`rollcall_messages_total{outcome="accepted"}`], n,
+			m[`rollcall_messages_total{outcome="duplicate"}`], m["rollcall_ingest_received_total"],
+			m["rollcall_ingest_unacked_total"], m["rollcall_ingest_redeliver_reconnects_total"])
 	}
-	return 0
+	return gw
 }

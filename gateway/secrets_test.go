@@ -1,8 +1,7 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -22,6 +21,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/rollcall-iot/rollcall/gateway"
+	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
 	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
@@ -44,44 +45,21 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// runLogged starts a gateway logging at debug into buf and stops it in
+// runLogged starts a gateway logging at debug into buf; it stops in
 // t.Cleanup.
-func runLogged(t *testing.T, cfg Config, buf *lockedBuffer) *Gateway {
+func runLogged(t *testing.T, cfg gateway.Config, buf *lockedBuffer) *gatewaytest.Gateway {
 	t.Helper()
-	g, err := New(cfg, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	require.Eventually(t, func() bool { return get(t, "http://"+g.HTTPAddr()+"/readyz", nil) == http.StatusOK },
-		10*time.Second, 20*time.Millisecond)
-	return g
-}
-
-// received is rollcall_ingest_received_total.
-func received(t *testing.T, g *Gateway) float64 {
-	t.Helper()
-	mfs, err := g.reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() == "rollcall_ingest_received_total" {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
+	return gatewaytest.Start(t, cfg,
+		gatewaytest.WithLogger(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 }
 
 // requireNoSecrets checks the log, /api/v1/pipeline, /metrics and the
 // configuration printed every way for each secret.
-func requireNoSecrets(t *testing.T, g *Gateway, cfg Config, log string, secrets ...string) {
+func requireNoSecrets(t *testing.T, g *gatewaytest.Gateway, cfg gateway.Config, log string, secrets ...string) {
 	t.Helper()
 	var dumps []string
 	for _, path := range []string{"/api/v1/pipeline", "/metrics"} {
-		resp, err := http.Get("http://" + g.HTTPAddr() + path)
+		resp, err := http.Get(g.URL + path)
 		require.NoError(t, err)
 		b, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
@@ -123,9 +101,7 @@ func TestSecretsNeverShownEmbeddedBroker(t *testing.T) {
 	devices := filepath.Join(dir, "devices.yaml")
 	require.NoError(t, os.WriteFile(devices, []byte(fmt.Sprintf("site-a/a1: %q\n", hash)), 0o600))
 
-	cfg := Defaults()
-	cfg.DataDir = dir
-	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg := gatewaytest.Config(t)
 	cfg.LogLevel = "debug"
 	cfg.Broker.TLS = ingest.BrokerTLS{Listen: "127.0.0.1:0", CertFile: crt, KeyFile: key}
 	cfg.Broker.Auth = ingest.BrokerAuth{DevicesFile: devices, Users: []ingest.BrokerUser{
@@ -140,7 +116,7 @@ func TestSecretsNeverShownEmbeddedBroker(t *testing.T) {
 	pem, err := os.ReadFile(ca.CertFile)
 	require.NoError(t, err)
 	require.True(t, pool.AppendCertsFromPEM(pem))
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(g.MQTTURL()).SetClientID("a1").
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(g.MQTTURL).SetClientID("a1").
 		SetUsername("site-a/a1").SetPassword(pw).SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
 	tok := c.Connect()
 	require.True(t, tok.WaitTimeout(10*time.Second))
@@ -149,10 +125,10 @@ func TestSecretsNeverShownEmbeddedBroker(t *testing.T) {
 	tok = c.Publish("fleet/site-a/a1/telemetry", 1, false, `{"metrics":{"power_kw":1}}`)
 	require.True(t, tok.WaitTimeout(10*time.Second))
 	require.NoError(t, tok.Error())
-	require.Eventually(t, func() bool { return received(t, g) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return g.Metrics(t)["rollcall_ingest_received_total"] == 1 }, 10*time.Second, 10*time.Millisecond)
 
 	// A wrong password is logged as a failure, without the password.
-	bad := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(g.MQTTURL()).SetClientID("a1-bad").
+	bad := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(g.MQTTURL).SetClientID("a1-bad").
 		SetUsername("site-a/a1").SetPassword("wrong-password-3").SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
 	tok = bad.Connect()
 	require.True(t, tok.WaitTimeout(10*time.Second))
@@ -174,9 +150,7 @@ func TestIntegrationSecretsNeverShownExternalBroker(t *testing.T) {
 	}
 	const pw = "rollcall-password-4"
 	m := testserver.Mosquitto(t, testserver.WithPasswordFile(testserver.MosquittoPasswords(t, map[string]string{"rollcall": pw})))
-	cfg := Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg := gatewaytest.Config(t)
 	cfg.LogLevel = "debug"
 	cfg.MQTT.URL = m.URL
 	cfg.MQTT.Username, cfg.MQTT.Password = "rollcall", ingest.Secret(pw)
@@ -189,25 +163,25 @@ func TestIntegrationSecretsNeverShownExternalBroker(t *testing.T) {
 // start with one error naming the key.
 func TestAuthConfigErrorsNameTheKey(t *testing.T) {
 	for name, tt := range map[string]struct {
-		mutate func(*Config)
+		mutate func(*gateway.Config)
 		want   string
 	}{
-		"anonymous on every interface": {func(c *Config) { c.Broker.Listen = ":1883" }, "broker.allow_anonymous:"},
-		"missing devices file":         {func(c *Config) { c.Broker.Auth.DevicesFile = "/nonexistent.yaml" }, "broker.auth.devices_file:"},
-		"nats stream over the store":   {func(c *Config) { c.NATS.Enabled, c.Broker.MaxStoreBytes = true, 1<<30 }, "nats.max_bytes:"},
-		"missing mqtt password file":   {func(c *Config) { c.MQTT.URL, c.MQTT.PasswordFile = "tcp://h:1", "/nonexistent" }, "mqtt.password_file:"},
+		"anonymous on every interface": {func(c *gateway.Config) { c.Broker.Listen = ":1883" }, "broker.allow_anonymous:"},
+		"missing devices file":         {func(c *gateway.Config) { c.Broker.Auth.DevicesFile = "/nonexistent.yaml" }, "broker.auth.devices_file:"},
+		"nats stream over the store":   {func(c *gateway.Config) { c.NATS.Enabled, c.Broker.MaxStoreBytes = true, 1<<30 }, "nats.max_bytes:"},
+		"missing mqtt password file":   {func(c *gateway.Config) { c.MQTT.URL, c.MQTT.PasswordFile = "tcp://h:1", "/nonexistent" }, "mqtt.password_file:"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := Defaults()
+			cfg := gateway.Defaults()
 			cfg.DataDir = t.TempDir()
 			tt.mutate(&cfg)
-			_, err := New(cfg, nil)
+			_, err := gateway.New(cfg, nil)
 			require.ErrorContains(t, err, tt.want)
 			require.Equal(t, 2, strings.Count(err.Error(), "\n")+1, "the heading and one error: %v", err)
 		})
 	}
 	// Allowed explicitly, it starts.
-	cfg := Defaults()
+	cfg := gateway.Defaults()
 	cfg.Broker.Listen, cfg.Broker.AllowAnonymous = ":0", true
 	cfg.DataDir = t.TempDir()
 	require.NoError(t, cfg.WithDefaults().Validate())

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,42 +16,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/gateway"
+	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 	natssink "github.com/rollcall-iot/rollcall/sink/nats"
 )
 
 // startSinkGateway starts a gateway on the embedded broker with the fleet
 // of itFleet, 1 s windows and 2 s lateness, adjusted by mutate, and stops
-// it in t.Cleanup. It returns the gateway and its API base URL.
-func startSinkGateway(t *testing.T, mutate func(*Config)) (*Gateway, string) {
+// it in t.Cleanup.
+func startSinkGateway(t *testing.T, mutate func(*gateway.Config)) *gatewaytest.Gateway {
 	t.Helper()
-	dir := t.TempDir()
-	fleetFile := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(fleetFile, []byte(itFleet), 0o600))
-	cfg := Defaults()
-	cfg.DataDir = dir
-	cfg.Fleet = fleetFile
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Broker.Listen = "127.0.0.1:0"
-	cfg.MQTT.ClientID = "rollcall-test-" + filepath.Base(dir)
+	cfg := gatewaytest.Config(t)
+	cfg.Fleet = gatewaytest.FleetFile(t, []byte(itFleet))
 	cfg.Window.Size = time.Second
 	cfg.Window.AllowedLateness = 2 * time.Second
 	cfg.Window.AllowedSkew = 200 * time.Millisecond
 	cfg.Window.IdleTimeout = time.Second
 	cfg.Aggregate.EmitInterval = 20 * time.Millisecond
 	mutate(&cfg)
-	g, err := New(cfg, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	base := "http://" + g.HTTPAddr()
-	require.Eventually(t, func() bool { return get(t, base+"/readyz", nil) == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
-	return g, base
+	return gatewaytest.Start(t, cfg)
 }
 
 // publishFleet publishes the devices of itFleet at 10 Hz for d: a3 stops
@@ -109,18 +91,19 @@ func TestIntegrationPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test; run without -short (make test)")
 	}
-	g, base := startSinkGateway(t, func(c *Config) {
+	gw := startSinkGateway(t, func(c *gateway.Config) {
 		c.Prom.Enabled = true
 		// Once the fleet stops, the latest window stays where it is (no
 		// empty windows from the gateway clock), so Prometheus and the
 		// API can be compared at rest.
 		c.Window.IdleTimeout = 10 * time.Minute
 	})
-	prom := testserver.Prometheus(t, g.HTTPAddr())
+	base := gw.URL
+	prom := testserver.Prometheus(t, gw.Addr)
 	// a3 stops after 1.5 s; the last window emitted ends at least 200 ms
 	// (allowed_skew) before the fleet stops, and one after a3 stopped must
 	// be among them.
-	publishFleet(t, g.MQTTURL(), 4500*time.Millisecond, 0)
+	publishFleet(t, gw.MQTTURL, 4500*time.Millisecond, 0)
 
 	// The API's latest aggregate, once it no longer changes.
 	var want aggregate.Aggregate
@@ -133,7 +116,7 @@ func TestIntegrationPrometheus(t *testing.T) {
 	require.Equal(t, 2, want.Coverage.Reported, "a3 stopped")
 	require.True(t, want.Stats.Sum.Reported.Known())
 
-	prom.WaitTarget(g.HTTPAddr())
+	prom.WaitTarget(gw.Addr)
 	scalar := func(q string) (float64, error) {
 		v, err := prom.Query(q)
 		switch {
@@ -198,12 +181,12 @@ func TestIntegrationNATSPartials(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test; run without -short (make test)")
 	}
-	g, base := startSinkGateway(t, func(c *Config) { c.NATS.Enabled = true; c.NATS.GatewayID = "gw-test" })
-	cfg := g.cfg
+	gw := startSinkGateway(t, func(c *gateway.Config) { c.NATS.Enabled = true; c.NATS.GatewayID = "gw-test" })
+	base, cfg := gw.URL, gw.Config
 
 	// Subscribe before the fleet starts: an ordered consumer over the
 	// stream, from its first message.
-	nc, err := natsgo.Connect(loopbackURL(g.broker.ClientURL()))
+	nc, err := natsgo.Connect(gateway.NATSClientURL(gw.Gateway))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -233,7 +216,7 @@ func TestIntegrationNATSPartials(t *testing.T) {
 	t.Cleanup(cc.Stop)
 
 	start := time.Now()
-	publishFleet(t, g.MQTTURL(), 4*time.Second, 1500*time.Millisecond)
+	publishFleet(t, gw.MQTTURL, 4*time.Second, 1500*time.Millisecond)
 	last := time.Now().Truncate(time.Second)
 
 	// Wait until the windows the fleet covered are final, then take every
@@ -327,13 +310,13 @@ func TestIntegrationInfluxDeviceSnapshots(t *testing.T) {
 		t.Skip("integration test; run without -short (make test)")
 	}
 	srv := testserver.InfluxDB(t, testserver.WithFlux(false))
-	g, _ := startSinkGateway(t, func(c *Config) {
+	gw := startSinkGateway(t, func(c *gateway.Config) {
 		c.Influx.Enabled = true
 		c.Influx.URL, c.Influx.Database = srv.URL, srv.Database
 		c.Influx.FlushInterval = 100 * time.Millisecond
 		c.Influx.Devices.Interval = time.Second
 	})
-	publishFleet(t, g.MQTTURL(), 4*time.Second, 0)
+	publishFleet(t, gw.MQTTURL, 4*time.Second, 0)
 
 	states := func() map[string]string {
 		rows, err := srv.Query(`SELECT last("state") AS "state" FROM "rollcall_device" WHERE time > now() - 1h GROUP BY "group", "device"`)
@@ -365,15 +348,4 @@ func TestIntegrationInfluxDeviceSnapshots(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Positive(t, rows[0]["count"], "aggregates too")
-}
-
-func TestLoopbackURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"nats://127.0.0.1:4222": "nats://127.0.0.1:4222",
-		"nats://0.0.0.0:4222":   "nats://127.0.0.1:4222",
-		"nats://[::]:4222":      "nats://127.0.0.1:4222",
-		"nats://gw.local:4222":  "nats://gw.local:4222",
-	} {
-		require.Equal(t, want, loopbackURL(in), in)
-	}
 }

@@ -68,9 +68,6 @@ type RejectError struct {
 
 func (e *RejectError) Error() string { return "ingest: rejected (" + e.Reason + "): " + e.Detail }
 
-// ErrQueueFull is returned when a bounded ingest queue cannot take a message.
-var ErrQueueFull = errors.New("ingest: queue full")
-
 // reject builds a *RejectError.
 func reject(reason, detail string) *RejectError { return &RejectError{Reason: reason, Detail: detail} }
 

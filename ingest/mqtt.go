@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -399,18 +398,4 @@ func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 func (s *Subscriber) refuse() {
 	s.unacked.Inc()
 	s.refused.Add(1)
-}
-
-// Wait blocks until the subscription is up or ctx is done.
-func (s *Subscriber) Wait(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !s.Connected() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
 }

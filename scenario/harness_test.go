@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +17,7 @@ import (
 	"github.com/rollcall-iot/rollcall/aggregate"
 	"github.com/rollcall-iot/rollcall/api/apiclient"
 	"github.com/rollcall-iot/rollcall/gateway"
+	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
 	"github.com/rollcall-iot/rollcall/sim"
 	"github.com/rollcall-iot/rollcall/sim/simtest"
 	"github.com/rollcall-iot/rollcall/staleness"
@@ -68,7 +66,7 @@ type env struct {
 	t    *testing.T
 	s    sim.Scenario
 	cfg  gateway.Config
-	g    *gateway.Gateway
+	gw   *gatewaytest.Gateway
 	api  *apiclient.Client
 	base string
 	logs *logBuffer
@@ -90,11 +88,9 @@ type poll struct {
 // in t.Cleanup, and its log is printed if the test failed.
 func newEnv(t *testing.T, s sim.Scenario, mutate func(*gateway.Config)) *env {
 	t.Helper()
-	dir := t.TempDir()
 	fleetYAML, err := s.FleetFile()
 	require.NoError(t, err)
-	fleetPath := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(fleetPath, fleetYAML, 0o600))
+	fleetPath := gatewaytest.FleetFile(t, fleetYAML)
 	// The gateway's physics must be the simulator's: power within the
 	// rating, ramping at most the turbines' ramp rate.
 	fl, err := staleness.LoadFleet(fleetPath)
@@ -103,11 +99,8 @@ func newEnv(t *testing.T, s sim.Scenario, mutate func(*gateway.Config)) *env {
 	require.Equal(t, []float64{0, s.Turbine.RatedKW, s.Turbine.RampKWPerS}, []float64{power.Min, power.Max, power.MaxRatePerS},
 		"power_kw envelope in the fleet file")
 
-	cfg := gateway.Defaults()
-	cfg.DataDir = filepath.Join(dir, "data")
+	cfg := gatewaytest.Config(t)
 	cfg.Fleet = fleetPath
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Broker.Listen = "127.0.0.1:0"
 	cfg.MQTT.ClientID = "rollcall-scenario-" + s.Name
 	cfg.Window.Size = s.Truth.Window
 	cfg.Window.AllowedLateness = testLateness
@@ -118,38 +111,18 @@ func newEnv(t *testing.T, s sim.Scenario, mutate func(*gateway.Config)) *env {
 		mutate(&cfg)
 	}
 	e := &env{t: t, s: s, logs: &logBuffer{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e.g, err = gateway.New(cfg, log.With("scenario", s.Name))
-	require.NoError(t, err)
-	e.cfg = cfg.WithDefaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.g.Run(ctx) }()
+	// Registered before the gateway's own cleanup, so run after it.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway %s: %v", s.Name, err)
-			}
-		case <-time.After(time.Minute):
-			t.Errorf("gateway %s did not stop", s.Name)
-		}
 		if t.Failed() {
 			t.Logf("log of scenario %s (last lines):\n%s", s.Name, e.logs.tail(150))
 		}
 	})
-	e.base = "http://" + e.g.HTTPAddr()
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	e.gw = gatewaytest.Start(t, cfg, gatewaytest.WithLogger(log.With("scenario", s.Name)))
+	e.cfg = e.gw.Config
+	e.base = e.gw.URL
 	e.api, err = apiclient.New(e.base, apiclient.Options{Timeout: 10 * time.Second})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(e.base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "gateway %s ready", s.Name)
 	return e
 }
 
@@ -185,13 +158,13 @@ func (e *env) run(record bool) *result {
 	t.Helper()
 	var rec *simtest.Recorder
 	if record {
-		rec = simtest.Record(t, e.g.MQTTURL(), "fleet/#")
+		rec = simtest.Record(t, e.gw.MQTTURL, "fleet/#")
 	}
 	start := time.Now().UTC().Truncate(time.Millisecond)
 	var truth bytes.Buffer
 	simLog := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f, err := sim.New(sim.Config{
-		BrokerURL: e.g.MQTTURL(), Scenario: e.s, Speed: 1, Start: start, Truth: &truth,
+		BrokerURL: e.gw.MQTTURL, Scenario: e.s, Speed: 1, Start: start, Truth: &truth,
 		ClientIDPrefix: "sim-" + e.s.Name, DevicePasswords: e.passwords,
 	}, simLog.With("component", "sim"))
 	require.NoError(t, err)

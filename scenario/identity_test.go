@@ -56,7 +56,7 @@ func TestIntegrationSiteTwins(t *testing.T) {
 		c.Influx.FlushInterval = 100 * time.Millisecond
 		c.Influx.Devices.Interval = time.Second
 	})
-	prom := testserver.Prometheus(t, e.g.HTTPAddr())
+	prom := testserver.Prometheus(t, e.gw.Addr)
 	r := e.run(false)
 	w := newWire(t, r, e.cfg.Window.Size, e.cfg.Limits.MaxFutureSkew)
 
@@ -111,7 +111,7 @@ func TestIntegrationSiteTwins(t *testing.T) {
 		return slices.Equal(want, got)
 	}, 30*time.Second, 200*time.Millisecond, "InfluxDB's device tag holds ten distinct devices")
 
-	prom.WaitTarget(e.g.HTTPAddr())
+	prom.WaitTarget(e.gw.Addr)
 	require.Eventually(t, func() bool {
 		v, err := prom.Query(`sum(rollcall_devices)`)
 		return err == nil && len(v) == 1 && v[0].Value == 10

@@ -1,22 +1,17 @@
 // Package apitest runs a whole rollcall gateway for tests of what a person
 // sees through the HTTP API: the status page in a browser, and the CLI.
 //
-// The gateway listens on loopback ports chosen by the kernel, keeps its data
-// in t.TempDir(), and is stopped, and waited for, in t.Cleanup.
+// The gateway is gatewaytest's: it listens on loopback ports chosen by the
+// kernel, keeps its data in t.TempDir(), and is stopped, and waited for, in
+// t.Cleanup.
 package apitest
 
 import (
-	"context"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/rollcall-iot/rollcall/api"
-	"github.com/rollcall-iot/rollcall/gateway"
+	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
 )
 
 // Options shape the gateway. Zero durations mean the values below, chosen
@@ -49,15 +44,8 @@ type Gateway struct {
 // ready.
 func Start(t testing.TB, o Options) *Gateway {
 	t.Helper()
-	dir := t.TempDir()
-	fleet := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(fleet, o.Fleet, 0o600))
-	cfg := gateway.Defaults()
-	cfg.DataDir = dir
-	cfg.Fleet = fleet
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Broker.Listen = "127.0.0.1:0"
-	cfg.MQTT.ClientID = "rollcall-apitest-" + filepath.Base(dir)
+	cfg := gatewaytest.Config(t)
+	cfg.Fleet = gatewaytest.FleetFile(t, o.Fleet)
 	cfg.Window.Size = or(o.Window, time.Second)
 	cfg.Window.AllowedLateness = or(o.Lateness, 2*time.Second)
 	cfg.Window.AllowedSkew = or(o.Skew, 200*time.Millisecond)
@@ -66,25 +54,8 @@ func Start(t testing.TB, o Options) *Gateway {
 	if o.HTTP != nil {
 		o.HTTP(&cfg.HTTP)
 	}
-	g, err := gateway.New(cfg, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	gw := &Gateway{URL: "http://" + g.HTTPAddr(), MQTTURL: g.MQTTURL()}
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(gw.URL + "/readyz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 15*time.Second, 20*time.Millisecond, "the gateway is ready")
-	return gw
+	gw := gatewaytest.Start(t, cfg)
+	return &Gateway{URL: gw.URL, MQTTURL: gw.MQTTURL}
 }
 
 func or(d, def time.Duration) time.Duration {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -8,11 +9,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/internal/scrape"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
@@ -35,12 +35,11 @@ const (
 
 // crashRun is one gateway process (restartable) on its own mosquitto.
 type crashRun struct {
-	t      *testing.T
-	dir    string
-	args   []string
-	base   string
-	cmd    *os.Process
-	exited chan struct{}
+	t    *testing.T
+	dir  string
+	args []string
+	base string
+	proc *testserver.RollcallServer
 	// publisherURL is the run's mosquitto.
 	publisherURL string
 }
@@ -81,41 +80,14 @@ checkpoint: {interval: 1s}
 // start runs the gateway and waits until it is ready. Its log goes to
 // gateway.log in the run's directory.
 func (r *crashRun) start() {
-	cmd := exec.Command(binary(r.t), r.args...)
-	cmd.Env = append(os.Environ(), "ROLLCALL_LOG_LEVEL=info")
-	logf, err := os.OpenFile(filepath.Join(r.dir, "gateway.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(r.t, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(r.t, cmd.Start())
-	r.cmd, r.exited = cmd.Process, make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(r.exited) }()
-	r.t.Cleanup(func() {
-		select {
-		case <-r.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-r.exited
-		}
+	r.proc = testserver.Rollcall(r.t, testserver.RollcallBinary(r.t), testserver.RollcallOptions{
+		Args: r.args, URL: r.base, LogPath: filepath.Join(r.dir, "gateway.log"),
 	})
-	require.Eventually(r.t, func() bool {
-		resp, err := http.Get(r.base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 50*time.Millisecond, "gateway ready")
 }
 
-func (r *crashRun) kill() {
-	require.NoError(r.t, r.cmd.Signal(syscall.SIGKILL))
-	<-r.exited
-}
+func (r *crashRun) kill() { r.proc.Kill() }
 
-func (r *crashRun) stop() {
-	require.NoError(r.t, r.cmd.Signal(syscall.SIGTERM))
-	<-r.exited
-}
+func (r *crashRun) stop() { _ = r.proc.Stop() }
 
 // caughtUp waits until every device's newest reading is at last.
 func (r *crashRun) caughtUp(last time.Time) {
@@ -187,17 +159,8 @@ func (r *crashRun) finals(start, end time.Time) map[string]aggregate.Aggregate {
 				}
 			}
 		}
-		if resp, err := http.Get(r.base + "/metrics"); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			for _, l := range strings.Split(string(b), "\n") {
-				if strings.HasPrefix(l, "rollcall_") && !strings.HasSuffix(l, " 0") && !strings.Contains(l, "_bucket") {
-					r.t.Log(l)
-				}
-			}
-		}
-		log, _ := os.ReadFile(filepath.Join(r.dir, "gateway.log"))
-		r.t.Logf("gateway log tail:\n%s", tail(string(log), 40))
+		r.t.Log(r.metrics())
+		r.t.Logf("gateway log tail:\n%s", r.proc.LogTail())
 		r.t.Fatalf("%d of %d windows final", len(out), want)
 	}
 	return out
@@ -216,20 +179,20 @@ func (r *crashRun) dumpRevisions(group string, w time.Time) {
 	r.t.Logf("%s %v revisions: %s", group, w, tail(string(b), 5))
 }
 
-// metrics returns the gateway's non-zero rollcall_ counters.
+// metrics returns the gateway's non-zero rollcall_ counters and gauges,
+// one "series value" a line.
 func (r *crashRun) metrics() string {
-	resp, err := http.Get(r.base + "/metrics")
+	m, err := scrape.Get(context.Background(), nil, r.base+"/metrics")
 	if err != nil {
 		return err.Error()
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "rollcall_") && !strings.HasSuffix(l, " 0") && !strings.Contains(l, "_bucket") && !strings.Contains(l, "_api_") {
-			out = append(out, l)
+	for k, v := range m {
+		if strings.HasPrefix(k, "rollcall_") && v != 0 && !strings.Contains(k, "_bucket") && !strings.Contains(k, "_api_") {
+			out = append(out, fmt.Sprintf("%s %g", k, v))
 		}
 	}
+	slices.Sort(out)
 	return strings.Join(out, "\n")
 }
 

@@ -7,15 +7,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
 func TestLoadConfigPrecedence(t *testing.T) {
@@ -104,40 +104,12 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds rollcall once for the tests that run it as a process.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rollcall-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "rollcall")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			t.Log(string(out))
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
-
 // start runs the binary and returns it with a reader of its stderr+stdout
 // lines.
-func start(t *testing.T, args ...string) (*exec.Cmd, <-chan string) {
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), "ROLLCALL_LOG_LEVEL=info")
+func start(t *testing.T, args ...string) (*testserver.RollcallServer, <-chan string) {
 	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = pw.Close() }) // after the process stopped
+	p := testserver.Rollcall(t, testserver.RollcallBinary(t), testserver.RollcallOptions{Args: args, Output: pw})
 	lines := make(chan string, 1024)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -149,14 +121,7 @@ func start(t *testing.T, args ...string) (*exec.Cmd, <-chan string) {
 		}
 		close(lines)
 	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		_ = pw.Close()
-	})
-	return cmd, lines
+	return p, lines
 }
 
 // await returns the first submatch of re in the output.
@@ -180,25 +145,12 @@ func TestIntegrationServeStopsOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test; run without -short (make test)")
 	}
-	cmd, lines := start(t, "serve", "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	p, lines := start(t, "serve", "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--data-dir", t.TempDir())
 	addr := await(t, lines, regexp.MustCompile(`msg="rollcall started" http=(\S+)`), 60*time.Second)
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 10*time.Second, 50*time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "exit status 0 after SIGTERM")
-	case <-time.After(20 * time.Second):
-		t.Fatal("did not exit within 20 s of SIGTERM")
-	}
+	p.WaitReady("http://" + addr)
+	stopping := time.Now()
+	require.NoError(t, p.Stop(), "exit status 0 after SIGTERM")
+	require.Less(t, time.Since(stopping), 20*time.Second, "exited within 20 s of SIGTERM")
 }
 
 // The README's first command: the demo shows 19 of 20 for the site with the
@@ -207,7 +159,7 @@ func TestIntegrationDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test; run without -short (make test)")
 	}
-	cmd, lines := start(t, "demo", "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0")
+	p, lines := start(t, "demo", "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0")
 	base := await(t, lines, regexp.MustCompile(`(http://\S+)/api/v1/aggregates/latest`), 60*time.Second)
 	type agg struct {
 		Group    string `json:"group"`
@@ -262,6 +214,6 @@ func TestIntegrationDemo(t *testing.T) {
 		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&dev) == nil && dev.Counts.Replays > 0
 	}, 30*time.Second, 250*time.Millisecond, "wt-32 replays an old message; its replays are counted")
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	require.NoError(t, cmd.Wait(), "clean exit after Ctrl-C")
+	p.Signal(syscall.SIGINT)
+	require.NoError(t, p.Wait(), "clean exit after Ctrl-C")
 }

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -51,11 +46,8 @@ const (
 
 // spikeGateway is one rollcall process run by TestIntegrationSpike.
 type spikeGateway struct {
-	t      *testing.T
-	dir    string
-	base   string
-	proc   *os.Process
-	exited chan struct{}
+	t    *testing.T
+	proc *testserver.RollcallServer
 }
 
 // startSpikeGateway runs the binary with GOMEMLIMIT and the config cfg
@@ -64,67 +56,20 @@ func startSpikeGateway(t *testing.T, url, cfg string) *spikeGateway {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rollcall.yaml"), []byte(cfg), 0o600))
 	port := testserver.FreePort(t)
-	g := &spikeGateway{t: t, dir: dir, base: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
-	cmd := exec.Command(binary(t), "serve", "--config", filepath.Join(dir, "rollcall.yaml"),
-		"--data-dir", filepath.Join(dir, "data"), "--mqtt-url", url, "--mqtt-client-id", "rollcall-spike",
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", port))
-	cmd.Env = append(os.Environ(), "ROLLCALL_LOG_LEVEL=info", fmt.Sprintf("GOMEMLIMIT=%dMiB", spikeMemLimit>>20))
-	logf, err := os.Create(filepath.Join(dir, "gateway.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
-	g.proc = cmd.Process
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(g.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-g.exited:
-		default:
-			_ = g.proc.Kill()
-			<-g.exited
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
-			t.Logf("gateway log tail:\n%s", tail(string(log), 30))
-		}
+	p := testserver.Rollcall(t, testserver.RollcallBinary(t), testserver.RollcallOptions{
+		Args: []string{"serve", "--config", filepath.Join(dir, "rollcall.yaml"),
+			"--data-dir", filepath.Join(dir, "data"), "--mqtt-url", url, "--mqtt-client-id", "rollcall-spike",
+			"--http-addr", fmt.Sprintf("127.0.0.1:%d", port)},
+		Env:     []string{fmt.Sprintf("GOMEMLIMIT=%dMiB", spikeMemLimit>>20)},
+		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
+		LogPath: filepath.Join(dir, "gateway.log"),
 	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(g.base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 50*time.Millisecond, "gateway ready")
-	return g
+	return &spikeGateway{t: t, proc: p}
 }
 
 // metrics scrapes /metrics: every sample by its series ("name" or
 // `name{labels}`, as exposed).
-func (g *spikeGateway) metrics() map[string]float64 {
-	resp, err := http.Get(g.base + "/metrics")
-	require.NoError(g.t, err)
-	defer resp.Body.Close()
-	return parseMetrics(g.t, resp.Body)
-}
-
-func parseMetrics(t *testing.T, r io.Reader) map[string]float64 {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(l, ' ')
-		require.Positive(t, i, "metrics line %q", l)
-		v, err := strconv.ParseFloat(l[i+1:], 64)
-		require.NoError(t, err, "metrics line %q", l)
-		out[l[:i]] = v
-	}
-	require.NoError(t, sc.Err())
-	return out
-}
+func (g *spikeGateway) metrics() map[string]float64 { return g.proc.Metrics(g.t) }
 
 // settled waits until the ingest and worker queues are empty and the
 // counters stopped moving (the engine publishes its counters at each emit
@@ -153,7 +98,7 @@ func (g *spikeGateway) settled(within time.Duration) map[string]float64 {
 
 // peakRSS returns the process's peak resident set size (VmHWM), in bytes.
 func (g *spikeGateway) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", g.proc.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", g.proc.Pid()))
 	require.NoError(g.t, err)
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
@@ -162,18 +107,12 @@ func (g *spikeGateway) peakRSS() int64 {
 			return kb << 10
 		}
 	}
-	g.t.Fatalf("no VmHWM in /proc/%d/status", g.proc.Pid)
+	g.t.Fatalf("no VmHWM in /proc/%d/status", g.proc.Pid())
 	return 0
 }
 
-func (g *spikeGateway) stop() {
-	require.NoError(g.t, g.proc.Signal(syscall.SIGTERM))
-	select {
-	case <-g.exited:
-	case <-time.After(30 * time.Second):
-		g.t.Fatal("gateway did not stop within 30 s of SIGTERM")
-	}
-}
+// stop sends SIGTERM and waits for the exit (testserver.RollcallStopTimeout).
+func (g *spikeGateway) stop() { _ = g.proc.Stop() }
 
 // spikePhase is one stretch of publishing at a fixed rate.
 type spikePhase struct {

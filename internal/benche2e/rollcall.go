@@ -1,7 +1,6 @@
 package benche2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rollcall-iot/rollcall/internal/scrape"
 )
 
 // buildRollcall builds cmd/rollcall into dir and returns the binary's path.
@@ -92,15 +92,7 @@ func (r *rollcallProc) pid() int { return r.cmd.Process.Pid }
 // metrics scrapes /metrics: every sample by its series as exposed ("name"
 // or `name{labels}`).
 func (r *rollcallProc) metrics() (map[string]float64, error) {
-	resp, err := r.client.Get(r.base + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("/metrics: %s", resp.Status)
-	}
-	return parseMetrics(resp.Body)
+	return scrape.Get(context.Background(), r.client, r.base+"/metrics")
 }
 
 // dumpMetrics saves the current /metrics beside rollcall's log and
@@ -120,29 +112,6 @@ func (r *rollcallProc) dumpMetrics() string {
 		return err.Error()
 	}
 	return name
-}
-
-// parseMetrics reads the Prometheus text format.
-func parseMetrics(rd io.Reader) (map[string]float64, error) {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(l, ' ')
-		if i <= 0 {
-			return nil, fmt.Errorf("metrics: bad line %q", l)
-		}
-		v, err := strconv.ParseFloat(l[i+1:], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics: bad line %q", l)
-		}
-		out[l[:i]] = v
-	}
-	return out, sc.Err()
 }
 
 // handled is the messages rollcall's workers have handled, whatever the

@@ -18,9 +18,7 @@ const DefaultMosquittoMaxInflight = 20
 type MosquittoOption func(*mosquittoConfig)
 
 type mosquittoConfig struct {
-	persistence bool
 	maxInflight int
-	extra       []string
 	// passwordFile and aclFile, when set, turn anonymous access off.
 	passwordFile string
 	aclFile      string
@@ -71,23 +69,11 @@ func MosquittoPasswords(t testing.TB, users map[string]string) string {
 	return path
 }
 
-// WithPersistence turns persistence (sessions and queued messages saved to
-// the data dir on shutdown) on or off. Default: on.
-func WithPersistence(on bool) MosquittoOption {
-	return func(c *mosquittoConfig) { c.persistence = on }
-}
-
 // WithMaxInflightMessages sets max_inflight_messages, the number of QoS 1
 // and 2 messages mosquitto sends to a client before it waits for acks
 // (0 means unlimited). Default: DefaultMosquittoMaxInflight (20).
 func WithMaxInflightMessages(n int) MosquittoOption {
 	return func(c *mosquittoConfig) { c.maxInflight = n }
-}
-
-// WithConfigLines appends raw lines to mosquitto.conf, for settings this
-// package has no option for (e.g. "autosave_interval 1").
-func WithConfigLines(lines ...string) MosquittoOption {
-	return func(c *mosquittoConfig) { c.extra = append(c.extra, lines...) }
 }
 
 // MosquittoServer is a mosquitto started by Mosquitto. Stop may be called
@@ -132,7 +118,7 @@ const maxPortAttempts = 3
 func Mosquitto(t testing.TB, opts ...MosquittoOption) *MosquittoServer {
 	t.Helper()
 	bin := RequireBinary(t, "mosquitto")
-	cfg := mosquittoConfig{persistence: true, maxInflight: DefaultMosquittoMaxInflight}
+	cfg := mosquittoConfig{maxInflight: DefaultMosquittoMaxInflight}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -194,16 +180,13 @@ func (c mosquittoConfig) render(port, tlsPort int, dataDir string) string {
 		fmt.Fprintf(&b, "acl_file %s\n", c.aclFile)
 	}
 	b.WriteString("user root\n")
-	fmt.Fprintf(&b, "persistence %t\n", c.persistence)
+	b.WriteString("persistence true\n")
 	fmt.Fprintf(&b, "persistence_location %s\n", dataDir)
 	b.WriteString("max_queued_messages 0\n")
 	fmt.Fprintf(&b, "max_inflight_messages %d\n", c.maxInflight)
 	b.WriteString("log_dest stderr\n")
 	for _, typ := range []string{"error", "warning", "notice"} {
 		fmt.Fprintf(&b, "log_type %s\n", typ)
-	}
-	for _, l := range c.extra {
-		b.WriteString(l + "\n")
 	}
 	return b.String()
 }
@@ -238,8 +221,8 @@ func (s *MosquittoServer) stopLocked() {
 	}
 }
 
-// Stop stops mosquitto: SIGTERM (with persistence on, mosquitto then saves
-// its state), and a kill after StopTimeout. Stopping a stopped server does
+// Stop stops mosquitto: SIGTERM (mosquitto then saves its persistent
+// state), and a kill after StopTimeout. Stopping a stopped server does
 // nothing.
 func (s *MosquittoServer) Stop() {
 	s.mu.Lock()

@@ -1,6 +1,6 @@
 // Package testserver starts real servers (Debian's mosquitto and
-// Prometheus, and later InfluxDB) as processes on free loopback ports for
-// integration tests, and stops them in t.Cleanup.
+// Prometheus, InfluxDB, and rollcall itself) as processes on free loopback
+// ports for integration tests, and stops them in t.Cleanup.
 //
 // Each server gets a temp config and data dir; its stdout and stderr go to a
 // log file in t.TempDir(), whose tail is printed when the test fails.
@@ -97,17 +97,20 @@ func startProcess(bin string, args []string, logPath string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	defer logf.Close() // the process has its own descriptor
+	return startCmd(exec.Command(bin, args...), logf)
+}
+
+// startCmd starts cmd with its stdout and stderr going to out.
+func startCmd(cmd *exec.Cmd, out io.Writer) (*process, error) {
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
 		return nil, err
 	}
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		_ = logf.Close()
 		close(p.exited)
 	}()
 	return p, nil
@@ -137,7 +140,11 @@ func (p *process) waitTCP(addr string, timeout time.Duration) error {
 
 // stop sends SIGTERM, waits up to StopTimeout, then kills. It returns
 // whether the process had to be killed.
-func (p *process) stop() (killed bool) {
+func (p *process) stop() (killed bool) { return p.stopWithin(StopTimeout) }
+
+// stopWithin sends SIGTERM, waits up to d, then kills. It returns whether
+// the process had to be killed.
+func (p *process) stopWithin(d time.Duration) (killed bool) {
 	select {
 	case <-p.exited:
 		return false
@@ -147,7 +154,7 @@ func (p *process) stop() (killed bool) {
 	select {
 	case <-p.exited:
 		return false
-	case <-time.After(StopTimeout):
+	case <-time.After(d):
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.exited

@@ -89,6 +89,52 @@ type Summary struct {
 	OldestNewest *time.Time `json:"oldest_newest"`
 }
 
+// newSummary returns s in encoding version 2.
+func newSummary(s *aggregate.Summary) Summary {
+	w := Summary{
+		Expected: s.Expected, Reported: s.Reported, Imputed: s.Imputed, Partial: s.Partial,
+		MissingUnlisted: s.MissingUnlisted,
+		Samples:         s.Samples, Duplicates: s.Duplicates, Replays: s.Replays, Late: s.Late,
+	}
+	w.Sum, w.Min, w.Max = floats(s.Values)
+	w.RepLoSum, w.RepLoMin, w.RepLoMax = floats(s.ReportedBounds.Lo)
+	w.RepHiSum, w.RepHiMin, w.RepHiMax = floats(s.ReportedBounds.Hi)
+	w.ImpSum, w.ImpMin, w.ImpMax = floats(s.ImputedValues)
+	w.LoSum, w.LoMin, w.LoMax = floats(s.MissingBounds.Lo)
+	w.HiSum, w.HiMin, w.HiMax = floats(s.MissingBounds.Hi)
+	if s.OldestNewest != math.MaxInt64 {
+		t := time.Unix(0, s.OldestNewest).UTC()
+		w.OldestNewest = &t
+	}
+	return w
+}
+
+// summary returns the aggregate.Summary w encodes.
+func (w *Summary) summary() aggregate.Summary {
+	s := aggregate.Summary{
+		Devices:         aggregate.Devices{Expected: w.Expected, Reported: w.Reported, Imputed: w.Imputed, Partial: w.Partial},
+		Counts:          aggregate.Counts{Samples: w.Samples, Duplicates: w.Duplicates, Replays: w.Replays, Late: w.Late},
+		Values:          span(w.Sum, w.Min, w.Max),
+		ReportedBounds:  aggregate.Bounds{Lo: span(w.RepLoSum, w.RepLoMin, w.RepLoMax), Hi: span(w.RepHiSum, w.RepHiMin, w.RepHiMax)},
+		ImputedValues:   span(w.ImpSum, w.ImpMin, w.ImpMax),
+		MissingBounds:   aggregate.Bounds{Lo: span(w.LoSum, w.LoMin, w.LoMax), Hi: span(w.HiSum, w.HiMin, w.HiMax)},
+		MissingUnlisted: w.MissingUnlisted,
+		OldestNewest:    math.MaxInt64,
+	}
+	if w.OldestNewest != nil {
+		s.OldestNewest = w.OldestNewest.UnixNano()
+	}
+	return s
+}
+
+// floats returns a span's sum, minimum and maximum as wire floats.
+func floats(s aggregate.Span) (sum, lo, hi Float) { return Float(s.Sum), Float(s.Min), Float(s.Max) }
+
+// span is the aggregate.Span of a wire sum, minimum and maximum.
+func span(sum, lo, hi Float) aggregate.Span {
+	return aggregate.Span{Sum: float64(sum), Min: float64(lo), Max: float64(hi)}
+}
+
 // Missing is aggregate.MissingDevice in encoding version 2.
 type Missing struct {
 	Device string `json:"device"`
@@ -147,32 +193,15 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 // aggregate a (which carries the revision, finality, emission time and
 // watermark).
 func NewMessage(gateway string, a aggregate.Aggregate, p *aggregate.Partial) Message {
-	s := &p.Summary
 	m := Message{
 		Version: Version, Gateway: gateway,
 		Group: p.Group, Metric: p.Metric,
 		Window:   aggregate.Window{Start: time.Unix(0, p.Start).UTC(), End: time.Unix(0, p.End).UTC()},
 		Revision: a.Revision, Final: a.Final,
 		EmittedAt: a.EmittedAt.UTC(), Watermark: a.Staleness.Watermark.UTC(),
-		Summary: Summary{
-			Expected: s.Expected, Reported: s.Reported, Imputed: s.Imputed, Partial: s.Partial,
-			Sum: Float(s.Sum), Min: Float(s.Min), Max: Float(s.Max),
-			RepLoSum: Float(s.RepLoSum), RepHiSum: Float(s.RepHiSum),
-			RepLoMin: Float(s.RepLoMin), RepHiMin: Float(s.RepHiMin),
-			RepLoMax: Float(s.RepLoMax), RepHiMax: Float(s.RepHiMax),
-			ImpSum: Float(s.ImpSum), ImpMin: Float(s.ImpMin), ImpMax: Float(s.ImpMax),
-			LoSum: Float(s.LoSum), HiSum: Float(s.HiSum),
-			LoMin: Float(s.LoMin), HiMin: Float(s.HiMin),
-			LoMax: Float(s.LoMax), HiMax: Float(s.HiMax),
-			MissingUnlisted: s.MissingUnlisted,
-			Samples:         s.Samples, Duplicates: s.Duplicates, Replays: s.Replays, Late: s.Late,
-		},
+		Summary: newSummary(&p.Summary),
 		Missing: make([]Missing, 0, len(p.Missing)),
 		Flags:   append([]string{}, p.Flags...),
-	}
-	if s.OldestNewest != math.MaxInt64 {
-		t := time.Unix(0, s.OldestNewest).UTC()
-		m.Summary.OldestNewest = &t
 	}
 	for _, d := range p.Missing {
 		md := Missing{Device: d.Device, State: d.State}
@@ -257,27 +286,10 @@ func (m *Message) check() error {
 
 // Partial returns the mergeable partial m carries.
 func (m *Message) Partial() aggregate.Partial {
-	s := &m.Summary
 	p := aggregate.Partial{
 		Group: m.Group, Metric: m.Metric,
 		Start: m.Window.Start.UnixNano(), End: m.Window.End.UnixNano(),
-		Summary: aggregate.Summary{
-			Expected: s.Expected, Reported: s.Reported, Imputed: s.Imputed, Partial: s.Partial,
-			Sum: float64(s.Sum), Min: float64(s.Min), Max: float64(s.Max),
-			RepLoSum: float64(s.RepLoSum), RepHiSum: float64(s.RepHiSum),
-			RepLoMin: float64(s.RepLoMin), RepHiMin: float64(s.RepHiMin),
-			RepLoMax: float64(s.RepLoMax), RepHiMax: float64(s.RepHiMax),
-			ImpSum: float64(s.ImpSum), ImpMin: float64(s.ImpMin), ImpMax: float64(s.ImpMax),
-			LoSum: float64(s.LoSum), HiSum: float64(s.HiSum),
-			LoMin: float64(s.LoMin), HiMin: float64(s.HiMin),
-			LoMax: float64(s.LoMax), HiMax: float64(s.HiMax),
-			MissingUnlisted: s.MissingUnlisted,
-			Samples:         s.Samples, Duplicates: s.Duplicates, Replays: s.Replays, Late: s.Late,
-			OldestNewest: math.MaxInt64,
-		},
-	}
-	if s.OldestNewest != nil {
-		p.OldestNewest = s.OldestNewest.UnixNano()
+		Summary: m.Summary.summary(),
 	}
 	for _, d := range m.Missing {
 		md := aggregate.MissingDevice{Device: d.Device, State: d.State}

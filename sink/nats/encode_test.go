@@ -257,12 +257,8 @@ func FuzzDecode(f *testing.F) {
 }
 
 func hasNaN(p *aggregate.Partial) bool {
-	s := &p.Summary
-	for _, v := range []float64{
-		s.Sum, s.Min, s.Max, s.ImpSum, s.ImpMin, s.ImpMax, s.LoSum, s.HiSum, s.LoMin, s.HiMin, s.LoMax, s.HiMax,
-		s.RepLoSum, s.RepHiSum, s.RepLoMin, s.RepHiMin, s.RepLoMax, s.RepHiMax,
-	} {
-		if math.IsNaN(v) {
+	for _, s := range []aggregate.Span{p.Values, p.ImputedValues, p.MissingBounds.Lo, p.MissingBounds.Hi, p.ReportedBounds.Lo, p.ReportedBounds.Hi} {
+		if math.IsNaN(s.Sum) || math.IsNaN(s.Min) || math.IsNaN(s.Max) {
 			return true
 		}
 	}
