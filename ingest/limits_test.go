@@ -75,6 +75,6 @@ func TestReasonIndex(t *testing.T) {
 	for i, r := range RejectReasons {
 		require.Equal(t, i, ReasonIndex(r))
 	}
-	require.JSONEq(t, ReasonBadJSON, RejectReasons[ReasonIndex("no such reason")], "unknown reasons count as bad_json")
+	require.Equal(t, ReasonBadJSON, RejectReasons[ReasonIndex("no such reason")], "unknown reasons count as bad_json")
 	require.Equal(t, ReasonRateLimited, ReasonOf(ErrRateLimited))
 }

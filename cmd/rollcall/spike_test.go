@@ -57,9 +57,11 @@ func startSpikeGateway(t *testing.T, url, cfg string) *spikeGateway {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rollcall.yaml"), []byte(cfg), 0o600))
 	port := testserver.FreePort(t)
 	p := testserver.Rollcall(t, testserver.RollcallBinary(t), testserver.RollcallOptions{
-		Args: []string{"serve", "--config", filepath.Join(dir, "rollcall.yaml"),
+		Args: []string{
+			"serve", "--config", filepath.Join(dir, "rollcall.yaml"),
 			"--data-dir", filepath.Join(dir, "data"), "--mqtt-url", url, "--mqtt-client-id", "rollcall-spike",
-			"--http-addr", fmt.Sprintf("127.0.0.1:%d", port)},
+			"--http-addr", fmt.Sprintf("127.0.0.1:%d", port),
+		},
 		Env:     []string{fmt.Sprintf("GOMEMLIMIT=%dMiB", spikeMemLimit>>20)},
 		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
 		LogPath: filepath.Join(dir, "gateway.log"),

@@ -259,7 +259,8 @@ func (s *InfluxServer) query(method, influxql string) ([]InfluxRow, error) {
 		return nil, fmt.Errorf("influxql %q: %s", influxql, out.Error)
 	}
 	var rows []InfluxRow
-	for _, r := range out.Results {
+	if len(out.Results) > 0 { // the first statement's results
+		r := out.Results[0]
 		if r.Error != "" {
 			return nil, fmt.Errorf("influxql %q: %s", influxql, r.Error)
 		}
@@ -277,7 +278,6 @@ func (s *InfluxServer) query(method, influxql string) ([]InfluxRow, error) {
 				rows = append(rows, row)
 			}
 		}
-		break // the first statement's results
 	}
 	return rows, nil
 }

@@ -104,7 +104,7 @@ func Rollcall(t testing.TB, bin string, o RollcallOptions) *RollcallServer {
 		}
 		f, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		require.NoError(t, err, "testserver: rollcall log")
-		defer f.Close() // the process has its own descriptor
+		defer func() { _ = f.Close() }() // the process has its own descriptor
 		out = f
 	}
 	var err error

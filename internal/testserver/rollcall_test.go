@@ -16,7 +16,8 @@ func TestIntegrationRollcall(t *testing.T) {
 		Args: []string{"serve", "--http-addr", addr, "--mqtt-listen", "127.0.0.1:0", "--data-dir", t.TempDir()},
 		URL:  "http://" + addr,
 	})
-	require.Equal(t, RollcallBinary(t), RollcallBinary(t), "built once")
+	first := RollcallBinary(t)
+	require.Equal(t, first, RollcallBinary(t), "built once")
 	m := p.Metrics(t)
 	require.Contains(t, m, `rollcall_messages_total{outcome="accepted"}`)
 	require.Positive(t, m["go_goroutines"])

@@ -97,7 +97,7 @@ func startProcess(bin string, args []string, logPath string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close() // the process has its own descriptor
+	defer func() { _ = logf.Close() }() // the process has its own descriptor
 	return startCmd(exec.Command(bin, args...), logf)
 }
 
