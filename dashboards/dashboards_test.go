@@ -467,7 +467,7 @@ func TestIntegrationDashboards(t *testing.T) {
 		}
 		rev, err := influx.Query(`SELECT max("revision") FROM "rollcall_aggregate" WHERE "group" = 'site-b' AND time > now() - 1h`)
 		return err == nil && len(rev) == 1 && rev[0]["max"].(float64) > 0 &&
-			states["wt-03"] == "silent" && states["wt-05"] == "offline" && replaying["wt-18"]
+			states["site-a/wt-03"] == "silent" && states["site-a/wt-05"] == "offline" && replaying["site-b/wt-18"]
 	}, 30*time.Second, 250*time.Millisecond, "wt-03 silent, wt-05 offline, wt-18 replaying, site-b revised")
 	// Two more scrapes, so the last readings are in Prometheus' rates.
 	time.Sleep(2 * testserver.PrometheusScrapeInterval)
@@ -642,21 +642,21 @@ func checkWhatTheyShow(t *testing.T, runs map[string]*dashboardRun) {
 	for _, r := range tableRows(panel(DevicesUID, "Not live")) {
 		notLive[r["device"].(string)] = r["state"]
 	}
-	require.Equal(t, "silent", notLive["wt-03"])
-	require.Equal(t, "offline", notLive["wt-05"])
+	require.Equal(t, "silent", notLive["site-a/wt-03"])
+	require.Equal(t, "offline", notLive["site-a/wt-05"])
 	var replaying []any
 	for _, r := range tableRows(panel(DevicesUID, "Replaying")) {
 		replaying = append(replaying, r["device"])
 		require.Positive(t, r["replays in range"])
 	}
-	require.Equal(t, []any{"wt-18"}, replaying)
+	require.Equal(t, []any{"site-b/wt-18"}, replaying)
 	all := tableRows(panel(DevicesUID, "Devices"))
 	require.Len(t, all, 20)
 	for _, r := range all {
-		if r["device"] == "wt-16" {
+		if r["device"] == "site-b/wt-16" {
 			require.InDelta(t, 0.6, r["clock offset"], 0.3, "wt-16's clock runs 600 ms behind")
 		}
-		if r["device"] == "wt-12" {
+		if r["device"] == "site-b/wt-12" {
 			require.Positive(t, r["duplicates in range"])
 		}
 	}

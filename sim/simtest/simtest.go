@@ -47,7 +47,8 @@ type Recorder struct {
 // Record connects to url, subscribes to filter at QoS 1 and records until
 // t's cleanup. Messages get Kind from their topic (a topic ending in
 // "/status" is a birth when the payload is "online", else a will), Device
-// from the topic's second-to-last level, At from the arrival time.
+// the identity site/name from the topic's third- and second-to-last
+// levels (the default templates), At from the arrival time.
 func Record(t testing.TB, url, filter string) *Recorder {
 	t.Helper()
 	r := &Recorder{}
@@ -60,8 +61,8 @@ func Record(t testing.TB, url, filter string) *Recorder {
 	tok := r.client.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
 		msg := sim.Message{Topic: m.Topic(), Payload: slices.Clone(m.Payload()), QoS: m.Qos(), At: time.Now()}
 		levels := strings.Split(m.Topic(), "/")
-		if len(levels) >= 2 {
-			msg.Device = levels[len(levels)-2]
+		if len(levels) >= 3 {
+			msg.Device = sim.DeviceID(levels[len(levels)-3], levels[len(levels)-2])
 		}
 		if strings.HasSuffix(m.Topic(), "/status") {
 			msg.Kind = sim.MessageWill
