@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
 const testToken = "s3cret-t0ken-of-32-characters-xx"
@@ -105,7 +106,7 @@ func TestSecretRedacted(t *testing.T) {
 
 	// Serve's startup line says whether there is a token, not which.
 	reg := prometheus.NewRegistry()
-	var serveLogs syncBuffer
+	var serveLogs testserver.LogBuffer
 	s, err := New(cfg, Deps{Store: newStore(t), Engine: goodEngine(), Gatherer: reg}, slog.New(slog.NewTextHandler(&serveLogs, nil)), reg)
 	require.NoError(t, err)
 	_, stop := serveForTest(t, s)
@@ -239,22 +240,4 @@ func TestTLS(t *testing.T) {
 		require.ErrorContains(t, err, "http.tls_cert")
 		require.ErrorContains(t, err, "exist.pem")
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

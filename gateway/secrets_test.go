@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,27 +25,9 @@ import (
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
-// lockedBuffer is a log sink for a gateway's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runLogged starts a gateway logging at debug into buf; it stops in
 // t.Cleanup.
-func runLogged(t *testing.T, cfg gateway.Config, buf *lockedBuffer) *gatewaytest.Gateway {
+func runLogged(t *testing.T, cfg gateway.Config, buf *testserver.LogBuffer) *gatewaytest.Gateway {
 	t.Helper()
 	return gatewaytest.Start(t, cfg,
 		gatewaytest.WithLogger(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
@@ -109,7 +89,7 @@ func TestSecretsNeverShownEmbeddedBroker(t *testing.T) {
 	}}
 	cfg.NATS.Enabled = true // its NATS client still connects without credentials
 	cfg.NATS.MaxBytes = 64 << 20
-	var buf lockedBuffer
+	var buf testserver.LogBuffer
 	g := runLogged(t, cfg, &buf)
 
 	pool := x509.NewCertPool()
@@ -154,7 +134,7 @@ func TestIntegrationSecretsNeverShownExternalBroker(t *testing.T) {
 	cfg.LogLevel = "debug"
 	cfg.MQTT.URL = m.URL
 	cfg.MQTT.Username, cfg.MQTT.Password = "rollcall", ingest.Secret(pw)
-	var buf lockedBuffer
+	var buf testserver.LogBuffer
 	g := runLogged(t, cfg, &buf)
 	requireNoSecrets(t, g, cfg, buf.String(), pw)
 }

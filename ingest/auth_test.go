@@ -349,7 +349,7 @@ func TestBrokerSecurityValidation(t *testing.T) {
 
 func TestBrokerAnonymousOptInWarnsAtStart(t *testing.T) {
 	verifyNoLeaks(t)
-	var buf syncBuffer
+	var buf testserver.LogBuffer
 	b, err := NewBroker(BrokerConfig{Listen: "0.0.0.0:0", AllowAnonymous: true, StoreDir: t.TempDir()},
 		slogTo(&buf))
 	require.NoError(t, err)
@@ -407,7 +407,7 @@ func TestByteSize(t *testing.T) {
 func TestSecretRedacted(t *testing.T) {
 	const pw = "hunter2"
 	s := Secret(pw)
-	var buf syncBuffer
+	var buf testserver.LogBuffer
 	slogTo(&buf).Info("x", "password", s)
 	j, err := json.Marshal(struct{ P Secret }{s})
 	require.NoError(t, err)
@@ -418,4 +418,4 @@ func TestSecretRedacted(t *testing.T) {
 	require.Empty(t, Secret("").String())
 }
 
-func slogTo(w *syncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+func slogTo(w *testserver.LogBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

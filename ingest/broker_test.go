@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +12,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
 // verifyNoLeaks checks, after every other cleanup of t has run (servers
@@ -237,7 +238,7 @@ func TestBrokerListenFailureFailsFast(t *testing.T) {
 
 func TestBrokerLogsThroughSlog(t *testing.T) {
 	verifyNoLeaks(t)
-	var buf syncBuffer
+	var buf testserver.LogBuffer
 	b, err := NewBroker(BrokerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()},
 		slog.New(slog.NewTextHandler(&buf, nil)))
 	require.NoError(t, err)
@@ -249,29 +250,12 @@ func TestBrokerLogsThroughSlog(t *testing.T) {
 	require.NotContains(t, out, "level=DEBUG", "debug is off when the handler does not enable it")
 
 	// With debug on, nats-server's notices come through slog.
-	var dbg syncBuffer
+	var dbg testserver.LogBuffer
 	b, err = NewBroker(BrokerConfig{Listen: "127.0.0.1:0", StoreDir: t.TempDir()},
 		slog.New(slog.NewTextHandler(&dbg, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(t, err)
 	b.Shutdown()
 	require.Contains(t, dbg.String(), `level=DEBUG msg="Listening for MQTT clients on mqtt://127.0.0.1:`)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestBrokerConfigValidate(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/rollcall-iot/rollcall/api/apiclient"
 	"github.com/rollcall-iot/rollcall/gateway"
 	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
+	"github.com/rollcall-iot/rollcall/internal/testserver"
 	"github.com/rollcall-iot/rollcall/sim"
 	"github.com/rollcall-iot/rollcall/sim/simtest"
 	"github.com/rollcall-iot/rollcall/staleness"
@@ -69,7 +69,7 @@ type env struct {
 	gw   *gatewaytest.Gateway
 	api  *apiclient.Client
 	base string
-	logs *logBuffer
+	logs *testserver.LogBuffer
 	// passwords are the devices' credentials (sim.Config.DevicePasswords)
 	// when the broker authenticates them; nil otherwise.
 	passwords map[string]string
@@ -110,11 +110,11 @@ func newEnv(t *testing.T, s sim.Scenario, mutate func(*gateway.Config)) *env {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	e := &env{t: t, s: s, logs: &logBuffer{}}
+	e := &env{t: t, s: s, logs: &testserver.LogBuffer{}}
 	// Registered before the gateway's own cleanup, so run after it.
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("log of scenario %s (last lines):\n%s", s.Name, e.logs.tail(150))
+			t.Logf("log of scenario %s (last lines):\n%s", s.Name, e.logs.Tail(150))
 		}
 	})
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -353,29 +353,6 @@ func waitFor(ctx context.Context, d, step time.Duration, cond func() bool) bool 
 		}
 		time.Sleep(step)
 	}
-}
-
-// logBuffer collects log lines, safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// tail returns the last n lines.
-func (l *logBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(l.b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 const sec = time.Second

@@ -1,7 +1,6 @@
 package influx
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
 
 // bubbleSink is a sink inside a synctest bubble: fake time, the fake server
@@ -175,7 +174,7 @@ func TestRunConfigErrorKeepsSpooling(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := newFake()
 		fake.set(response{status: http.StatusUnauthorized})
-		var logs syncBuffer
+		var logs testserver.LogBuffer
 		cfg := testConfig("http://influx.test:8086", t.TempDir(), nil)
 		cfg.Sleep, cfg.Transport = nil, handlerTransport{fake}
 		s, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
@@ -245,24 +244,6 @@ func TestRunLifecycle(t *testing.T) {
 		stop()
 		require.NoError(t, s.Close())
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // Spooled records the journal cannot read back (a damaged segment) are
