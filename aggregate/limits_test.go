@@ -46,3 +46,28 @@ func TestEngineMaxOpenWindows(t *testing.T) {
 		require.Equal(t, 8.0, testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeAccepted)))
 	})
 }
+
+// A name the fleet file lists under site-a, on a topic of site-b, is not
+// site-a's device: it is rejected wrong_site (counted, sampled, never
+// merged into site-a/d1), while site-a/d1 itself is accepted.
+func TestEngineWrongSite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2)
+		ts := time.Now()
+		p := []byte(fmt.Sprintf(`{"seq":1,"ts":%d,"metrics":{"power_kw":1}}`, ts.UnixMilli()))
+		require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "site-b", Device: "site-b/d1", Payload: p, Received: ts.UnixNano()}))
+		require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/d1", Payload: p, Received: ts.UnixNano()}))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, 1.0, testutil.ToFloat64(h.e.m.rejected.WithLabelValues(ingest.ReasonWrongSite)))
+		require.Equal(t, 1.0, testutil.ToFloat64(h.e.m.messages.WithLabelValues(OutcomeAccepted)), "site-a/d1's reading, not a duplicate of site-b's")
+		samples, _ := h.e.Rejects()
+		require.Len(t, samples, 1)
+		require.Equal(t, ingest.ReasonWrongSite, samples[0].Reason)
+		require.Equal(t, "site-b/d1", samples[0].Device)
+		require.Contains(t, samples[0].Detail, "lists d1 under site-a, not under site-b")
+		ds, err := h.e.Devices(t.Context(), DeviceFilter{ID: "site-b/d1"})
+		require.NoError(t, err)
+		require.Empty(t, ds, "site-b/d1 never joined the roster")
+	})
+}
