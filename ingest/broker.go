@@ -45,7 +45,7 @@ const (
 // value of every field except StoreDir means its default.
 type BrokerConfig struct {
 	// Listen is the MQTT listen address, host:port. Port 0 picks a free
-	// port (see Broker.MQTTAddr). Default: DefaultMQTTListen (":1883").
+	// port (see Broker.MQTTAddr). Default: DefaultMQTTListen ("127.0.0.1:1883": loopback, see AllowAnonymous).
 	Listen string `yaml:"listen"`
 	// NATSListen is the NATS client listen address, host:port, kept for
 	// federation. Port 0 picks a free port. Default: DefaultNATSListen
