@@ -42,14 +42,10 @@ type devMetric struct {
 	hasReduced    bool
 }
 
-// plausible reports whether v fits the metric's physical envelope: within
-// [min, max], and for a monotonic counter not below its last value in the
-// same boot (a reboot may reset it).
+// plausible reports whether v of reading r fits the metric's physical
+// envelope (staleness.Metric.Plausible), given the device's last sample.
 func (m *devMetric) plausible(v float64, r *ingest.Reading) bool {
-	if v < m.spec.Min || v > m.spec.Max {
-		return false
-	}
-	return !m.spec.Monotonic || !m.has || r.TS <= m.lastTS || r.Boot != m.lastBoot || v >= m.last
+	return m.spec.Plausible(v, m.has && r.TS > m.lastTS && r.Boot == m.lastBoot, m.last)
 }
 
 // recordReduced remembers the device-level value of the window at start.

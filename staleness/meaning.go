@@ -97,6 +97,17 @@ type LastKnown struct {
 	HasReduced bool
 }
 
+// Plausible reports whether v fits the metric's physical envelope: within
+// [Min, Max], and for a monotonic counter not below prev when v is a later
+// sample of the same boot as prev (after; a reboot may reset a counter,
+// and an older sample arriving late is not compared).
+func (m *Metric) Plausible(v float64, after bool, prev float64) bool {
+	if v < m.Min || v > m.Max {
+		return false
+	}
+	return !m.Monotonic || !after || v >= prev
+}
+
 // MissingBounds returns the bounds of a missing device's device-level value
 // in the window [start, end) (Unix ns; see docs/semantics.md).
 //

@@ -61,3 +61,34 @@ func TestMetricMissingBounds(t *testing.T) {
 	lo, hi = m.MissingBounds(&LastKnown{}, 10*sec, 20*sec)
 	require.Equal(t, [2]float64{0, 20}, [2]float64{lo, hi}, "rate × window, not below 0 for a counter")
 }
+
+func TestMetricPlausible(t *testing.T) {
+	t.Parallel()
+	power := Metric{Min: 0, Max: 100, MaxRatePerS: math.Inf(1)}
+	counter := Metric{Min: 0, Max: math.Inf(1), Monotonic: true}
+	tests := []struct {
+		name  string
+		m     Metric
+		v     float64
+		after bool
+		prev  float64
+		want  bool
+	}{
+		{"inside the range", power, 50, true, 90, true},
+		{"at the bounds", power, 100, false, 0, true},
+		{"above max", power, 100.5, false, 0, false},
+		{"below min", power, -1, false, 0, false},
+		{"not monotonic: may fall", power, 10, true, 90, true},
+		{"counter rises", counter, 11, true, 10, true},
+		{"counter stays", counter, 10, true, 10, true},
+		{"counter falls in the same boot", counter, 9, true, 10, false},
+		{"counter falls after a reboot or out of order", counter, 9, false, 10, true},
+		{"counter below its min", counter, -1, false, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, tt.m.Plausible(tt.v, tt.after, tt.prev))
+		})
+	}
+}
