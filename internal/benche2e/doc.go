@@ -1,0 +1,26 @@
+// Package benche2e is rollcall's end-to-end benchmark (`make bench-e2e`,
+// DESIGN.md § Performance and limits): the rollcall binary and a bare paho
+// subscriber that only counts, run back to back on the same mosquitto and
+// the same workload, each measured by its own process's CPU time
+// (/proc/<pid>/stat) and by the rate at which it takes the messages.
+//
+// Scenarios:
+//
+//   - rate: QoS 0 at a fixed publish rate (default 40k messages/s): CPU
+//     seconds per million messages of each subscriber; for rollcall also its
+//     RSS with the whole fleet tracked and how long after the watermark
+//     passes a window its provisional aggregate is emitted.
+//   - max: QoS 0, published as fast as the broker takes it: the rate each
+//     subscriber sustains (rollcall sheds what it cannot take, and says so).
+//   - drain: QoS 1 backlog drain: K messages queued by mosquitto for an
+//     offline persistent session, then the subscriber starts; the time until
+//     it has handled all of them (the bare subscriber acknowledges each
+//     message itself; rollcall after its journal's group commit).
+//
+// Subjects: "paho" (count only), "paho+json" (decodes each payload with
+// encoding/json, the rate target's reference) and "rollcall" (`rollcall
+// serve --mqtt-url`, default configuration, a fleet file listing every
+// device). The publisher is a minimal MQTT client in this process; the
+// subjects and mosquitto are separate processes. The machine is shared and
+// has two cores: the CPU-time figures are the ones to compare, and each
+package benche2e
