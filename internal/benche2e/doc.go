@@ -23,4 +23,20 @@
 // device). The publisher is a minimal MQTT client in this process; the
 // subjects and mosquitto are separate processes. The machine is shared and
 // has two cores: the CPU-time figures are the ones to compare, and each
+// measurement is repeated (Config.Runs), subjects interleaved.
+//
+// # Running it
+//
+// Run runs Config.Scenarios, each measurement Config.Runs times, and writes
+// a table per scenario, with the subjects' ratios, to Config.Out;
+// cmd/benche2e is its command line (`make bench-e2e`, flags in
+// BENCHE2E_FLAGS). For each measurement it starts a mosquitto on a free
+// loopback port (or uses Config.Broker, which it neither starts nor stops)
+// and the subject: the bare subscriber is the running binary re-executed
+// with SubscriberCommand (so cmd/benche2e's main must hand that
+// subcommand to RunSubscriber), rollcall is Config.Rollcall or built with
+// go build. Both are stopped when the measurement ends (SIGTERM or a
+// closed stdin, then SIGKILL). Their configs, data and logs go to
+// Config.WorkDir, by default a temp dir that is removed at the end unless
+// Config.Keep is set or a measurement failed or was incomplete.
 package benche2e
