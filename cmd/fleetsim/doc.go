@@ -16,6 +16,7 @@
 // It runs sim.Fleet until the scenario's duration has passed (0: until
 // stopped) or SIGINT or SIGTERM, draws a progress line while stderr is a
 // terminal, and prints a summary to stderr (sim.Stats: readings, sent,
-// failed, lost, dropped and unsent messages, and the faults injected). It exits 0 when done, 1
-// when the run fails and 2 for a usage or scenario error.
+// failed, lost, dropped and unsent messages, and the faults injected). It
+// exits 0 when done, 1 when the run fails and 2 for a usage or scenario
+// error.
 package main

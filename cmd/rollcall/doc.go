@@ -25,13 +25,13 @@
 // published. Its heap is bounded by DemoMemoryLimit unless GOMEMLIMIT is
 // set.
 //
-// query and devices read a running rollcall's API (package api/apiclient)
-// at -url or ROLLCALL_URL, with -token or ROLLCALL_HTTP_TOKEN, and print a
+// query and devices read a running rollcall's API (package api/apiclient) at
+// -url or ROLLCALL_URL, with -token or ROLLCALL_HTTP_TOKEN, and print a
 // table or, with -json, the API's JSON; `rollcall devices site-a/wt-07`
-// shows one device, named by its fleet-wide identity (site/name). passwd prints the bcrypt hash
-// (DefaultBcryptCost) of the password line on stdin, for
-// broker.auth.devices_file and broker.auth.users[].password_hash; it never
-// echoes the password. Each subcommand's -help lists its flags.
+// shows one device, named by its fleet-wide identity (site/name). passwd
+// prints the bcrypt hash (DefaultBcryptCost) of the password line on stdin,
+// for broker.auth.devices_file and broker.auth.users[].password_hash; it
+// never echoes the password. Each subcommand's -help lists its flags.
 //
 // # Exit status
 //
