@@ -42,7 +42,9 @@
 //	                from the stream.
 //
 // HEAD is accepted wherever GET is. An /api/v1 route refuses query
-// parameters it does not take (400 bad_parameter), to catch typos.
+// parameters it does not take (400 bad_parameter), to catch typos. A device
+// is named by its fleet-wide identity, site/name (ingest.ID), in answers and
+// in ?device=; the device route takes it as its two path segments.
 //
 // # Authentication
 //

@@ -1,6 +1,8 @@
-// Package ingest is the trust boundary: the MQTT subscription (paho), the
-// embedded broker (nats-server with its MQTT listener and JetStream), topic
-// templates, and the decoding and validation of payloads into Readings.
+// Package ingest is the trust boundary: the MQTT subscription (paho, over
+// TCP or TLS), the embedded broker (nats-server with its MQTT listener and
+// JetStream; per-device authentication and ACLs, and a TLS listener), topic
+// templates and device identities, and the decoding and validation of
+// payloads into Readings.
 //
 // # Consumes
 //
@@ -31,12 +33,38 @@
 //   - A payload that fails validation: rejected with its reason (too_large,
 //     bad_json, bad_ts, future_ts, spoofed, bad_value, too_many_metrics),
 //     counted by the worker in rollcall_messages_rejected_total{reason}.
+//     spoofed: the payload's device field names another device than the
+//     topic (neither its identity nor its name).
+//   - With broker.auth, a client publishing on a topic its ACL does not
+//     allow (a device on another device's topics) is refused by the
+//     embedded broker before rollcall sees the message: not counted here.
 //   - QoS 0 while the ingest queue is full: shed,
 //     rollcall_ingest_dropped_total{reason="overload"}.
 //   - QoS 1 while the ingest queue stays full for mqtt.queue_wait (only when
 //     the broker's in-flight window exceeds the queue): not dropped but left
 //     unacknowledged for the broker to redeliver,
 //     rollcall_ingest_unacked_total.
+//
+// # Identity
+//
+// A device is named by its fleet-wide identity, site/name: ID joins the
+// topic's site and device placeholders (SplitID inverts it), so that
+// wt-01 at site-a and wt-01 at site-b are two devices in every stage,
+// store and interface. Message.Device, the devices file and the broker's
+// ACLs use it.
+//
+// # The embedded broker's security
+//
+// BrokerAuth: a devices file maps each identity to a bcrypt hash (rollcall
+// passwd); a device connects with its identity as username and may publish
+// only on its own telemetry and status topics. Other clients are
+// broker.auth.users with explicit topic permissions. BrokerTLS: a TLS MQTT
+// listener whose certificate, key and client CA are reloaded on SIGHUP
+// (Broker.ReloadTLS); with a client CA every client presents a certificate
+// whose CN is its identity or user name. Without auth the broker takes
+// anonymous clients, and a listener that is not on loopback is refused at
+// start unless broker.allow_anonymous. rollcall's own subscription uses a
+// user made at start (Broker.Subscriber).
 //
 // # Admission limits and the rejects sample
 //

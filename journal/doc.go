@@ -1,9 +1,9 @@
 // Package journal is a segmented, append-only, crash-safe log of records
 // with group commit and compressed, checksummed blocks. rollcall uses it
-// twice: the ingest journal (a QoS 1 message is acknowledged once Commit has
-// made it durable, and the journal is replayed after a crash) and the
-// InfluxDB sink's spool (store-and-forward under a byte limit, dropping the
-// oldest segment when full).
+// twice: the ingest journal (the stage journal/ingestlog: a QoS 1 message
+// is acknowledged once Commit has made it durable, and the journal is
+// replayed after a crash) and the InfluxDB sink's spool (store-and-forward
+// under a byte limit, dropping the oldest segment when full).
 //
 // # Consumes
 //

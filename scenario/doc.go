@@ -29,6 +29,15 @@
 //     faults: nothing counted twice, duplicates counted exactly, the
 //     replaying device flagged within three repetitions and unflagged after
 //     replay.quiet.
+//   - TestIntegrationSiteTwins (issue 13) runs two sites whose turbines
+//     have the same names (wt-01 … wt-05 at both): every final aggregate of
+//     both sites is exact and complete, one twin's duplicates are charged
+//     to it alone, and the API, InfluxDB and Prometheus each show ten
+//     distinct devices (identities site/name).
+//   - TestIntegrationSpoofRefusedByBroker runs the spoof fault against a
+//     broker with per-device credentials (broker.auth.devices_file): the
+//     broker refuses the spoofed messages, so the target accepts exactly its
+//     own readings and nothing is rejected spoofed.
 //
 // Every scenario is two sites of five turbines reporting every 250 ms,
 // scored in 2 s windows (the truth's windows match the gateway's). What the

@@ -31,7 +31,16 @@
 //
 // Devices with an MQTT connection of their own (offline faults,
 // Scenario.LastWill) publish "online" on their status topic when it comes up
-// and have the Last Will "offline"; all others share one connection.
+// and have the Last Will "offline"; all others share one connection. With
+// Config.DevicePasswords every device has a connection of its own and
+// authenticates with its identity as username, as a broker with per-device
+// credentials requires (a spoof fault then publishes with the spoofer's
+// credentials, which such a broker refuses).
+//
+// A device is named by its fleet-wide identity, site/name (DeviceID), in
+// the truth, the Messages and the scenario's fault lists (where a bare name
+// still works while it is unique in the fleet); with numbering "site" the
+// same names repeat at every site.
 //
 // The ground truth goes to Config.Truth as JSON lines: a TruthRun, one
 // TruthWindow per group, metric and window (the statistics over the devices

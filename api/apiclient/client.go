@@ -1,9 +1,3 @@
-// Package apiclient is a Go client of rollcall's HTTP API (package api),
-// used by the `rollcall query` and `rollcall devices` commands.
-//
-// Every method takes a context and makes one or more GET requests; an
-// answer other than 2xx comes back as an *api.Error with its status, code
-// and message. A Client is safe for concurrent use.
 package apiclient
 
 import (

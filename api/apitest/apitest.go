@@ -1,9 +1,3 @@
-// Package apitest runs a whole rollcall gateway for tests of what a person
-// sees through the HTTP API: the status page in a browser, and the CLI.
-//
-// The gateway is gatewaytest's: it listens on loopback ports chosen by the
-// kernel, keeps its data in t.TempDir(), and is stopped, and waited for, in
-// t.Cleanup.
 package apitest
 
 import (

@@ -1,8 +1,3 @@
-// Command benche2e is rollcall's end-to-end benchmark (`make bench-e2e`):
-// rollcall and a bare paho subscriber that only counts, back to back on the
-// same mosquitto and workload; it prints each one's rate and CPU seconds
-// per million messages, and the ratios. See package internal/benche2e and
-// docs/benchmarks.md.
 package main
 
 import (

@@ -1,6 +1,3 @@
-// Command fleetsim simulates a fleet of wind turbines (and generic devices)
-// publishing telemetry over MQTT to any broker, injects the faults a scenario
-// scripts, and writes the ground truth as JSON lines. See docs/simulator.md.
 package main
 
 import (

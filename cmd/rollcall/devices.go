@@ -23,7 +23,7 @@ device in detail.
 
   rollcall devices                          every device
   rollcall devices --state silent           the silent ones (also: live, late, offline, delayed, replaying, never_seen, retired)
-  rollcall devices --group site-a wt-07     one device
+  rollcall devices site-a/wt-07             one device
 
 Flags:
 `

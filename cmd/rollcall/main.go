@@ -1,5 +1,3 @@
-// Command rollcall is the gateway: MQTT in, windowed aggregates that say how
-// much of the fleet they saw out. See README.md.
 package main
 
 import (

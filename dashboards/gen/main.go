@@ -1,7 +1,3 @@
-// Command gen writes rollcall's Grafana dashboards as JSON into
-// dashboards/grafana/dashboards. Run it with `go generate ./dashboards`
-// after changing a dashboard; TestDashboardsGenerated fails while the
-// committed JSON differs from what the Go definitions produce.
 package main
 
 import (

@@ -1,9 +1,3 @@
-// Package gatewaytest runs a whole rollcall gateway in the test's process:
-// its embedded broker and its API on loopback ports the kernel chooses, its
-// data in t.TempDir(). Start waits until /readyz answers 200 and stops the
-// gateway, and waits for it, in t.Cleanup; Metrics scrapes its /metrics.
-//
-// Tests that run the rollcall binary as a process use testserver.Rollcall.
 package gatewaytest
 
 import (

@@ -1,12 +1,3 @@
-// Package scrape reads a Prometheus /metrics page into a flat map of
-// samples, for tests and benchmarks that check rollcall's counters from
-// outside the process.
-//
-// The page is parsed with the text parser of prometheus/common's expfmt;
-// each sample is keyed by its series as the text format spells it: the
-// name alone, or name{label="value",...} with the labels sorted by name.
-// A histogram gives name_bucket{...,le="..."}, name_sum and name_count; a
-// summary name{...,quantile="..."}, name_sum and name_count.
 package scrape
 
 import (

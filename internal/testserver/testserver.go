@@ -1,13 +1,3 @@
-// Package testserver starts real servers (Debian's mosquitto and
-// Prometheus, InfluxDB, and rollcall itself) as processes on free loopback
-// ports for integration tests, and stops them in t.Cleanup.
-//
-// Each server gets a temp config and data dir; its stdout and stderr go to a
-// log file in t.TempDir(), whose tail is printed when the test fails.
-//
-// A missing server binary skips the test, or fails it under CI=true (see
-// RequireBinary). `make test` installs the binaries with
-// scripts/install-servers.sh.
 package testserver
 
 import (

@@ -1,7 +1,3 @@
-// Package simtest holds test helpers around the fleet simulator: an embedded
-// MQTT broker, a Recorder that subscribes to a broker and keeps what it
-// receives, and Recompute, which computes the ground-truth windows from
-// recorded telemetry (to check the simulator's truth, or to score a run).
 package simtest
 
 import (

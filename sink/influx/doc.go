@@ -37,9 +37,9 @@
 // written as one point per device in measurement rollcall_device, at the
 // snapshot time aligned to the interval:
 //
-//   - tags: group, device;
+//   - tags: group, device (its fleet-wide identity, site/name);
 //   - fields: state (string: live, late, silent, offline, delayed,
-//     never_seen), replaying and listed (booleans), interval_s (learned
+//     never_seen, retired), replaying and listed (booleans), interval_s (learned
 //     reporting interval), phi, accepted, duplicates, replays and rejected
 //     (integers, cumulative since the device was first tracked; rejected
 //     over every reason), and, once the device has been seen, age_s

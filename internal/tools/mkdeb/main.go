@@ -1,15 +1,3 @@
-// Command mkdeb builds rollcall's Debian package from binaries that
-// `make dist` built, with nfpm (github.com/goreleaser/nfpm/v2). It is a
-// build tool: nothing of it is linked into rollcall.
-//
-//	go run ./internal/tools/mkdeb -version v1.2.3 -arch arm64 -bin dist/linux-arm64 -o dist
-//
-// The package holds /usr/bin/rollcall and /usr/bin/fleetsim, the hardened
-// unit /lib/systemd/system/rollcall.service, the conffiles
-// /etc/rollcall/rollcall.yaml and /etc/rollcall/devices.yaml.example, and the
-// documentation; its maintainer scripts (deploy/debian) create the system user
-// rollcall and start nothing. File times come from SOURCE_DATE_EPOCH when it
-// is set, so a rebuild of the same commit gives the same package.
 package main
 
 import (
