@@ -37,7 +37,8 @@ func TestIntegrationSiteTwins(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test (real-time scenario); run without -short")
 	}
-	t.Parallel()
+	// Not parallel: it runs before the calibration's parallel scenarios,
+	// which need the machine to themselves to keep to their schedule.
 	influx := testserver.InfluxDB(t)
 	s := fleet(t, "site-twins", 16*sec,
 		sim.FaultSpec{Kind: sim.FaultDuplicate, Devices: one("site-a/wt-01")})
@@ -152,7 +153,8 @@ func TestIntegrationSpoofRefusedByBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test (real-time scenario); run without -short")
 	}
-	t.Parallel()
+	// Not parallel (see TestIntegrationSiteTwins): ten device connections,
+	// each with a JetStream session, are a load of their own.
 	const spoofer, target = "site-a/wt-02", "site-a/wt-03"
 	s := fleet(t, "spoof-auth", 10*sec,
 		sim.FaultSpec{Kind: sim.FaultSpoof, Devices: one(spoofer), Target: target, From: 2 * sec})

@@ -92,7 +92,7 @@ func arrivals(msgs []Message, start time.Time) map[string][]arrival {
 		a.ok = err == nil && a.tm.Metrics != nil
 		if m.Kind == MessageTelemetry {
 			var r ingest.Reading
-			a.reason = ingest.ReasonOf(dec.Decode("s", a.topic, m.Payload, time.Now().UnixNano(), &r))
+			a.reason = ingest.ReasonOf(dec.Decode("s", ingest.ID("s", a.topic), m.Payload, time.Now().UnixNano(), &r))
 		}
 		if a.ok && (a.topic == "wt-15" || a.topic == "wt-16") {
 			clock = max(clock, a.tm.TS.Sub(start))
@@ -116,7 +116,7 @@ func checkFaultsOnTheWire(t *testing.T, url string) {
 	telemetry := func(dev string) []arrival {
 		var out []arrival
 		for _, a := range byDev[dev] {
-			if a.Kind == MessageTelemetry && a.Device == dev || a.Kind == MessageTelemetry && a.Device == "" {
+			if a.Kind == MessageTelemetry && a.Device == DeviceID("s", dev) || a.Kind == MessageTelemetry && a.Device == "" {
 				out = append(out, a)
 			}
 		}
