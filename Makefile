@@ -56,6 +56,16 @@ bench-e2e:
 	scripts/install-servers.sh mosquitto
 	$(GO) run ./cmd/benche2e $(BENCHE2E_FLAGS)
 
+# Redraw the dashboard screenshots in docs/img (docs/dashboards.md §
+# Screenshots): run every dashboard query against a real InfluxDB and
+# Prometheus, save the results as snapshots in dashboards/testdata/snapshots,
+# and draw them with headless Chromium.
+.PHONY: dashboard-screenshots
+dashboard-screenshots:
+	scripts/install-servers.sh influxd prometheus chromium
+	$(GO) test ./dashboards -run TestIntegrationDashboards -count=1 -update
+	$(GO) run ./cmd/dashrender
+
 # gofmt and vet, then golangci-lint with .golangci.yml (the pinned version,
 # installed by scripts/install-lint.sh on first use). LINT_FLAGS passes more
 # flags, e.g. LINT_FLAGS=--fix or LINT_FLAGS='--new-from-rev=main'.

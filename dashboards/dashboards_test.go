@@ -3,6 +3,7 @@ package dashboards
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 	"github.com/rollcall-iot/rollcall/sim"
 )
 
-var update = flag.Bool("update", false, "rewrite the dashboard JSON in grafana/dashboards and the images in docs/img")
+var update = flag.Bool("update", false, "rewrite the dashboard JSON in grafana/dashboards and the snapshots in "+SnapshotDir)
 
 // dashboardsDir holds the committed JSON files.
 var dashboardsDir = filepath.Join(Dir, "dashboards")
@@ -424,15 +425,14 @@ faults:
 // TestIntegrationDashboards runs every panel and annotation query of every
 // dashboard, expanded as Grafana expands them, against a real InfluxDB and
 // a real Prometheus filled by a gateway (InfluxDB and Prometheus sinks on)
-// that a simulated fleet feeds, and requires data from each. Then it
-// renders each dashboard from the same results with headless Chromium:
-// into the test's artifact directory, and with -update into
-// docs/img/dashboard-*.png.
+// that a simulated fleet feeds, and requires data from each. It writes
+// each dashboard's results as a Snapshot into the test's artifact
+// directory, and with -update into SnapshotDir, from which cmd/dashrender
+// draws docs/img/dashboard-*.png.
 func TestIntegrationDashboards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test; run without -short (make test)")
 	}
-	chromium := testserver.RequireBinary(t, "chromium")
 	dss := provisioned(t)
 	dashboards, _ := loadDashboards(t)
 
@@ -502,18 +502,15 @@ func TestIntegrationDashboards(t *testing.T) {
 			_, err = c.run(t.Context(), d, &one)
 			require.NoError(t, err, "with one value per variable")
 
-			page, height := renderPage(dr)
+			snap := dr.snapshot()
 			dir := t.ArtifactDir()
-			html := filepath.Join(dir, d.UID+".html")
-			require.NoError(t, os.WriteFile(html, []byte(page), 0o644))
-			png := filepath.Join(dir, "dashboard-"+strings.TrimPrefix(d.UID, "rollcall-")+".png")
-			require.NoError(t, screenshot(t.Context(), chromium, html, png, t.TempDir(), height))
+			require.NoError(t, WriteSnapshot(dir, snap))
+			checkSnapshotRoundTrip(t, filepath.Join(dir, d.UID+".json"), snap)
 			if *update {
-				b, err := os.ReadFile(png)
-				require.NoError(t, err)
-				require.NoError(t, os.WriteFile(filepath.Join("..", "docs", "img", filepath.Base(png)), b, 0o644))
+				require.NoError(t, os.MkdirAll(SnapshotDir, 0o755))
+				require.NoError(t, WriteSnapshot(SnapshotDir, snap))
 			}
-			t.Logf("%d panels, %d queries; rendered to %s", len(dr.panels), queries(dr), png)
+			t.Logf("%d panels, %d queries; snapshot in %s", len(dr.panels), queries(dr), dir)
 		})
 	}
 	if !t.Failed() {
@@ -535,7 +532,7 @@ func checkRun(t *testing.T, dr *dashboardRun) {
 		}
 		names := pr.fieldNames()
 		for _, o := range pr.panel.FieldConfig.Overrides {
-			require.True(t, slices.ContainsFunc(names, func(n string) bool { return matches(o.Matcher, n) }),
+			require.True(t, slices.ContainsFunc(names, o.Matcher.Matches),
 				"%q: override %s %v matches none of %q", pr.title, o.Matcher.ID, o.Matcher.Options, names)
 		}
 		if sb, ok := pr.panel.Options["sortBy"].([]any); ok {
@@ -558,26 +555,26 @@ func checkMappings(t *testing.T, pr *panelRun) {
 		if _, ok := v.(string); !ok {
 			return
 		}
-		o := opts(pr.panel, name)
-		if len(o.mappings) == 0 {
+		o := pr.panel.FieldOptions(name)
+		if len(o.Mappings) == 0 {
 			return
 		}
-		_, _, ok := mapped(o.mappings, v)
+		_, ok := o.Map(v)
 		require.True(t, ok, "%q: %s value %q has no mapping", pr.title, name, v)
 	}
 	for _, r := range pr.results {
-		if r.table != nil {
-			cols, rows := organized(pr.panel, r.table)
-			for _, row := range rows {
+		if r.Table != nil {
+			t := pr.panel.OrganizeTable(r.Table)
+			for _, row := range t.Rows {
 				for i, v := range row {
-					check(cols[i], v)
+					check(t.Columns[i], v)
 				}
 			}
 			continue
 		}
-		for _, s := range r.series {
-			for _, v := range s.values {
-				check(s.name, v)
+		for _, s := range r.Series {
+			for _, v := range s.Values {
+				check(s.Name, v)
 			}
 		}
 	}
@@ -596,10 +593,10 @@ func checkWhatTheyShow(t *testing.T, runs map[string]*dashboardRun) {
 	}
 	last := func(pr *panelRun, name string) any {
 		for _, r := range pr.results {
-			for _, s := range r.series {
-				if s.name == name {
+			for _, s := range r.Series {
+				if s.Name == name {
 					var v any
-					for _, x := range s.values {
+					for _, x := range s.Values {
 						if x != nil {
 							v = x
 						}
@@ -612,12 +609,12 @@ func checkWhatTheyShow(t *testing.T, runs map[string]*dashboardRun) {
 		return nil
 	}
 	tableRows := func(pr *panelRun) []map[string]any {
-		cols, rows := organized(pr.panel, pr.results[0].table)
+		t := pr.panel.OrganizeTable(pr.results[0].Table)
 		var out []map[string]any
-		for _, r := range rows {
+		for _, r := range t.Rows {
 			m := map[string]any{}
 			for i, v := range r {
-				m[cols[i]] = v
+				m[t.Columns[i]] = v
 			}
 			out = append(out, m)
 		}
@@ -635,7 +632,7 @@ func checkWhatTheyShow(t *testing.T, runs map[string]*dashboardRun) {
 	// revision 2 or more (the flush may span emit rounds).
 	rev := panel(FleetUID, "Windows revised by late data")
 	require.Equal(t, []string{"site-b"}, rev.fieldNames())
-	require.GreaterOrEqual(t, calc(seriesNamed(t, rev, "site-b"), "max"), 2.0)
+	require.GreaterOrEqual(t, seriesNamed(t, rev, "site-b").Reduce("max"), 2.0)
 
 	// Devices: the silent, offline and replaying turbines are listed.
 	notLive := map[string]any{}
@@ -663,20 +660,57 @@ func checkWhatTheyShow(t *testing.T, runs map[string]*dashboardRun) {
 
 	// Pipeline: accepted readings, and the malformed ones rejected.
 	p := panel(PipelineUID, "Rejected by reason")
-	require.Positive(t, calc(seriesNamed(t, p, "bad_json"), "max"))
-	require.Positive(t, calc(seriesNamed(t, panel(PipelineUID, "Readings by outcome"), "accepted"), "max"))
+	require.Positive(t, seriesNamed(t, p, "bad_json").Reduce("max"))
+	require.Positive(t, seriesNamed(t, panel(PipelineUID, "Readings by outcome"), "accepted").Reduce("max"))
 }
 
-func seriesNamed(t *testing.T, pr *panelRun, name string) series {
+func seriesNamed(t *testing.T, pr *panelRun, name string) Series {
 	for _, r := range pr.results {
-		for _, s := range r.series {
-			if s.name == name {
+		for _, s := range r.Series {
+			if s.Name == name {
 				return s
 			}
 		}
 	}
 	t.Fatalf("%q has no series %q", pr.title, name)
-	return series{}
+	return Series{}
+}
+
+// checkSnapshotRoundTrip: the snapshot file reads back as the snapshot
+// written, every value with its type (times, NaN), as cmd/dashrender
+// reads it.
+func checkSnapshotRoundTrip(t *testing.T, path string, want *Snapshot) {
+	t.Helper()
+	got, err := ReadSnapshot(path)
+	require.NoError(t, err)
+	wantJSON, err := json.Marshal(want)
+	require.NoError(t, err)
+	gotJSON, err := json.Marshal(got)
+	require.NoError(t, err)
+	require.JSONEq(t, string(wantJSON), string(gotJSON))
+	for i, p := range want.Panels {
+		for j, r := range p.Results {
+			require.Equal(t, valueTypes(r), valueTypes(got.Panels[i].Results[j]), "%q query %d: value types", p.Title, j)
+		}
+	}
+}
+
+// valueTypes lists the type of every value of r, in order.
+func valueTypes(r Result) []string {
+	var out []string
+	for _, s := range r.Series {
+		for _, v := range s.Values {
+			out = append(out, fmt.Sprintf("%T", v))
+		}
+	}
+	if r.Table != nil {
+		for _, row := range r.Table.Rows {
+			for _, v := range row {
+				out = append(out, fmt.Sprintf("%T", v))
+			}
+		}
+	}
+	return out
 }
 
 func queries(dr *dashboardRun) int {

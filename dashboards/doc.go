@@ -38,8 +38,12 @@
 // TestIntegrationDashboards fills a real InfluxDB and a real Prometheus
 // through a gateway fed by the simulator, runs every panel and annotation
 // query with Grafana's macros and variables expanded as Grafana does, and
-// renders each dashboard to docs/img/dashboard-*.png (with -update) in
-// headless Chromium.
+// checks the results against the panels' overrides, sort columns and
+// value mappings (FieldOptions, Matcher.Matches, Organize in fields.go:
+// what the panel options mean for the fields a query returns). It saves
+// each dashboard's results as a Snapshot (with -update into SnapshotDir),
+// from which cmd/dashrender (package dashboards/render) draws the
+// screenshots docs/img/dashboard-*.png in headless Chromium.
 package dashboards
 
 //go:generate go run ./gen

@@ -330,18 +330,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
-
-// compileGrafanaRegexp compiles a regex as Grafana's byRegexp matcher takes
-// it: /pattern/flags or a bare pattern.
-func compileGrafanaRegexp(s string) (*regexp.Regexp, error) {
-	if strings.HasPrefix(s, "/") {
-		if i := strings.LastIndex(s, "/"); i > 0 {
-			flags := s[i+1:]
-			s = s[1:i]
-			if strings.Contains(flags, "i") {
-				s = "(?i)" + s
-			}
-		}
-	}
-	return regexp.Compile(s)
-}

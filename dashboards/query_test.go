@@ -20,35 +20,20 @@ import (
 	"time"
 )
 
-// series is one named series of a panel's data.
-type series struct {
-	name   string
-	labels map[string]string
-	times  []time.Time
-	values []any // float64, string, bool or nil
-}
-
-// tableData is a table result: the columns, and rows of values.
-type tableData struct {
-	columns []string
-	rows    [][]any
-}
-
-// result is what one query returned.
+// result is what one query returned, as sent.
 type result struct {
 	target Target
 	query  string // as sent, expanded
-	series []series
-	table  *tableData
+	Result
 }
 
 // empty reports whether r holds no value at all.
 func (r *result) empty() bool {
-	if r.table != nil {
-		return len(r.table.rows) == 0
+	if r.Table != nil {
+		return len(r.Table.Rows) == 0
 	}
-	for _, s := range r.series {
-		for _, v := range s.values {
+	for _, s := range r.Series {
+		for _, v := range s.Values {
 			if v != nil {
 				return false
 			}
@@ -59,12 +44,12 @@ func (r *result) empty() bool {
 
 // names are the field names r gives a panel (series names or columns).
 func (r *result) names() []string {
-	if r.table != nil {
-		return r.table.columns
+	if r.Table != nil {
+		return r.Table.Columns
 	}
 	var out []string
-	for _, s := range r.series {
-		out = append(out, s.name)
+	for _, s := range r.Series {
+		out = append(out, s.Name)
 	}
 	return out
 }
@@ -139,7 +124,7 @@ func (c *client) runInflux(ctx context.Context, tg Target, q string) (*result, e
 	}
 	r := &result{target: tg, query: q}
 	if tg.ResultFormat == "table" {
-		r.table = mergeInfluxSeries(ss)
+		r.Table = mergeInfluxSeries(ss)
 		return r, nil
 	}
 	for _, s := range ss {
@@ -147,12 +132,12 @@ func (c *client) runInflux(ctx context.Context, tg Target, q string) (*result, e
 			if col == "time" {
 				continue
 			}
-			out := series{name: influxAlias(tg.Alias, s.Name, col, s.Tags), labels: s.Tags}
+			out := Series{Name: influxAlias(tg.Alias, s.Name, col, s.Tags)}
 			for _, row := range s.Values {
-				out.times = append(out.times, time.UnixMilli(toInt(row[0])))
-				out.values = append(out.values, jsonValue(row[ci]))
+				out.Times = append(out.Times, time.UnixMilli(toInt(row[0])))
+				out.Values = append(out.Values, jsonValue(row[ci]))
 			}
-			r.series = append(r.series, out)
+			r.Series = append(r.Series, out)
 		}
 	}
 	return r, nil
@@ -160,25 +145,25 @@ func (c *client) runInflux(ctx context.Context, tg Target, q string) (*result, e
 
 // mergeInfluxSeries merges series into one table as Grafana does: Time, the
 // tags, then the columns.
-func mergeInfluxSeries(ss []influxSeries) *tableData {
-	t := &tableData{}
+func mergeInfluxSeries(ss []influxSeries) *Table {
+	t := &Table{}
 	if len(ss) == 0 {
 		return t
 	}
 	tagKeys := sortedKeys(ss[0].Tags)
-	t.columns = append(t.columns, "Time")
-	t.columns = append(t.columns, tagKeys...)
-	t.columns = append(t.columns, ss[0].Columns[1:]...)
+	t.Columns = append(t.Columns, "Time")
+	t.Columns = append(t.Columns, tagKeys...)
+	t.Columns = append(t.Columns, ss[0].Columns[1:]...)
 	for _, s := range ss {
 		for _, row := range s.Values {
-			out := []any{time.UnixMilli(toInt(row[0]))}
+			out := Values{time.UnixMilli(toInt(row[0]))}
 			for _, k := range tagKeys {
 				out = append(out, s.Tags[k])
 			}
 			for _, v := range row[1:] {
 				out = append(out, jsonValue(v))
 			}
-			t.rows = append(t.rows, out)
+			t.Rows = append(t.Rows, out)
 		}
 	}
 	return t
@@ -243,22 +228,22 @@ func (c *client) runProm(ctx context.Context, tg Target, expr string, s *scope, 
 		return nil, err
 	}
 	for _, res := range data.Result {
-		out := series{name: legendName(tg.LegendFormat, res.Metric), labels: res.Metric}
+		out := Series{Name: legendName(tg.LegendFormat, res.Metric)}
 		points := res.Values
 		if res.Value != nil {
 			points = [][]any{res.Value}
 		}
 		for _, p := range points {
 			ts, _ := p[0].(float64)
-			out.times = append(out.times, time.UnixMilli(int64(ts*1000)))
+			out.Times = append(out.Times, time.UnixMilli(int64(ts*1000)))
 			f, err := strconv.ParseFloat(p[1].(string), 64)
 			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				out.values = append(out.values, nil)
+				out.Values = append(out.Values, nil)
 				continue
 			}
-			out.values = append(out.values, f)
+			out.Values = append(out.Values, f)
 		}
-		r.series = append(r.series, out)
+		r.Series = append(r.Series, out)
 	}
 	return r, nil
 }

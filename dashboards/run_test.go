@@ -24,6 +24,7 @@ type dashboardRun struct {
 	scope       *scope
 	panels      []*panelRun
 	annotations []*result
+	taken       time.Time // when the queries ran
 }
 
 // resolveVariables selects each variable's default, as Grafana does on
@@ -80,7 +81,7 @@ func (s *scope) with(name, value string) *scope {
 
 // run runs every panel and annotation query of d.
 func (c *client) run(ctx context.Context, d *Dashboard, base *scope) (*dashboardRun, error) {
-	dr := &dashboardRun{d: d, scope: base}
+	dr := &dashboardRun{d: d, scope: base, taken: time.Now()}
 	shift := 0
 	for _, p := range d.AllPanels() {
 		instances := []*panelRun{{panel: p, scope: base, grid: p.GridPos}}
@@ -157,25 +158,34 @@ func (pr *panelRun) fieldNames() []string {
 	for _, r := range pr.results {
 		names = append(names, r.names()...)
 	}
-	for _, tr := range pr.panel.Transformations {
-		if tr.ID != "organize" {
-			continue
-		}
-		rename, _ := tr.Options["renameByName"].(map[string]any)
-		exclude, _ := tr.Options["excludeByName"].(map[string]any)
-		var out []string
-		for _, n := range names {
-			if exclude[n] == true {
-				continue
-			}
-			if to, ok := rename[n].(string); ok {
-				n = to
-			}
-			out = append(out, n)
-		}
-		names = out
-	}
+	names, _ = pr.panel.Organize(names)
 	return names
+}
+
+// snapshot is dr as a Snapshot, for cmd/dashrender.
+func (dr *dashboardRun) snapshot() *Snapshot {
+	s := &Snapshot{UID: dr.d.UID, Title: dr.d.Title, From: dr.scope.from, To: dr.scope.to, Taken: dr.taken}
+	for _, v := range dr.d.Templating.List {
+		sel := dr.scope.vars[v.Name]
+		s.Variables = append(s.Variables, Selection{Name: v.Name, Label: v.Label, Values: sel.values, All: sel.all})
+	}
+	for _, pr := range dr.panels {
+		panel := pr.panel
+		if len(panel.Panels) > 0 { // a collapsed row: its panels are listed on their own
+			row := *panel
+			row.Panels = nil
+			panel = &row
+		}
+		pd := PanelData{Panel: panel, Title: pr.title, GridPos: pr.grid}
+		for _, r := range pr.results {
+			pd.Results = append(pd.Results, r.Result)
+		}
+		s.Panels = append(s.Panels, pd)
+	}
+	for _, a := range dr.annotations {
+		s.Annotations = append(s.Annotations, a.Result)
+	}
+	return s
 }
 
 // describe says where a result comes from, for failure messages.

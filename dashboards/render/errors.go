@@ -1,0 +1,6 @@
+package render
+
+import "errors"
+
+// ErrNoSnapshots means the snapshot directory holds no snapshot.
+var ErrNoSnapshots = errors.New("render: no snapshots")
