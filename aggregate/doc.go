@@ -35,8 +35,13 @@
 // PartialEmitter; device and group views for the API (Engine.Devices,
 // Engine.Groups), the rejects sample (Engine.Rejects), and the
 // devices-by-state gauges (rollcall_devices{state},
-// rollcall_devices_replaying). Every message taken is counted once in
-// rollcall_messages_total{outcome} (accepted, duplicate, replay, rejected).
+// rollcall_devices_replaying). Every message with an outcome (telemetry
+// taken from the queue, a rejected status message, a reject before
+// routing) is counted once in rollcall_messages_received_total and once in
+// rollcall_messages_total{outcome} (accepted, duplicate, replay,
+// rejected); every rejected one also once in
+// rollcall_messages_rejected_total{reason}, so outcome="rejected" is the
+// sum of the reasons.
 //
 // # Drops
 //
@@ -46,13 +51,17 @@
 //     rollcall_messages_rejected_total{reason}: rate_limited (the device is
 //     past limits.device_rate, checked before decoding), the decoder's
 //     reasons (too_large, bad_json, bad_ts, future_ts, spoofed, bad_value,
-//     too_many_metrics), bad_topic (before routing), unknown_device (not on
-//     the roster with learning disabled, or past limits.max_devices /
-//     limits.max_groups), wrong_site (a name the fleet file lists only at
-//     other sites: staleness.Roster.Resolve), too_late (its window is final: older than
+//     too_many_metrics), unknown_device (not on the roster with learning
+//     disabled, or past limits.max_devices / limits.max_groups),
+//     wrong_site (a name the fleet file lists only at other sites:
+//     staleness.Roster.Resolve), too_late (its window is final: older than
 //     window.allowed_lateness), implausible (outside the metric's physical
 //     envelope) and too_many_windows (the device has
-//     limits.max_open_windows open). A bounded sample is kept for
+//     limits.max_open_windows open). The rejects before routing come
+//     through Engine.Reject: bad_topic, too_large and bad_json from the
+//     subscription callback's stateless checks (ingest.Limits.Admit), and
+//     records too large for the journal; they are not in the device's
+//     counts (the sample names the device). A bounded sample is kept for
 //     GET /api/v1/rejects.
 //   - A duplicate, redelivery or replay (dedup's verdict) is not
 //     aggregated: rollcall_messages_total{outcome="duplicate"|"replay"},

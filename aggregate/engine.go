@@ -184,7 +184,7 @@ func (e *Engine) Offer(m ingest.Message) bool {
 // implements ingest.Router.
 func (e *Engine) Reject(r ingest.Rejection) {
 	e.early[ingest.ReasonIndex(r.Reason)].Add(1)
-	e.rejects.Add(time.Unix(0, r.Received), r.Reason, r.Detail, "", "", r.Topic, r.Payload)
+	e.rejects.Add(time.Unix(0, r.Received), r.Reason, r.Detail, r.Site, r.Device, r.Topic, r.Payload)
 }
 
 var _ ingest.Router = (*Engine)(nil)
@@ -366,20 +366,23 @@ func union(a, b []int64) []int64 {
 // newest event times into the coordinator.
 func (e *Engine) absorb(i int, r statusReply, now int64) {
 	c := &r.cnt
-	e.m.received.Add(float64(c.received))
-	e.m.status.Add(float64(c.status))
-	for j, o := range outcomes {
-		if c.outcome[j] > 0 {
-			e.m.messages.WithLabelValues(o).Add(float64(c.outcome[j]))
-		}
-	}
 	if i == 0 {
+		// The rejects before routing (Reject) join shard 0's counts before
+		// they are published: each counts once in received, in
+		// outcome="rejected" and in its reason.
 		for j := range e.early {
 			if n := e.early[j].Swap(0); n > 0 {
 				c.rejected[j] += n
 				c.outcome[outRejected] += n
 				c.received += n
 			}
+		}
+	}
+	e.m.received.Add(float64(c.received))
+	e.m.status.Add(float64(c.status))
+	for j, o := range outcomes {
+		if c.outcome[j] > 0 {
+			e.m.messages.WithLabelValues(o).Add(float64(c.outcome[j]))
 		}
 	}
 	for j, reason := range ingest.RejectReasons {

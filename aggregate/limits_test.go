@@ -71,3 +71,46 @@ func TestEngineWrongSite(t *testing.T) {
 		require.Empty(t, ds, "site-b/d1 never joined the roster")
 	})
 }
+
+// Every rejected message counts once in received, once in
+// outcome="rejected" and once in its reason, whether the workers reject it
+// (telemetry or status) or it is rejected before routing (Reject: the
+// subscription callback, the journal stage).
+func TestEngineRejectsReconcile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 3)
+		now := time.Now()
+		h.e.Reject(ingest.Rejection{Reason: ingest.ReasonBadTopic, Topic: "fleet/x", Received: now.UnixNano()})
+		h.e.Reject(ingest.Rejection{Reason: ingest.ReasonBadTopic, Topic: "fleet/y", Received: now.UnixNano()})
+		h.e.Reject(ingest.Rejection{Reason: ingest.ReasonTooLarge, Site: "site-a", Device: "site-a/d1", Received: now.UnixNano()})
+		h.send("d1", now, 1)
+		h.sendSeq("d1", 1, now, 1) // a duplicate
+		require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/d2", Payload: []byte(`{`), Received: now.UnixNano()}))
+		require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicStatus, Site: "site-a", Device: "site-a/d3", Payload: []byte(`maybe`), Received: now.UnixNano()}))
+		require.True(t, h.e.Offer(ingest.Message{Kind: ingest.TopicStatus, Site: "site-a", Device: "site-a/d3", Payload: []byte(`online`), Received: now.UnixNano()}))
+		time.Sleep(time.Second)
+		synctest.Wait()
+
+		m := h.e.m
+		outcome := func(o string) float64 { return testutil.ToFloat64(m.messages.WithLabelValues(o)) }
+		reason := func(r string) float64 { return testutil.ToFloat64(m.rejected.WithLabelValues(r)) }
+		require.Equal(t, 2.0, reason(ingest.ReasonBadTopic))
+		require.Equal(t, 1.0, reason(ingest.ReasonTooLarge))
+		require.Equal(t, 2.0, reason(ingest.ReasonBadJSON), "a bad telemetry payload and a bad status")
+		var reasons float64
+		for _, r := range ingest.RejectReasons {
+			reasons += reason(r)
+		}
+		require.Equal(t, 5.0, reasons)
+		require.Equal(t, reasons, outcome(OutcomeRejected), "the outcome total and the reasons reconcile")
+		require.Equal(t, 1.0, outcome(OutcomeAccepted))
+		require.Equal(t, 1.0, outcome(OutcomeDuplicate))
+		require.Equal(t, outcome(OutcomeAccepted)+outcome(OutcomeDuplicate)+outcome(OutcomeReplay)+outcome(OutcomeRejected),
+			testutil.ToFloat64(m.received), "every message received has one outcome")
+		require.Equal(t, 1.0, testutil.ToFloat64(m.status), "an accepted status message is counted apart")
+
+		samples, _ := h.e.Rejects()
+		require.Len(t, samples, 5)
+		require.Equal(t, "site-a/d1", samples[2].Device, "a reject before routing keeps its device in the sample")
+	})
+}

@@ -61,7 +61,7 @@ func newMetrics(reg prometheus.Registerer, queueLen, queueCap func() float64) (*
 	m := &metrics{
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rollcall_messages_received_total",
-			Help: "Telemetry messages taken from the ingest queue by the workers.",
+			Help: "Messages with an outcome (the sum of rollcall_messages_total): telemetry messages taken from the ingest queue by the workers, rejected status messages, and messages rejected before the queue.",
 		}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rollcall_messages_total",

@@ -323,6 +323,9 @@ func (s *shard) reject(d *device, m *ingest.Message, err error) {
 	s.rejects.Add(time.Unix(0, m.Received), reason, detail, m.Site, m.Device, "", m.Payload)
 	s.cnt.outcome[outRejected]++
 	s.cnt.rejected[ingest.ReasonIndex(reason)]++
+	if m.Kind == ingest.TopicStatus {
+		s.cnt.received++ // it has an outcome: received = the sum of the outcomes
+	}
 	if d != nil {
 		if d.rejected == nil {
 			d.rejected = map[string]uint64{}

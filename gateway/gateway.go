@@ -122,7 +122,7 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.sub, err = ingest.NewSubscriber(mqttCfg, topics, g.ingestLog, log, g.reg); err != nil {
+	if g.sub, err = ingest.NewSubscriber(mqttCfg, cfg.Limits.Limits, topics, g.ingestLog, log, g.reg); err != nil {
 		return nil, err
 	}
 	if g.api, err = api.New(cfg.HTTP, api.Deps{

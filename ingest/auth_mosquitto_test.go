@@ -56,7 +56,7 @@ func TestIntegrationMosquittoAuthAndTLS(t *testing.T) {
 		URL: m.TLSURL, ClientID: "rollcall-" + t.Name(), QoS: 1, CleanSession: true,
 		Username: "rollcall", PasswordFile: writeFile(t, "mqtt-password", "rollcall-pw\n"),
 		TLS: MQTTTLS{CAFile: ca.CertFile, CertFile: cliCrt, KeyFile: cliKey, ServerName: "localhost"},
-	}, topics, r, nil, prometheus.NewRegistry())
+	}, Limits{}, topics, r, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
 	sub.Start()
 	t.Cleanup(sub.Stop)

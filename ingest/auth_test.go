@@ -53,7 +53,7 @@ func startOwnSubscriber(t *testing.T, b *Broker, r Router) *Subscriber {
 	topics, err := NewTopics(DefaultTelemetryTopic, DefaultStatusTopic)
 	require.NoError(t, err)
 	cfg := b.Subscriber(MQTTConfig{ClientID: "rollcall-" + t.Name(), QoS: 1, CleanSession: true})
-	s, err := NewSubscriber(cfg, topics, r, nil, prometheus.NewRegistry())
+	s, err := NewSubscriber(cfg, Limits{}, topics, r, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
 	s.Start()
 	t.Cleanup(s.Stop)

@@ -121,7 +121,7 @@ func publishN(t *testing.T, c mqtt.Client, topic string, qos byte, n int) {
 	t.Helper()
 	toks := make([]mqtt.Token, 0, n)
 	for i := range n {
-		toks = append(toks, c.Publish(topic, qos, false, fmt.Sprintf("m-%04d", i)))
+		toks = append(toks, c.Publish(topic, qos, false, fmt.Sprintf(`{"m":%d}`, i)))
 	}
 	for _, tok := range toks {
 		waitToken(t, tok)

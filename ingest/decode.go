@@ -59,9 +59,8 @@ const (
 // error, r is left unchanged and the error is a *RejectError naming
 // the first problem in payload order (too_large is checked before parsing).
 func (d *Decoder) Decode(site, device string, payload []byte, received int64, r *Reading) error {
-	if len(payload) > d.limits.MaxPayloadBytes {
-		return reject(ReasonTooLarge, fmt.Sprintf("payload is %d bytes, limit %d (max_payload_bytes)",
-			len(payload), d.limits.MaxPayloadBytes))
+	if err := d.limits.checkSize(payload); err != nil {
+		return err
 	}
 	d.s = scanner{data: payload}
 	defer func() { d.s.data = nil }() // do not keep the payload alive
@@ -71,14 +70,9 @@ func (d *Decoder) Decode(site, device string, payload []byte, received int64, r 
 	d.keys.reset()
 	out := Reading{Site: site, Device: device, Received: received}
 	s := &d.s
-	s.skipWS()
-	if s.peek() != '{' {
-		if len(payload) == 0 {
-			return reject(ReasonBadJSON, "payload is empty")
-		}
-		return s.unexpected("'{': the payload must be a JSON object")
+	if err := s.objectStart(); err != nil {
+		return err
 	}
-	s.pos++
 	s.skipWS()
 	var have int
 	if s.peek() == '}' {
@@ -434,4 +428,18 @@ func (s *dupSet) add(name string) (dup bool) {
 	}
 	s.m[name] = struct{}{}
 	return false
+}
+
+// objectStart skips the whitespace and the '{' that open a telemetry
+// payload: anything else is bad_json.
+func (s *scanner) objectStart() error {
+	s.skipWS()
+	if s.peek() != '{' {
+		if len(s.data) == 0 {
+			return reject(ReasonBadJSON, "payload is empty")
+		}
+		return s.unexpected("'{': the payload must be a JSON object")
+	}
+	s.pos++
+	return nil
 }

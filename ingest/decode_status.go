@@ -27,9 +27,8 @@ const (
 // payload (what subscribers see when a retained status is cleared) is
 // bad_json; callers may want to ignore it instead.
 func DecodeStatus(payload []byte) (state string, ts int64, err error) {
-	if len(payload) > MaxStatusPayloadBytes {
-		return "", 0, reject(ReasonTooLarge, fmt.Sprintf("status payload is %d bytes, limit %d",
-			len(payload), MaxStatusPayloadBytes))
+	if err := checkStatusSize(payload); err != nil {
+		return "", 0, err
 	}
 	s := scanner{data: payload}
 	s.skipWS()
@@ -41,6 +40,16 @@ func DecodeStatus(payload []byte) (state string, ts int64, err error) {
 	}
 	return "", 0, reject(ReasonBadJSON, fmt.Sprintf("status payload %s is neither online, offline nor a JSON object",
 		quoteTrunc(payload, 64)))
+}
+
+// checkStatusSize rejects a status payload over MaxStatusPayloadBytes
+// too_large.
+func checkStatusSize(payload []byte) error {
+	if len(payload) > MaxStatusPayloadBytes {
+		return reject(ReasonTooLarge, fmt.Sprintf("status payload is %d bytes, limit %d",
+			len(payload), MaxStatusPayloadBytes))
+	}
+	return nil
 }
 
 // parseState returns StatusOnline or StatusOffline for b in any ASCII case,

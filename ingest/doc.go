@@ -15,24 +15,34 @@
 // Messages, through a Router, to the ingest journal stage (journal/ingestlog),
 // which journals them and hands them to the aggregation workers; the
 // workers decode them with a Decoder into Readings. The paho callback only
-// parses the topic and offers the message to a bounded queue: at QoS 0 it
+// parses the topic, makes the admission checks that need neither state nor
+// decoding (Limits.Admit: payload size, empty payload, a telemetry payload
+// that does not open a JSON object), and offers the message to a bounded
+// queue: at QoS 0 it
 // never blocks (a full queue sheds), at QoS 1 it waits up to
 // MQTTConfig.QueueWait (mqtt.queue_wait, at most 5 s, far below the
 // keepalive) for room. At QoS 1 a message is acknowledged to the broker
 // only after the journal's group commit made it durable (or at once when it
-// is rejected before that: bad_topic, or too large for the journal); the broker's
+// is rejected before that: in the callback, or too large for the journal); the broker's
 // in-flight window (max_ack_pending / max_inflight_messages) bounds what is
 // unacknowledged, and with the embedded broker the ingest queue is validated
 // to hold it.
 //
 // # Drops
 //
-//   - A topic that matches neither template, or whose site or device id is
-//     empty, too long or not in IDChars: rejected bad_topic
-//     (rollcall_messages_rejected_total{reason="bad_topic"}).
-//   - A payload that fails validation: rejected with its reason (too_large,
-//     bad_json, bad_ts, future_ts, spoofed, bad_value, too_many_metrics),
-//     counted by the worker in rollcall_messages_rejected_total{reason}.
+//   - Rejected in the callback, before the journal (Router.Reject; the
+//     message is acknowledged, never journaled, counted in
+//     rollcall_messages_rejected_total{reason} and
+//     rollcall_messages_total{outcome="rejected"}, and sampled): a topic
+//     that matches neither template, or whose site or device id is empty,
+//     too long or not in IDChars (bad_topic); a telemetry payload over
+//     limits.max_payload_bytes or a status payload over
+//     MaxStatusPayloadBytes (too_large); an empty payload, or a telemetry
+//     payload that does not start a JSON object (bad_json). So one client
+//     flooding oversize or garbage payloads cannot fill the journal.
+//   - A payload that fails decoding: rejected with its reason (bad_json,
+//     bad_ts, future_ts, spoofed, bad_value, too_many_metrics), counted by
+//     the worker in rollcall_messages_rejected_total{reason}.
 //     spoofed: the payload's device field names another device than the
 //     topic (neither its identity nor its name).
 //   - With broker.auth, a client publishing on a topic its ACL does not

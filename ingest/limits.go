@@ -34,8 +34,9 @@ const (
 // value of a field means its default. ingest owns them; the aggregate stage
 // embeds them with its own limits on state (aggregate.Limits).
 type Limits struct {
-	// MaxPayloadBytes is the largest payload accepted, in bytes; larger ones
-	// are rejected as too_large before parsing. At most MaxMQTTPayloadBytes.
+	// MaxPayloadBytes is the largest telemetry payload accepted, in bytes;
+	// larger ones are rejected as too_large in the MQTT callback, before the
+	// journal (Admit). At most MaxMQTTPayloadBytes.
 	// Default: DefaultMaxPayloadBytes (4096).
 	MaxPayloadBytes int `yaml:"max_payload_bytes"`
 	// MaxMetrics is the most metrics one message may carry; more are
@@ -114,6 +115,40 @@ func (l Limits) Validate() error {
 		errs = append(errs, fmt.Errorf("limits.device_burst: %d must be at least 1", l.DeviceBurst))
 	}
 	return errors.Join(errs...)
+}
+
+// Admit makes the admission checks that need neither state nor decoding,
+// cheap enough for the subscription callback, which makes them before a
+// message is offered to the ingest journal: what they refuse costs the
+// journal nothing, so one client flooding oversize or garbage payloads
+// cannot fill it and stop the acknowledgements of every device. A
+// telemetry payload over MaxPayloadBytes, or a status payload over
+// MaxStatusPayloadBytes, is too_large; an empty payload, or a telemetry
+// payload that does not open a JSON object, is bad_json. It returns a
+// *RejectError or nil. l has its defaults (WithDefaults). The decoders
+// repeat these checks (a journal written under a larger limit is replayed
+// through them).
+func (l *Limits) Admit(kind TopicKind, payload []byte) error {
+	if kind == TopicStatus {
+		if len(payload) == 0 {
+			return reject(ReasonBadJSON, "status payload is empty")
+		}
+		return checkStatusSize(payload)
+	}
+	if err := l.checkSize(payload); err != nil {
+		return err
+	}
+	s := scanner{data: payload}
+	return s.objectStart()
+}
+
+// checkSize rejects a telemetry payload over MaxPayloadBytes too_large.
+func (l *Limits) checkSize(payload []byte) error {
+	if len(payload) > l.MaxPayloadBytes {
+		return reject(ReasonTooLarge, fmt.Sprintf("payload is %d bytes, limit %d (max_payload_bytes)",
+			len(payload), l.MaxPayloadBytes))
+	}
+	return nil
 }
 
 // Bucket is one device's token bucket over the gateway clock (see

@@ -78,3 +78,52 @@ func TestReasonIndex(t *testing.T) {
 	require.Equal(t, ReasonBadJSON, RejectReasons[ReasonIndex("no such reason")], "unknown reasons count as bad_json")
 	require.Equal(t, ReasonRateLimited, ReasonOf(ErrRateLimited))
 }
+
+// Admit refuses, before the journal, what needs neither state nor decoding;
+// the decoders agree with every refusal, and let everything else through
+// to be decoded.
+func TestLimitsAdmit(t *testing.T) {
+	t.Parallel()
+	l := Limits{MaxPayloadBytes: 200}.WithDefaults()
+	tests := []struct {
+		name    string
+		kind    TopicKind
+		payload string
+		want    string // reason; "" admits
+	}{
+		{"reading", TopicTelemetry, `{"metrics":{"x":1}}`, ""},
+		{"at the limit", TopicTelemetry, `{"metrics":{"x":1}` + strings.Repeat(" ", 200-19) + `}`, ""},
+		{"over the limit", TopicTelemetry, `{"metrics":{"x":1}` + strings.Repeat(" ", 200-18) + `}`, ReasonTooLarge},
+		{"whitespace first", TopicTelemetry, " \t\r\n{", ""}, // broken further on: for the decoder
+		{"empty", TopicTelemetry, ``, ReasonBadJSON},
+		{"only whitespace", TopicTelemetry, "  \n", ReasonBadJSON},
+		{"not an object", TopicTelemetry, `[1,2]`, ReasonBadJSON},
+		{"garbage", TopicTelemetry, "\xff\x00binary", ReasonBadJSON},
+		{"status", TopicStatus, `online`, ""},
+		{"status JSON", TopicStatus, `{"state":"offline"}`, ""},
+		{"status text not a state", TopicStatus, `maybe`, ""}, // for the decoder
+		{"status over its limit", TopicStatus, strings.Repeat(" ", MaxStatusPayloadBytes) + "online", ReasonTooLarge},
+		{"status empty", TopicStatus, ``, ReasonBadJSON},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := l.Admit(tc.kind, []byte(tc.payload))
+			require.Equal(t, tc.want, ReasonOf(err), "%v", err)
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			var re *RejectError
+			require.ErrorAs(t, err, &re)
+			require.NotEmpty(t, re.Detail)
+			// The decoder, which checks again, rejects it for the same reason.
+			if tc.kind == TopicStatus {
+				_, _, err = DecodeStatus([]byte(tc.payload))
+			} else {
+				err = NewDecoder(l).Decode("s", "s/d", []byte(tc.payload), 1, &Reading{})
+			}
+			require.Equal(t, tc.want, ReasonOf(err))
+		})
+	}
+}

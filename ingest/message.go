@@ -53,6 +53,9 @@ type Rejection struct {
 	// Reason is a Reason* constant; Detail says what exactly was wrong.
 	Reason, Detail string
 	Topic          string
+	// Site and Device are the topic's, when it parsed (empty for
+	// bad_topic); Device is the fleet-wide identity, site/name.
+	Site, Device string
 	// Payload is owned by the rejection; nobody modifies it.
 	Payload []byte
 	// Received is the gateway's receive time, Unix nanoseconds.

@@ -151,11 +151,13 @@ func (c MQTTConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Subscriber is the MQTT subscription: it parses each message's topic and
-// hands it to the Router without blocking.
+// Subscriber is the MQTT subscription: it parses each message's topic,
+// makes the admission checks that need no state (Limits.Admit) and hands
+// it to the Router without blocking.
 type Subscriber struct {
 	cfg    MQTTConfig
 	log    *slog.Logger
+	limits Limits
 	topics *Topics
 	router Router
 	client mqtt.Client
@@ -179,17 +181,19 @@ type Subscriber struct {
 	connGauge  prometheus.GaugeFunc
 }
 
-// NewSubscriber returns a subscriber that routes messages to router.
-func NewSubscriber(cfg MQTTConfig, topics *Topics, router Router, log *slog.Logger, reg prometheus.Registerer) (*Subscriber, error) {
+// NewSubscriber returns a subscriber that routes messages to router and
+// rejects, before routing, those that fail limits' stateless checks
+// (Limits.Admit; zero fields of limits mean the defaults).
+func NewSubscriber(cfg MQTTConfig, limits Limits, topics *Topics, router Router, log *slog.Logger, reg prometheus.Registerer) (*Subscriber, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), limits.Validate()); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Subscriber{
-		cfg: cfg, log: log.With("stage", "ingest"), topics: topics, router: router,
+		cfg: cfg, log: log.With("stage", "ingest"), limits: limits.WithDefaults(), topics: topics, router: router,
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.received = prometheus.NewCounter(prometheus.CounterOpts{
@@ -342,20 +346,18 @@ func (s *Subscriber) onConnect(c mqtt.Client) {
 }
 
 // onMessage runs on paho's router goroutine and never blocks: it parses the
-// topic and offers the message to its worker's queue.
+// topic, makes the stateless admission checks and offers the message to
+// the ingest queue (the journal stage).
 func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 	s.received.Inc()
 	recv := time.Now().UnixNano()
 	s.lastReceived.Store(recv)
 	kind, site, device, err := s.topics.Parse(m.Topic())
+	if err == nil {
+		err = s.limits.Admit(kind, m.Payload())
+	}
 	if err != nil {
-		var re *RejectError
-		detail := err.Error()
-		if errors.As(err, &re) {
-			detail = re.Detail
-		}
-		s.router.Reject(Rejection{Reason: ReasonOf(err), Detail: detail, Topic: m.Topic(), Payload: m.Payload(), Received: recv})
-		m.Ack()
+		s.reject(m, err, site, device, recv)
 		return
 	}
 	msg := Message{
@@ -389,6 +391,23 @@ func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	s.refuse()
+}
+
+// reject hands a message rejected before routing (its topic, or
+// Limits.Admit) to the Router, which counts and samples it, and
+// acknowledges it: it is rejected for good, and the broker must not
+// redeliver it. It is never journaled.
+func (s *Subscriber) reject(m mqtt.Message, err error, site, device string, recv int64) {
+	detail := err.Error()
+	var re *RejectError
+	if errors.As(err, &re) {
+		detail = re.Detail
+	}
+	s.router.Reject(Rejection{
+		Reason: ReasonOf(err), Detail: detail, Topic: m.Topic(), Site: site, Device: device,
+		Payload: m.Payload(), Received: recv,
+	})
+	m.Ack()
 }
 
 // refuse leaves a QoS 1 message unacknowledged: the broker redelivers it

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,7 +59,7 @@ func startSubscriber(t *testing.T, url string, qos int, r Router) *Subscriber {
 	t.Helper()
 	topics, err := NewTopics(DefaultTelemetryTopic, DefaultStatusTopic)
 	require.NoError(t, err)
-	s, err := NewSubscriber(MQTTConfig{URL: url, ClientID: "rollcall-" + t.Name(), QoS: qos, CleanSession: true}, topics, r, nil, prometheus.NewRegistry())
+	s, err := NewSubscriber(MQTTConfig{URL: url, ClientID: "rollcall-" + t.Name(), QoS: qos, CleanSession: true}, Limits{}, topics, r, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
 	s.Start()
 	t.Cleanup(s.Stop)
@@ -74,14 +75,20 @@ func TestSubscriberRoutesAndRejectsBadTopics(t *testing.T) {
 	waitToken(t, pub.Publish("fleet/site-a/wt-01/telemetry", 1, false, `{"metrics":{"x":1}}`))
 	waitToken(t, pub.Publish("fleet/site-a/wt-01/status", 1, false, `offline`))
 	waitToken(t, pub.Publish("fleet/site-a/"+strings.Repeat("x", 200)+"/telemetry", 1, false, `{}`)) // id too long
+	waitToken(t, pub.Publish("fleet/site-a/wt-01/status", 1, false, strings.Repeat("x", MaxStatusPayloadBytes+1)))
 	require.Eventually(t, func() bool {
 		msgs, _, rej := r.snapshot()
-		return len(msgs) == 2 && rej[ReasonBadTopic] == 1
+		return len(msgs) == 2 && rej[ReasonBadTopic] == 1 && rej[ReasonTooLarge] == 1
 	}, 10*time.Second, 10*time.Millisecond)
 	msgs, _, _ := r.snapshot()
 	r.mu.Lock()
-	rej := r.rejections[0]
+	rejections := slices.Clone(r.rejections) // two subscriptions: in either order
 	r.mu.Unlock()
+	slices.SortFunc(rejections, func(a, b Rejection) int { return strings.Compare(a.Reason, b.Reason) })
+	require.Equal(t, ReasonTooLarge, rejections[1].Reason, "the status payload over its limit")
+	require.Equal(t, "site-a/wt-01", rejections[1].Device)
+	rej := rejections[0]
+	require.Equal(t, ReasonBadTopic, rej.Reason)
 	require.Contains(t, rej.Topic, strings.Repeat("x", 200))
 	require.NotEmpty(t, rej.Detail)
 	require.NotZero(t, rej.Received)
@@ -92,6 +99,35 @@ func TestSubscriberRoutesAndRejectsBadTopics(t *testing.T) {
 	require.NotNil(t, msgs[0].Ack, "QoS 1 messages carry their ack")
 	require.NotZero(t, msgs[0].Received)
 	require.Equal(t, TopicStatus, msgs[1].Kind)
+}
+
+// A payload that fails the stateless checks is rejected in the callback
+// with its reason and never offered to the ingest queue (the journal), and
+// it is acknowledged: with an in-flight window of one message, the normal
+// message behind it arrives only because it was.
+func TestSubscriberRejectsBeforeTheJournal(t *testing.T) {
+	b := startBroker(t, BrokerConfig{MaxAckPending: 1})
+	r := &fakeRouter{}
+	startSubscriber(t, b.MQTTURL(), 1, r)
+	pub := connect(t, b.MQTTURL(), "pub", nil)
+	oversize := `{"metrics":{"x":1}}` + strings.Repeat(" ", DefaultMaxPayloadBytes)
+	waitToken(t, pub.Publish("fleet/site-a/wt-01/telemetry", 1, false, oversize))
+	waitToken(t, pub.Publish("fleet/site-a/wt-01/telemetry", 1, false, "\xff garbage"))
+	waitToken(t, pub.Publish("fleet/site-a/wt-01/telemetry", 1, false, `{"metrics":{"x":2}}`))
+	require.Eventually(t, func() bool { msgs, _, _ := r.snapshot(); return len(msgs) == 1 }, 10*time.Second, 10*time.Millisecond)
+	msgs, offers, rej := r.snapshot()
+	require.Len(t, msgs, 1)
+	require.JSONEq(t, `{"metrics":{"x":2}}`, string(msgs[0].Payload), "the normal message behind them is processed")
+	require.Equal(t, 1, offers, "nothing rejected was offered to the journal")
+	require.Equal(t, map[string]int{ReasonTooLarge: 1, ReasonBadJSON: 1}, rej)
+	r.mu.Lock()
+	first := r.rejections[0]
+	r.mu.Unlock()
+	require.Equal(t, "site-a", first.Site)
+	require.Equal(t, "site-a/wt-01", first.Device)
+	require.Equal(t, "fleet/site-a/wt-01/telemetry", first.Topic)
+	require.Contains(t, first.Detail, "max_payload_bytes")
+	require.Len(t, first.Payload, len(oversize), "the router samples it")
 }
 
 func TestSubscriberShedsQoS0WhenFull(t *testing.T) {
