@@ -58,6 +58,10 @@ func benchFleet(groups, perGroup int, interval time.Duration) *staleness.Fleet {
 func benchGroup(g int) string     { return fmt.Sprintf("site-%03d", g) }
 func benchDevice(g, d int) string { return fmt.Sprintf("site-%03d-wt-%03d", g, d) }
 
+// benchID is device d of group g's fleet-wide identity, as the subscriber
+// makes it from the topic (ingest.ID).
+func benchID(g, d int) string { return ingest.ID(benchGroup(g), benchDevice(g, d)) }
+
 // benchPayload appends a telemetry payload of about 135 bytes, in the form
 // of the wire-format example plus the optional device field.
 func benchPayload(b []byte, device string, seq uint64, ts time.Time, power, wind float64) []byte {
@@ -71,7 +75,7 @@ func benchPayload(b []byte, device string, seq uint64, ts time.Time, power, wind
 // pointer-free arena so the garbage collector does not scan them.
 type benchStream struct {
 	devices, rounds int
-	site, id        []string // by device index
+	site, id, name  []string // by device index; id is the identity, name the payload's device
 	order           []int32  // device index of each message
 	arena           []byte
 	off             []uint32 // payload i is arena[off[i]:off[i+1]]
@@ -80,10 +84,11 @@ type benchStream struct {
 
 func newBenchStream(groups, perGroup, rounds int) *benchStream {
 	n := groups * perGroup
-	s := &benchStream{devices: n, rounds: rounds, site: make([]string, n), id: make([]string, n)}
+	s := &benchStream{devices: n, rounds: rounds, site: make([]string, n), id: make([]string, n), name: make([]string, n)}
 	for g := range groups {
 		for d := range perGroup {
-			s.site[g*perGroup+d], s.id[g*perGroup+d] = benchGroup(g), benchDevice(g, d)
+			i := g*perGroup + d
+			s.site[i], s.id[i], s.name[i] = benchGroup(g), benchID(g, d), benchDevice(g, d)
 		}
 	}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -102,7 +107,7 @@ func newBenchStream(groups, perGroup, rounds int) *benchStream {
 			power[d] = min(3000, max(0, power[d]+r.NormFloat64()*30))
 			ts := sec.Add(time.Duration(r.IntN(1000)) * time.Millisecond)
 			s.off = append(s.off, uint32(len(s.arena)))
-			s.arena = benchPayload(s.arena, s.id[d], uint64(1000+round), ts, power[d], 3+r.Float64()*12)
+			s.arena = benchPayload(s.arena, s.name[d], uint64(1000+round), ts, power[d], 3+r.Float64()*12)
 			s.order = append(s.order, int32(d))
 		}
 	}
@@ -304,10 +309,9 @@ func BenchmarkMemoryPerDevice(b *testing.B) {
 					be.clock.Store(ts.Add(time.Second).UnixNano())
 					for g := range groups {
 						for d := range perGroup {
-							id := benchDevice(g, d)
-							buf = benchPayload(buf[:0], id, uint64(round+1), ts, 1000, 10)
+							buf = benchPayload(buf[:0], benchDevice(g, d), uint64(round+1), ts, 1000, 10)
 							be.offer(ingest.Message{
-								Kind: ingest.TopicTelemetry, Site: benchGroup(g), Device: id,
+								Kind: ingest.TopicTelemetry, Site: benchGroup(g), Device: benchID(g, d),
 								Payload: slices.Clone(buf), Received: ts.Add(time.Second).UnixNano(),
 							})
 						}
