@@ -151,7 +151,7 @@ func bhStream() []ingest.Message {
 		for i := range n {
 			g, d := i%bhGroups, i/bhGroups
 			msgs = append(msgs, ingest.Message{
-				Kind: ingest.TopicTelemetry, Site: bhGroup(g), Device: bhDevice(g, d),
+				Kind: ingest.TopicTelemetry, Site: bhGroup(g), Device: ingest.ID(bhGroup(g), bhDevice(g, d)),
 				Payload:  fmt.Appendf(nil, `{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":%d,"wind_ms":%d}}`, round+1, ts.UnixMilli(), 1000+d, 5+d),
 				Received: bhBase.Add(time.Duration(round+1) * bhWindow).UnixNano(),
 			})
