@@ -265,3 +265,22 @@ func TestScenarioSiteNumbering(t *testing.T) {
 	s.Sites[1].Numbering = "per-site"
 	require.ErrorContains(t, s.Validate(), `numbering: "per-site" is neither`)
 }
+
+func TestLoadDevicePasswords(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	m, err := LoadDevicePasswords(write("ok.yaml", "site-a/wt-01: pw1\nsite-b/wt-01: pw2\n"))
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"site-a/wt-01": "pw1", "site-b/wt-01": "pw2"}, m)
+	_, err = LoadDevicePasswords(filepath.Join(dir, "missing.yaml"))
+	require.ErrorContains(t, err, "sim: device passwords:")
+	_, err = LoadDevicePasswords(write("list.yaml", "- a\n"))
+	require.ErrorContains(t, err, "list.yaml")
+	_, err = LoadDevicePasswords(write("empty.yaml", ""))
+	require.ErrorContains(t, err, "no devices")
+}
