@@ -114,6 +114,11 @@ type Config struct {
 	// or later). Default: plain HTTP.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// Pprof serves Go's runtime profiles under /debug/pprof (heap, allocs,
+	// goroutine, profile, trace, ...) behind Token, so an operator can
+	// profile a gateway in the field. It needs Token unless Addr is a
+	// loopback address. Default: false.
+	Pprof bool `yaml:"pprof"`
 
 	// Now is the gateway clock, for the status page and log throttling.
 	// Default: time.Now.
@@ -209,6 +214,9 @@ func (c Config) Validate() error {
 	}
 	if c.MetricsAuth && c.Token == "" {
 		errs = append(errs, errors.New("http.metrics_auth: needs http.token"))
+	}
+	if c.Pprof && c.Token == "" && !loopbackAddr(c.Addr) {
+		errs = append(errs, fmt.Errorf("http.pprof: needs http.token when http.addr %q is not a loopback address", c.Addr))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("http.tls_cert and http.tls_key: set both or neither"))

@@ -25,6 +25,7 @@ const (
 	handlerStatus           = "status"
 	handlerStatic           = "static"
 	handlerNotFound         = "not_found"
+	// handlerPprof (pprof.go) labels every /debug/pprof route.
 )
 
 // Refusal reasons: the reason label of rollcall_api_refused_total, one per
@@ -102,7 +103,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, h := range []string{
 		handlerAggregates, handlerAggregatesLatest, handlerStream, handlerDevices, handlerDevice, handlerGroups,
 		handlerRejects, handlerPipeline, handlerHealthz, handlerReadyz, handlerMetrics, handlerStatus, handlerStatic,
-		handlerNotFound,
+		handlerNotFound, handlerPprof,
 	} {
 		m.duration.WithLabelValues(h)
 	}

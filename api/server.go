@@ -149,6 +149,9 @@ func New(cfg Config, deps Deps, log *slog.Logger, reg prometheus.Registerer) (*S
 		s.tokenHash = sha256.Sum256([]byte(cfg.Token))
 	}
 	s.routes = s.routeTable()
+	if cfg.Pprof {
+		s.routes = append(s.routes, s.pprofRoutes()...)
+	}
 	s.handler = compress(s.mux())
 	return s, nil
 }
