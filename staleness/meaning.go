@@ -12,11 +12,11 @@ type Reducer string
 
 // Device reducers.
 const (
-	ReduceMean  Reducer = "mean"
-	ReduceLast  Reducer = "last"
-	ReduceMin   Reducer = "min"
-	ReduceMax   Reducer = "max"
-	ReduceSum   Reducer = "sum"
+	ReduceMean Reducer = "mean"
+	ReduceLast Reducer = "last"
+	ReduceMin  Reducer = "min"
+	ReduceMax  Reducer = "max"
+	ReduceSum  Reducer = "sum"
 	// ReduceDelta is last − first inside the window: it loses a counter's
 	// step between the last sample of one window and the first of the next,
 	// so the windows of a counter do not add up to its increase (use
