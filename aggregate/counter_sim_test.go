@@ -148,7 +148,7 @@ func scoreCounters(t *testing.T, truth *sim.Truth, aggs []Aggregate) {
 	require.Equal(t, 3, resets, "the reboots reset the meters")
 
 	sums := map[string]float64{} // final increases by group
-	checked, finals := 0, 0
+	checked, finals, gaps, revised := 0, 0, 0, 0
 	for _, a := range aggs {
 		if a.Metric != sim.MetricEnergy {
 			continue
@@ -169,14 +169,22 @@ func scoreCounters(t *testing.T, truth *sim.Truth, aggs []Aggregate) {
 		if !a.Window.End.After(truth.Run.Start) || !a.Window.Start.Before(truth.End.End) {
 			continue
 		}
+		if a.Revision > 0 && !a.Final {
+			revised++
+		}
 		if a.Final {
 			require.True(t, a.Stats.Sum.Value.Known(), "%s %s: final value", a.Group, a.Window.Start)
+			if a.Coverage.Reported < a.Coverage.Expected {
+				gaps++ // estimated from the samples on either side
+			}
 			sums[a.Group] += float64(a.Stats.Sum.Value)
 			finals++
 		}
 	}
 	require.Greater(t, finals, 4*350, "an hour of 10 s windows in 4 groups")
 	require.Greater(t, checked, finals)
+	require.GreaterOrEqual(t, gaps, 3, "final windows with a device missing (silent, partitioned, rebooting)")
+	require.Greater(t, revised, 0, "windows revised by a later boundary sample or a flushed backlog")
 	total := 0.0
 	for g, want := range totals {
 		require.InEpsilon(t, want, sums[g], 1e-3, "group %s: its windows add up to its true energy", g)
