@@ -100,7 +100,7 @@ func TestCounterResets(t *testing.T) {
 	d = counterDevice(1.2)
 	addSample(d, 11, 100, 1)
 	addSample(d, 13, 3, 1)
-	require.InDelta(t, 3, d.findWindow(10*s1).accs[0].inner().Value, 1e-9)
+	require.InDelta(t, 3, d.findWindow(10 * s1).accs[0].inner().Value, 1e-9)
 }
 
 func TestCounterOutOfOrder(t *testing.T) {
