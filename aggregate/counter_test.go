@@ -1,12 +1,17 @@
 package aggregate
 
 import (
+	"bytes"
+	"context"
+	"encoding/gob"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/ingest"
@@ -207,5 +212,46 @@ func TestEngineCounterRevisedByNextSample(t *testing.T) {
 		require.InDelta(t, 9+2.0/5, float64(r.Stats.Sum.Value), 1e-9, "interpolated: 1/5 of the step of 2 over 5 s")
 		require.Less(t, float64(r.Stats.Sum.Lower), float64(r.Stats.Sum.Value))
 		require.Zero(t, r.Counts.Late, "the reading is not in this window")
+	})
+}
+
+// TestCounterSnapshotRoundTrip: a counter's state (its samples' boots, the
+// resets, the sample before the open windows) survives a checkpoint.
+func TestCounterSnapshotRoundTrip(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarnessFleet(t, 1, counterFleet, nil)
+		t0 := time.Now().Truncate(10 * time.Second).Add(10 * time.Second)
+		time.Sleep(time.Until(t0))
+		for i := range 60 {
+			boot := 1 + i/40 // a reboot at 40 s
+			h.seq["d1"]++
+			p := fmt.Sprintf(`{"seq":%d,"boot":%d,"ts":%d,"metrics":{"energy_kwh":%d}}`, h.seq["d1"], boot, t0.Add(time.Duration(i)*time.Second).UnixMilli(), i%40)
+			require.True(t, h.e.Offer(ingest.Message{
+				Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/d1", Payload: []byte(p), Received: time.Now().UnixNano(),
+			}))
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		snap, err := h.e.Snapshot(context.Background())
+		require.NoError(t, err)
+		ds := snap.Devices[0]
+		require.True(t, ds.Metrics[0].HasBefore, "windows were purged")
+		require.True(t, slices.ContainsFunc(ds.Windows, func(w WindowSnapshot) bool { return w.Accs[0].Counter.LastBoot == 2 }))
+
+		var buf bytes.Buffer
+		require.NoError(t, gob.NewEncoder(&buf).Encode(snap))
+		var restored Snapshot
+		require.NoError(t, gob.NewDecoder(&buf).Decode(&restored))
+		f, err := staleness.ParseFleet([]byte(counterFleet))
+		require.NoError(t, err)
+		e2, err := New(h.e.cfg, staleness.NewRoster(f), &collector{}, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		require.NoError(t, e2.Restore(&restored))
+		e2.Hold()
+		stop := runEngine(e2)
+		again, err := e2.Snapshot(context.Background())
+		require.NoError(t, err)
+		stop()
+		require.Equal(t, snap.Devices, again.Devices)
 	})
 }
