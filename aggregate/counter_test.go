@@ -255,3 +255,25 @@ func TestCounterSnapshotRoundTrip(t *testing.T) {
 		require.Equal(t, snap.Devices, again.Devices)
 	})
 }
+
+// TestCounterDocsExample is the worked example of docs/semantics.md,
+// "Counters".
+func TestCounterDocsExample(t *testing.T) {
+	t.Parallel()
+	d := counterDevice(1.5)
+	addSample(d, 8, 100, 1)
+	addSample(d, 12, 104, 1)
+	addSample(d, 16, 108, 1)
+	x, _, _ := increaseIn(d, 10)
+	requireIncrease(t, staleness.Increase{Value: 2 + 4 + 4, Lo: 1 + 4 + 0, Hi: 3 + 4 + 6}, x, "before the 21 s sample: extrapolated")
+	addSample(d, 21, 113, 1)
+	x, _, _ = increaseIn(d, 10)
+	requireIncrease(t, staleness.Increase{Value: 10, Lo: 8.5, Hi: 12}, x, "interpolated")
+	require.Equal(t, 4.0, d.findWindow(10*s1).accs[0].value(staleness.ReduceDelta), "delta")
+	m := d.metrics[0].spec
+	requireIncrease(t, staleness.Increase{Value: 0.6, Lo: 0.6, Hi: 9},
+		m.Step(staleness.CounterSample{TS: 21 * s1, Value: 113, Boot: 1}, staleness.CounterSample{TS: 27 * s1, Value: 0.6, Boot: 2}), "the reboot")
+	d.metrics[0].spec = &staleness.Metric{Name: "e", Min: 0, Max: math.Inf(1), MaxRatePerS: math.Inf(1), Monotonic: true, Reducer: staleness.ReduceIncrease}
+	x, _, _ = increaseIn(d, 10)
+	requireIncrease(t, staleness.Increase{Value: 10, Lo: 4, Hi: 13}, x, "monotonicity alone")
+}
