@@ -269,7 +269,7 @@ func TestCounterDocsExample(t *testing.T) {
 	addSample(d, 21, 113, 1)
 	x, _, _ = increaseIn(d, 10)
 	requireIncrease(t, staleness.Increase{Value: 10, Lo: 8.5, Hi: 12}, x, "interpolated")
-	require.Equal(t, 4.0, d.findWindow(10*s1).accs[0].value(staleness.ReduceDelta), "delta")
+	require.Equal(t, 4.0, d.findWindow(10 * s1).accs[0].value(staleness.ReduceDelta), "delta")
 	m := d.metrics[0].spec
 	requireIncrease(t, staleness.Increase{Value: 0.6, Lo: 0.6, Hi: 9},
 		m.Step(staleness.CounterSample{TS: 21 * s1, Value: 113, Boot: 1}, staleness.CounterSample{TS: 27 * s1, Value: 0.6, Boot: 2}), "the reboot")
