@@ -67,6 +67,34 @@ func (c *CounterState) addStep(x staleness.Increase, x0, x1 staleness.CounterSam
 	c.Slack += x.Hi - x.Value
 }
 
+// mergeCounter merges o, a counter accumulator of the same device and
+// metric over a disjoint span before or after a's (a consecutive pane of a
+// hopping window), into a: the step from the earlier one's last sample to
+// the later one's first joins them, so the merge has the inner increase of
+// one accumulator that took both's samples.
+func (a *accumulator) mergeCounter(m *staleness.Metric, o *accumulator) {
+	if o.n == 0 {
+		return
+	}
+	if a.n == 0 {
+		*a = *o
+		return
+	}
+	x, y := *a, *o
+	if y.firstTS < x.firstTS {
+		x, y = y, x
+	}
+	*a = accumulator{
+		n: x.n + y.n, sum: x.sum + y.sum, min: min(x.min, y.min), max: max(x.max, y.max),
+		first: x.first, firstTS: x.firstTS, last: y.last, lastTS: y.lastTS, step: max(x.step, y.step),
+		ctr: CounterState{
+			FirstBoot: x.ctr.FirstBoot, LastBoot: y.ctr.LastBoot,
+			Resets: x.ctr.Resets + y.ctr.Resets, Slack: x.ctr.Slack + y.ctr.Slack,
+		},
+	}
+	a.ctr.addStep(m.Step(x.lastSample(), y.firstSample()), x.lastSample(), y.firstSample())
+}
+
 // inner is the increase from the accumulator's first to its last sample.
 func (a *accumulator) inner() staleness.Increase {
 	v := a.last - a.first + a.ctr.Resets

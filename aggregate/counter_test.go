@@ -277,3 +277,33 @@ func TestCounterDocsExample(t *testing.T) {
 	x, _, _ = increaseIn(d, 10)
 	requireIncrease(t, staleness.Increase{Value: 10, Lo: 4, Hi: 13}, x, "monotonicity alone")
 }
+
+// TestCounterMergePanes: the accumulators of consecutive panes merge into
+// the accumulator of their union (hopping windows merge panes).
+func TestCounterMergePanes(t *testing.T) {
+	t.Parallel()
+	m := &staleness.Metric{Name: "e", Min: 0, Max: math.Inf(1), MaxRatePerS: 2, Monotonic: true, Reducer: staleness.ReduceIncrease}
+	type sample struct {
+		ts   int64
+		v    float64
+		boot uint64
+	}
+	samples := []sample{{1, 10, 1}, {3, 12, 1}, {6, 1, 2}, {8, 4, 2}, {9, 2, 3}, {12, 5, 3}}
+	var whole accumulator
+	panes := make([]accumulator, 3) // [0, 4), [4, 8), [8, 12]
+	for _, s := range samples {
+		whole.addCounter(m, s.v, s.ts*s1, s.boot)
+		panes[min(s.ts/4, 2)].addCounter(m, s.v, s.ts*s1, s.boot)
+	}
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}} {
+		var merged accumulator
+		for _, i := range order {
+			merged.mergeCounter(m, &panes[i])
+		}
+		requireIncrease(t, whole.inner(), merged.inner(), fmt.Sprint(order))
+		require.Equal(t, whole, merged, fmt.Sprint(order))
+	}
+	var empty accumulator
+	empty.mergeCounter(m, &accumulator{})
+	require.Zero(t, empty.n)
+}
