@@ -184,7 +184,7 @@ func scoreCounters(t *testing.T, truth *sim.Truth, aggs []Aggregate) {
 	require.Greater(t, finals, 4*350, "an hour of 10 s windows in 4 groups")
 	require.Greater(t, checked, finals)
 	require.GreaterOrEqual(t, gaps, 3, "final windows with a device missing (silent, partitioned, rebooting)")
-	require.Greater(t, revised, 0, "windows revised by a later boundary sample or a flushed backlog")
+	require.Positive(t, revised, "windows revised by a later boundary sample or a flushed backlog")
 	total := 0.0
 	for g, want := range totals {
 		require.InEpsilon(t, want, sums[g], 1e-3, "group %s: its windows add up to its true energy", g)
