@@ -17,6 +17,8 @@ type accumulator struct {
 	// step is the longest step (ns) the device's rhythm had while these
 	// samples arrived: the grid shortfall measures against.
 	step int64
+	// ctr is the increase reducer's state (counter.go).
+	ctr CounterState
 }
 
 func (a *accumulator) add(v float64, ts int64) {

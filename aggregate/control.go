@@ -163,6 +163,10 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				p.Late += uint64(w.late)
 			}
 			i := d.slot(name)
+			if i >= 0 && d.metrics[i].spec.Reducer == staleness.ReduceIncrease {
+				s.counterPartial(p, d, i, w, start, end, now)
+				continue
+			}
 			if w != nil && i >= 0 && i < len(w.accs) && w.accs[i].n > 0 {
 				a := &w.accs[i]
 				dm := &d.metrics[i]

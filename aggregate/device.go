@@ -40,6 +40,11 @@ type devMetric struct {
 	reduced       float64 // device-level value of the newest reported window
 	reducedWindow int64
 	hasReduced    bool
+
+	// before is a counter's newest sample in the purged windows (valid
+	// when hasBefore; counter.go).
+	before    staleness.CounterSample
+	hasBefore bool
 }
 
 // plausible reports whether v of reading r fits the metric's physical
@@ -117,6 +122,7 @@ func (d *device) purge(cutoff int64) {
 		n++
 	}
 	if n > 0 {
+		d.keepCounters(d.wins[:n])
 		d.wins = append(d.wins[:0], d.wins[n:]...)
 	}
 }

@@ -268,7 +268,11 @@ func (s *shard) accept(d *device, r *ingest.Reading, start int64, slots []int) {
 			dm.last, dm.lastTS, dm.lastBoot, dm.has = mv.Value, r.TS, r.Boot, true
 		}
 		a := &w.accs[i]
-		a.add(mv.Value, r.TS)
+		if dm.spec.Reducer == staleness.ReduceIncrease {
+			s.acceptCounter(d, i, a, mv.Value, r.TS, r.Boot, start)
+		} else {
+			a.add(mv.Value, r.TS)
+		}
 		a.step = max(a.step, dm.rhythm.step)
 	}
 	if !g.hasEvent || r.TS < g.minEvent {

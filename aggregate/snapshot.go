@@ -83,6 +83,10 @@ type MetricSnapshot struct {
 	LastSeq  uint64
 	SeqOK    bool
 	Outliers uint8
+	// Before is a counter's newest sample in the purged windows (when
+	// HasBefore; see CounterState).
+	Before    staleness.CounterSample
+	HasBefore bool
 }
 
 // WindowSnapshot is one device's open window.
@@ -100,6 +104,8 @@ type AccSnapshot struct {
 	First, Last     float64
 	FirstTS, LastTS int64
 	Step            int64
+	// Counter is the increase reducer's state.
+	Counter CounterState
 }
 
 // ShardGroupSnapshot is a shard's part of a group.
@@ -217,12 +223,13 @@ func (s *shard) snapshot() *shardSnapshot {
 				Name: m.spec.Name, Last: m.last, LastTS: m.lastTS, LastBoot: m.lastBoot, Has: m.has,
 				Reduced: m.reduced, ReducedWindow: m.reducedWindow, HasReduced: m.hasReduced,
 				Step: m.rhythm.step, Wobble: m.rhythm.wobble, LastSeq: m.rhythm.lastSeq, SeqOK: m.rhythm.seqOK, Outliers: m.rhythm.outliers,
+				Before: m.before, HasBefore: m.hasBefore,
 			})
 		}
 		for _, w := range d.wins {
 			ws := WindowSnapshot{Start: w.start, Duplicates: w.duplicates, Replays: w.replays, Late: w.late, Newest: w.newest}
 			for _, a := range w.accs {
-				ws.Accs = append(ws.Accs, AccSnapshot{N: a.n, Sum: a.sum, Min: a.min, Max: a.max, First: a.first, Last: a.last, FirstTS: a.firstTS, LastTS: a.lastTS, Step: a.step})
+				ws.Accs = append(ws.Accs, AccSnapshot{N: a.n, Sum: a.sum, Min: a.min, Max: a.max, First: a.first, Last: a.last, FirstTS: a.firstTS, LastTS: a.lastTS, Step: a.step, Counter: a.ctr})
 			}
 			ds.Windows = append(ds.Windows, ws)
 		}
@@ -345,13 +352,14 @@ func (e *Engine) restoreDevice(ds DeviceSnapshot) {
 			spec: sh.spec(d.id, ms.Name), last: ms.Last, lastTS: ms.LastTS, lastBoot: ms.LastBoot, has: ms.Has,
 			reduced: ms.Reduced, reducedWindow: ms.ReducedWindow, hasReduced: ms.HasReduced,
 			rhythm: rhythm{step: ms.Step, wobble: ms.Wobble, lastSeq: ms.LastSeq, seqOK: ms.SeqOK, outliers: ms.Outliers},
+			before: ms.Before, hasBefore: ms.HasBefore,
 		})
 	}
 	d.wins = d.wins[:0]
 	for _, ws := range ds.Windows {
 		w := devWindow{start: ws.Start, duplicates: ws.Duplicates, replays: ws.Replays, late: ws.Late, newest: ws.Newest}
 		for _, a := range ws.Accs {
-			w.accs = append(w.accs, accumulator{n: a.N, sum: a.Sum, min: a.Min, max: a.Max, first: a.First, last: a.Last, firstTS: a.FirstTS, lastTS: a.LastTS, step: a.Step})
+			w.accs = append(w.accs, accumulator{n: a.N, sum: a.Sum, min: a.Min, max: a.Max, first: a.First, last: a.Last, firstTS: a.FirstTS, lastTS: a.LastTS, step: a.Step, ctr: a.Counter})
 		}
 		d.wins = append(d.wins, w)
 	}

@@ -41,6 +41,7 @@ func DemoScenario() Scenario {
 	return Scenario{
 		Name:        "demo",
 		Description: "rollcall demo: two sites of 20 turbines; one silent, one replaying, one partitioned and flushing.",
+		Turbine:     TurbineSpec{EnergyKWh: true},
 		Sites: []SiteSpec{
 			{Name: "site-a", Devices: DemoDevicesPerSite},
 			{Name: "site-b", Devices: DemoDevicesPerSite},

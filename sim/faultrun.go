@@ -24,6 +24,7 @@ func (r *run) faultStart(fi int, t time.Duration) {
 			fs.capture = true
 		}
 	case FaultReboot:
+		d.model.meter.Reset(t)
 		if fp.spec.Downtime == 0 {
 			r.reboot(d, fi, t)
 		}

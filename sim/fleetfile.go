@@ -11,7 +11,8 @@ import (
 // FleetFile returns the rollcall fleet file (DESIGN.md, "The fleet file") for
 // the scenario: one group per site listing its devices, every metric's
 // physical envelope (power_kw in [0, rated_kw] ramping at most
-// ramp_kw_per_s, wind_ms in [0, max_ms], a generic metric's min, max and
+// ramp_kw_per_s, wind_ms in [0, max_ms], energy_kwh a counter growing at
+// most rated_kw / 3600 kWh per second, a generic metric's min, max and
 // max_rate_per_s), the reporting interval (per device where it differs from
 // the most common one) and learning off, so the roster is exactly the
 // scenario's devices. Start rollcall with it to score it against the truth.
@@ -38,6 +39,12 @@ func (s Scenario) FleetFile() ([]byte, error) {
 			metrics[MetricPower] = fmt.Sprintf("{min: 0, max: %s, max_rate_per_s: %s, device: mean, group: sum, impute: last}",
 				num(s.Turbine.RatedKW), num(s.Turbine.RampKWPerS))
 			metrics[MetricWind] = fmt.Sprintf("{min: 0, max: %s, device: mean, group: mean, impute: last}", num(s.Wind.MaxMS))
+			if s.Turbine.EnergyKWh {
+				// A counter: its increase per window, growing at most at
+				// the rated power (kWh per second).
+				metrics[MetricEnergy] = fmt.Sprintf("{min: 0, monotonic: true, max_rate_per_s: %s, device: increase, group: sum, impute: last}",
+					num(s.Turbine.RatedKW/3600))
+			}
 			continue
 		}
 		for name, m := range g.spec.Metrics {

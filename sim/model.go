@@ -121,7 +121,48 @@ type model struct {
 
 	// generic devices: unit OU state per metric
 	x []float64
+
+	meter meter // turbines with energy_kwh
 }
+
+// meter is a turbine's energy meter: the integral of its power, linear
+// between samples, in kWh. It counts from 0 at the first sample and again
+// from each reset (a reboot), which takes effect at the next sample.
+type meter struct {
+	total   float64       // kWh since the first sample: the true energy
+	base    float64       // total at the last reset
+	resetAt time.Duration // pending reset time, valid when reset
+	reset   bool
+	resets  int
+}
+
+// energyBetween returns the energy in kWh from t0 over tau of a sample
+// interval [t0, t0+dt] in which power goes linearly from p0 to p1 kW.
+func energyBetween(p0, p1 float64, tau, dt time.Duration) float64 {
+	if dt <= 0 {
+		return 0
+	}
+	s, d := tau.Seconds(), dt.Seconds()
+	return (p0*s + (p1-p0)*s*s/(2*d)) / 3600
+}
+
+// advance integrates power from p0 to p1 over the sample interval dt that
+// ends now, applying a pending reset inside it, and returns the meter's
+// reading.
+func (e *meter) advance(p0, p1 float64, dt, now time.Duration) float64 {
+	if e.reset && e.resetAt <= now {
+		tau := min(max(e.resetAt-(now-dt), 0), dt)
+		e.base = e.total + energyBetween(p0, p1, tau, dt)
+		e.reset = false
+		e.resets++
+	}
+	e.total += energyBetween(p0, p1, dt, dt)
+	return max(e.total-e.base, 0)
+}
+
+// Reset makes the meter count from 0 from t on (t not before the last
+// sample).
+func (e *meter) Reset(t time.Duration) { e.resetAt, e.reset = t, true }
 
 func newModel(seed int64, device, nMetrics int) *model {
 	m := &model{rng: newRand(seed, streamDevice^uint64(device)), vals: make([]float64, nMetrics)}
@@ -145,7 +186,9 @@ func (m *model) ou(x float64, dt, tau time.Duration) float64 {
 // the site's speed × (1 + variation × (gain + turbulence)), power_kw follows
 // the power curve but changes at most RampKWPerS × dt. Both are rounded to
 // 0.1; the ramp limit holds for the rounded values. It returns m.vals:
-// [power_kw, wind_ms].
+// [power_kw, wind_ms], or with the energy meter (m.vals of three)
+// [energy_kwh, power_kw, wind_ms], energy_kwh the meter's reading
+// (unrounded).
 func (m *model) turbine(t time.Duration, site *siteWind, tb TurbineSpec, variation, maxMS float64) []float64 {
 	dt := t - m.last
 	if m.started && dt > 0 {
@@ -153,11 +196,19 @@ func (m *model) turbine(t time.Duration, site *siteWind, tb TurbineSpec, variati
 	}
 	wind := round1(clamp(site.at(t)*(1+variation*(m.gain+m.turb)), 0, maxMS))
 	power := tb.PowerKW(wind)
+	pw := len(m.vals) - 2 // index of power_kw: after energy_kwh when metered
+	prev := m.vals[pw]
 	if m.started {
-		power = rampLimit(power, m.vals[0], tb.RampKWPerS, dt, defaultTurbineValuesRound)
+		power = rampLimit(power, prev, tb.RampKWPerS, dt, defaultTurbineValuesRound)
 	}
-	m.vals[0] = clamp(round1(power), 0, tb.RatedKW)
-	m.vals[1] = wind
+	m.vals[pw] = clamp(round1(power), 0, tb.RatedKW)
+	m.vals[pw+1] = wind
+	if pw == 1 {
+		if !m.started {
+			prev, dt = m.vals[pw], 0
+		}
+		m.vals[0] = m.meter.advance(prev, m.vals[pw], dt, t)
+	}
 	m.started, m.last = true, t
 	return m.vals
 }

@@ -22,6 +22,9 @@ func (r *run) sample(di int32, t time.Duration) {
 	ts := r.start.Add(t).Truncate(time.Millisecond)
 	if r.truth != nil {
 		r.truth.add(dp.group, dp.local, ts, vals)
+		if g.Kind == KindTurbine && len(vals) == 3 { // metered: energy_kwh, power_kw, wind_ms
+			r.truth.addEnergy(dp.group, dp.local, t, vals[1], d.model.meter.total, d.model.meter.resets)
+		}
 	}
 	r.f.ctr.samples.Add(1)
 	r.scheduleSample(di, t)

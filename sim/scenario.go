@@ -71,7 +71,9 @@ const (
 // Metric names of turbines.
 const (
 	MetricPower = "power_kw"
-	MetricWind  = "wind_ms"
+	// MetricEnergy is a turbine's energy counter (TurbineSpec.EnergyKWh).
+	MetricEnergy = "energy_kwh"
+	MetricWind   = "wind_ms"
 )
 
 // Scenario is what fleetsim simulates: the fleet, its physics and the faults
@@ -181,6 +183,10 @@ type TurbineSpec struct {
 	// RampKWPerS is the fastest change of power, in kW/s (pitch control and
 	// grid code). Default: 200.
 	RampKWPerS float64 `yaml:"ramp_kw_per_s"`
+	// EnergyKWh adds the energy_kwh counter to every turbine's readings:
+	// the integral of its power (linear between samples) in kWh, counting
+	// from 0 at the run's start and again from each reboot. Default: false.
+	EnergyKWh bool `yaml:"energy_kwh"`
 }
 
 // SiteSpec is one site (a rollcall group) of identical devices, or with
@@ -472,6 +478,9 @@ func (s Scenario) Groups() ([]Group, error) {
 	for i := range s.Sites {
 		site := &s.Sites[i]
 		metrics := []string{MetricPower, MetricWind}
+		if s.Turbine.EnergyKWh {
+			metrics = []string{MetricEnergy, MetricPower, MetricWind}
+		}
 		if site.Kind == KindGeneric {
 			metrics = sortedKeys(site.Metrics)
 		}

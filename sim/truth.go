@@ -41,7 +41,11 @@ type TruthRun struct {
 // statistics over the devices of the group of each device's mean over the
 // samples it generated in [Start, End), whether or not they were published,
 // delayed or lost. It is what rollcall's aggregate would say with every
-// device reporting every sample.
+// device reporting every sample. For the energy_kwh counter the device
+// values are instead each device's true increase over exactly the window
+// (the integral of its power, linear between samples, at true time): what
+// rollcall's increase reducer estimates; Devices counts the devices with
+// samples on both sides of some part of the window.
 type TruthWindow struct {
 	Type   string    `json:"type"` // "window"
 	Group  string    `json:"group"`
@@ -117,6 +121,8 @@ type Truth struct {
 	Run     TruthRun
 	Windows []TruthWindow
 	Faults  []TruthFault
+	// Counters are the devices' counter totals (energy_kwh).
+	Counters []TruthCounter
 	// End is nil when the file was cut short (the simulator was killed).
 	End *TruthEnd
 }
@@ -156,6 +162,10 @@ func ReadTruth(r io.Reader) (*Truth, error) {
 			var f TruthFault
 			err = json.Unmarshal(b, &f)
 			t.Faults = append(t.Faults, f)
+		case TruthTypeCounter:
+			var c TruthCounter
+			err = json.Unmarshal(b, &c)
+			t.Counters = append(t.Counters, c)
 		case TruthTypeEnd:
 			t.End = &TruthEnd{}
 			err = json.Unmarshal(b, t.End)
@@ -192,6 +202,8 @@ type truthGroup struct {
 	metrics []string
 	sums    [][]float64 // by metric, by device (local index)
 	counts  []int       // samples by device
+	devices []string    // by local index
+	energy  energyTruth // metered turbines (energy_kwh)
 }
 
 func newTruthWriter(w io.Writer, p *plan) *truthWriter {
@@ -201,7 +213,10 @@ func newTruthWriter(w io.Writer, p *plan) *truthWriter {
 		offset: int64(p.scenario.Truth.Offset),
 	}
 	for _, g := range p.groups {
-		tg := truthGroup{name: g.Name, metrics: g.Metrics, counts: make([]int, len(g.Devices))}
+		tg := truthGroup{name: g.Name, metrics: g.Metrics, counts: make([]int, len(g.Devices)), devices: g.Devices}
+		if g.Kind == KindTurbine && p.scenario.Turbine.EnergyKWh {
+			tg.energy = energyTruth{devs: make([]energyDev, len(g.Devices)), pend: map[int64]*energyWindow{}}
+		}
 		for range g.Metrics {
 			tg.sums = append(tg.sums, make([]float64, len(g.Devices)))
 		}
@@ -244,6 +259,10 @@ func (t *truthWriter) add(g, local int, ts time.Time, vals []float64) {
 // partial.
 func (t *truthWriter) flush(end time.Time) {
 	if !t.any {
+		if !end.IsZero() {
+			t.flushEnergy()
+			t.flushIO()
+		}
 		return
 	}
 	t.any = false
@@ -253,6 +272,10 @@ func (t *truthWriter) flush(end time.Time) {
 	for gi := range t.groups {
 		tg := &t.groups[gi]
 		for m, metric := range tg.metrics {
+			if metric == MetricEnergy && tg.energy.pend != nil {
+				clear(tg.sums[m]) // its truth is the increase (addEnergy)
+				continue
+			}
 			rec := TruthWindow{
 				Type: TruthTypeWindow, Group: tg.name, Metric: metric, Start: ws, End: we,
 				Min: math.Inf(1), Max: math.Inf(-1), Expected: len(tg.counts), Partial: partial,
@@ -274,6 +297,9 @@ func (t *truthWriter) flush(end time.Time) {
 			}
 		}
 		clear(tg.counts)
+	}
+	if !end.IsZero() {
+		t.flushEnergy()
 	}
 	t.flushIO()
 }

@@ -43,7 +43,9 @@ type MetricSpec struct {
 	MaxRatePerS *float64 `yaml:"max_rate_per_s"`
 	// Monotonic marks a counter that never decreases (except at a reboot).
 	Monotonic *bool `yaml:"monotonic"`
-	// Device is the device reducer: mean, last, min, max, sum or delta.
+	// Device is the device reducer: mean, last, min, max, sum, delta
+	// (last − first inside the window) or increase (a counter's increase
+	// over the window, boundaries interpolated; needs monotonic: true).
 	// Default: mean.
 	Device Reducer `yaml:"device"`
 	// Group is the headline group statistic: sum, mean, min, max or count.
@@ -150,7 +152,8 @@ func (f *Fleet) Validate() error {
 		errs = append(errs, fmt.Errorf("defaults.interval: %v is negative", f.Defaults.Interval))
 	}
 	for _, m := range sortedKeys(f.Defaults.Metrics) {
-		errs = append(errs, f.Defaults.Metrics[m].validate("defaults.metrics."+m))
+		s := f.Defaults.Metrics[m]
+		errs = append(errs, s.validate("defaults.metrics."+m), s.validateCounter("defaults.metrics."+m))
 	}
 	for _, g := range sortedKeys(f.Groups) {
 		gs := f.Groups[g]
@@ -190,6 +193,9 @@ func (f *Fleet) Validate() error {
 				s.Min != nil && s.Max != nil && *s.Min > *s.Max {
 				err = fmt.Errorf("%s: min %v is above max %v (merged with defaults.metrics.%s)", field, *s.Min, *s.Max, m)
 			}
+			if err == nil && (o.Device != "" || o.Monotonic != nil) {
+				err = f.Defaults.Metrics[m].merge(o).validateCounter(field)
+			}
 			errs = append(errs, err)
 		}
 	}
@@ -218,6 +224,15 @@ func (s MetricSpec) validate(field string) error {
 		errs = append(errs, fmt.Errorf("%s.max_rate_per_s: %v is negative", field, *s.MaxRatePerS))
 	}
 	return errors.Join(errs...)
+}
+
+// validateCounter reports the increase reducer on a metric that is not a
+// counter (monotonic: true): its resets are drops in value.
+func (s MetricSpec) validateCounter(field string) error {
+	if s.Device == ReduceIncrease && (s.Monotonic == nil || !*s.Monotonic) {
+		return fmt.Errorf("%s.device: increase needs monotonic: true (a counter)", field)
+	}
+	return nil
 }
 
 // merge returns s with the fields set in o overriding it.

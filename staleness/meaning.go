@@ -12,17 +12,26 @@ type Reducer string
 
 // Device reducers.
 const (
-	ReduceMean  Reducer = "mean"
-	ReduceLast  Reducer = "last"
-	ReduceMin   Reducer = "min"
-	ReduceMax   Reducer = "max"
-	ReduceSum   Reducer = "sum"
+	ReduceMean Reducer = "mean"
+	ReduceLast Reducer = "last"
+	ReduceMin  Reducer = "min"
+	ReduceMax  Reducer = "max"
+	ReduceSum  Reducer = "sum"
+	// ReduceDelta is last − first inside the window: it loses a counter's
+	// step between the last sample of one window and the first of the next,
+	// so the windows of a counter do not add up to its increase (use
+	// ReduceIncrease for that).
 	ReduceDelta Reducer = "delta"
+	// ReduceIncrease is a counter's (monotonic: true) increase over exactly
+	// the window, with the counter at each boundary interpolated between
+	// the samples on either side and resets starting a new series (see
+	// Metric.Step, Metric.Share and docs/semantics.md, "Counters").
+	ReduceIncrease Reducer = "increase"
 )
 
 // Reducers returns every device reducer.
 func Reducers() []Reducer {
-	return []Reducer{ReduceMean, ReduceLast, ReduceMin, ReduceMax, ReduceSum, ReduceDelta}
+	return []Reducer{ReduceMean, ReduceLast, ReduceMin, ReduceMax, ReduceSum, ReduceDelta, ReduceIncrease}
 }
 
 // Stat is a group statistic: how device-level values combine across a
@@ -74,17 +83,23 @@ func (r Reducer) Reduce(s Summary) float64 {
 		return s.Max
 	case ReduceSum:
 		return s.Sum
-	case ReduceDelta:
+	case ReduceDelta, ReduceIncrease:
+		// For increase this is the part between the window's first and
+		// last sample of one series; the aggregate adds the boundary
+		// shares and the resets (Metric.Step).
 		return s.Last - s.First
 	}
 	return s.Sum / float64(s.N)
 }
 
 // Additive reports whether the device-level value depends on how many
-// samples arrived (sum, delta) rather than being one sample value: a missing
-// device's value then is not bounded by [Min, Max], and its last value is
-// its last device-level value, not its last sample.
-func (r Reducer) Additive() bool { return r == ReduceSum || r == ReduceDelta }
+// samples arrived or how long the window is (sum, delta, increase) rather
+// than being one sample value: a missing device's value then is not bounded
+// by [Min, Max], and its last value is its last device-level value, not its
+// last sample.
+func (r Reducer) Additive() bool {
+	return r == ReduceSum || r == ReduceDelta || r == ReduceIncrease
+}
 
 // LastKnown is what is known of a missing device's metric: its last sample
 // (Value at TS, when Has) and its last device-level value (Reduced, when
@@ -116,12 +131,14 @@ func (m *Metric) Plausible(v float64, after bool, prev float64) bool {
 // the metric has a max_rate_per_s, within v ± rate × age where age is the
 // farthest the window reaches from t. A sum depends on the unknown number of
 // samples and is unbounded; a delta is bounded by rate × window (and by 0
-// below for a monotonic counter).
+// below for a monotonic counter); an increase by [0, rate × window].
 func (m *Metric) MissingBounds(k *LastKnown, start, end int64) (lo, hi float64) {
 	inf := math.Inf(1)
 	switch m.Reducer {
 	case ReduceSum:
 		return -inf, inf
+	case ReduceIncrease:
+		return 0, m.upTo(end - start)
 	case ReduceDelta:
 		lo, hi = -inf, inf
 		if !math.IsInf(m.MaxRatePerS, 1) {

@@ -17,7 +17,7 @@ func TestReducerReduce(t *testing.T) {
 		require.Equal(t, want, r.Reduce(s), string(r))
 		require.Equal(t, r == ReduceSum || r == ReduceDelta, r.Additive(), string(r))
 	}
-	require.Len(t, Reducers(), 6)
+	require.Len(t, Reducers(), 7)
 	require.Len(t, Stats(), 5)
 	require.Len(t, Imputes(), 3)
 }
