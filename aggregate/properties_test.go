@@ -434,6 +434,12 @@ func genStream(r *rand.Rand) (msgs []streamMsg, silent, joiner string) {
 // bubble, lets every window become final, and returns what it emitted and
 // its message counts by outcome.
 func runStream(t *testing.T, shards int, msgs []streamMsg) (out []Aggregate, outcomes map[string]float64) {
+	return runStreamWith(t, shards, window.Config{Size: 10 * time.Second, AllowedLateness: 20 * time.Second, AllowedSkew: 2 * time.Second}, msgs)
+}
+
+// runStreamWith is runStream with the window configuration given; outcomes
+// also holds the rejections by reason ("rejected:<reason>").
+func runStreamWith(t *testing.T, shards int, w window.Config, msgs []streamMsg) (out []Aggregate, outcomes map[string]float64) {
 	synctest.Test(t, func(t *testing.T) {
 		f, err := staleness.ParseFleet([]byte(propFleet))
 		require.NoError(t, err)
@@ -444,7 +450,7 @@ func runStream(t *testing.T, shards int, msgs []streamMsg) (out []Aggregate, out
 			// to simulate, and offers at 17 ms past the second stay off
 			// the tick grid.
 			EmitInterval: 250 * time.Millisecond,
-			Window:       window.Config{Size: 10 * time.Second, AllowedLateness: 20 * time.Second, AllowedSkew: 2 * time.Second},
+			Window:       w,
 		}, staleness.NewRoster(f), c, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -468,6 +474,11 @@ func runStream(t *testing.T, shards int, msgs []streamMsg) (out []Aggregate, out
 		outcomes = map[string]float64{}
 		for _, o := range []string{OutcomeAccepted, OutcomeDuplicate, OutcomeReplay, OutcomeRejected} {
 			outcomes[o] = testutil.ToFloat64(e.m.messages.WithLabelValues(o))
+		}
+		for _, reason := range ingest.RejectReasons {
+			if n := testutil.ToFloat64(e.m.rejected.WithLabelValues(reason)); n > 0 {
+				outcomes["rejected:"+reason] = n
+			}
 		}
 		c.mu.Lock()
 		out = slices.Clone(c.all)

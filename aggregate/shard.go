@@ -245,6 +245,12 @@ func (s *shard) plausible(d *device, r *ingest.Reading) ([]int, error) {
 func (s *shard) accept(d *device, r *ingest.Reading, start int64, revise bool, slots []int) {
 	g := d.g
 	d.live.Observe(r.Received, r.TS)
+	if !d.member.Listed && r.TS < d.member.FirstEvent {
+		// A learned device is expected from its oldest accepted reading
+		// (a backlog, or readings out of order): otherwise the windows
+		// before its first one would not count what it sent.
+		d.member.FirstEvent = r.TS
+	}
 	w := d.window(start)
 	if revise {
 		w.late++
