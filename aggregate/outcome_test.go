@@ -130,7 +130,7 @@ func TestEngineOneOutcomeProperty(t *testing.T) {
 			catchUp.MaxCatchUp = 1
 			for _, shards := range []int{1, 3} {
 				for _, w := range []window.Config{testWindow, catchUp} {
-					out, outcomes := runStreamWith(t, shards, w, msgs)
+					out, outcomes := runStreamWith(t, Config{Shards: shards, Window: w}, msgs)
 					require.Positive(t, outcomes["rejected:"+ingest.ReasonTooLate], "the stream has too_late readings")
 					requireOneOutcome(t, msgs, out, outcomes, 1)
 				}
@@ -160,7 +160,7 @@ func TestEngineYearOldReadingsOfANewGroup(t *testing.T) {
 		msgs = append(msgs, streamMsg{at: 50 * time.Millisecond, site: "s9", dev: "s9/backlog", seq: uint64(i + 1), ts: time.Duration(i-25) * time.Second, power: 2})
 	}
 	slices.SortStableFunc(msgs, func(a, b streamMsg) int { return int(a.at - b.at) })
-	out, outcomes := runStreamWith(t, 2, testWindow, msgs)
+	out, outcomes := runStreamWith(t, Config{Shards: 2, Window: testWindow}, msgs)
 	require.Equal(t, 2000.0, outcomes["rejected:"+ingest.ReasonTooLate], "the year-old readings are too late: %v", outcomes)
 	require.Equal(t, 60.0, outcomes[OutcomeAccepted], "%v", outcomes)
 	requireOneOutcome(t, msgs, out, outcomes, 1)
