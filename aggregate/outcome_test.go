@@ -165,6 +165,7 @@ func TestEngineYearOldReadingsOfANewGroup(t *testing.T) {
 	require.Equal(t, 60.0, outcomes[OutcomeAccepted], "%v", outcomes)
 	requireOneOutcome(t, msgs, out, outcomes, 1)
 }
+
 // honestAndFast returns 90 s of readings of site-a's six listed devices
 // (honest clocks, up to 300 ms of jitter) and, unless fast is 0, of a
 // learned device of site-a whose clock runs fast ahead.
