@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -241,5 +242,78 @@ func TestEngineFastClockDoesNotDragTheWatermark(t *testing.T) {
 			}
 			requireOneOutcome(t, msgs, out, outcomes, 1)
 		})
+	}
+}
+
+// onTimeStream returns 80 s of readings of site-a's six listed devices, on
+// time (jitter within allowed_skew), some missing, most with a temperature.
+func onTimeStream(r *rand.Rand) []streamMsg {
+	var msgs []streamMsg
+	seq := map[string]uint64{}
+	for i := range 80 {
+		at := time.Duration(i)*time.Second + 17*time.Millisecond
+		for d := 1; d <= 6; d++ {
+			if r.IntN(8) == 0 {
+				continue
+			}
+			id := fmt.Sprintf("site-a/a%02d", d)
+			seq[id]++
+			msgs = append(msgs, streamMsg{
+				at: at, site: "site-a", dev: id, seq: seq[id],
+				ts:    time.Duration(i)*time.Second - time.Duration(r.IntN(300))*time.Millisecond,
+				power: float64(r.IntN(5000)) / 100, temp: float64(r.IntN(7000)-1000) / 100, hasTemp: r.IntN(5) != 0,
+			})
+		}
+	}
+	return msgs
+}
+
+// Hopping windows (30 s every 10 s) over the same stream as tumbling 10 s
+// windows: each hopping window's final counts the samples of the three
+// tumbling windows it covers, its maximum temperature (device max, group
+// max) is theirs, and every accepted reading is in three finals.
+func TestEngineHoppingEqualsCoveredTumbling(t *testing.T) {
+	t.Parallel()
+	msgs := onTimeStream(rand.New(rand.NewPCG(7, 15)))
+	hopping := testWindow
+	hopping.Size, hopping.Step = 30*time.Second, 10*time.Second
+	for _, shards := range []int{1, 3} {
+		tOut, tOutcomes := runStreamWith(t, Config{Shards: shards, Window: testWindow}, msgs)
+		hOut, hOutcomes := runStreamWith(t, Config{Shards: shards, Window: hopping}, msgs)
+		require.Equal(t, tOutcomes, hOutcomes, "the same readings are accepted")
+		requireOneOutcome(t, msgs, tOut, tOutcomes, 1)
+		finals := func(out []Aggregate, metric string) map[time.Time]Aggregate {
+			m := map[time.Time]Aggregate{}
+			for _, a := range out {
+				if a.Final && a.Group == "site-a" && a.Metric == metric {
+					m[a.Window.Start] = a
+				}
+			}
+			return m
+		}
+		tPower, hPower := finals(tOut, "power_kw"), finals(hOut, "power_kw")
+		tTemp, hTemp := finals(tOut, "temp_c"), finals(hOut, "temp_c")
+		checked := 0
+		var hSamples uint64
+		for start, h := range hPower {
+			require.Equal(t, start.Add(30*time.Second), h.Window.End, "a hopping window is 30 s long")
+			hSamples += h.Counts.Samples
+			var samples uint64
+			maxTemp, hasTemp := math.Inf(-1), false
+			for k := range 3 {
+				sub := start.Add(time.Duration(k) * 10 * time.Second)
+				samples += tPower[sub].Counts.Samples
+				if tt, ok := tTemp[sub]; ok && tt.Counts.Samples > 0 {
+					maxTemp, hasTemp = math.Max(maxTemp, float64(tt.Stats.Max.Value)), true
+				}
+			}
+			require.Equal(t, samples, h.Counts.Samples, "window %v: samples", start)
+			if hasTemp {
+				require.Equal(t, maxTemp, float64(hTemp[start].Stats.Max.Value), "window %v: max temperature", start)
+				checked++
+			}
+		}
+		require.Greater(t, checked, 5)
+		require.Equal(t, 3*uint64(hOutcomes[OutcomeAccepted]), hSamples, "every accepted reading is in three finals")
 	}
 }
