@@ -15,6 +15,9 @@ type Options struct {
 	Fleet []byte
 	// Window is the window size. Default: 1s.
 	Window time.Duration
+	// Step is the hopping windows' step (window.step). Default: 0,
+	// tumbling windows.
+	Step time.Duration
 	// Lateness is the allowed lateness. Default: 2s.
 	Lateness time.Duration
 	// Skew is the allowed skew of the watermark. Default: 200ms.
@@ -41,6 +44,7 @@ func Start(t testing.TB, o Options) *Gateway {
 	cfg := gatewaytest.Config(t)
 	cfg.Fleet = gatewaytest.FleetFile(t, o.Fleet)
 	cfg.Window.Size = or(o.Window, time.Second)
+	cfg.Window.Step = o.Step
 	cfg.Window.AllowedLateness = or(o.Lateness, 2*time.Second)
 	cfg.Window.AllowedSkew = or(o.Skew, 200*time.Millisecond)
 	cfg.Window.IdleTimeout = or(o.IdleTimeout, time.Second)
