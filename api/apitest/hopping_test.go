@@ -1,13 +1,11 @@
 package apitest
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
@@ -24,38 +22,6 @@ groups:
 learn: {enabled: false}
 `
 
-// publishGrid publishes n readings of a1 (100) and a2 (250), 100 ms apart
-// in event time from 50 ms after the next whole second (returned), at that
-// pace.
-func publishGrid(t *testing.T, broker string, n int) time.Time {
-	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("hopping-test"))
-	tok := c.Connect()
-	require.True(t, tok.WaitTimeout(10*time.Second))
-	require.NoError(t, tok.Error())
-	defer c.Disconnect(100)
-	base := time.Now().Truncate(time.Second).Add(time.Second)
-	<-time.After(time.Until(base.Add(50 * time.Millisecond)))
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for i := range n {
-		ts := base.Add(50*time.Millisecond + time.Duration(i)*100*time.Millisecond)
-		for _, d := range []struct {
-			id string
-			v  float64
-		}{{"a1", 100}, {"a2", 250}} {
-			p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%q,"metrics":{"power_kw":%g}}`, i+1, ts.UTC().Format(time.RFC3339Nano), d.v)
-			tok := c.Publish("fleet/site-a/"+d.id+"/telemetry", 1, false, p)
-			require.True(t, tok.WaitTimeout(10*time.Second))
-			require.NoError(t, tok.Error())
-		}
-		if i < n-1 {
-			<-tick.C
-		}
-	}
-	return base
-}
-
 // TestIntegrationHoppingWindows runs a gateway with 3 s windows every 1 s
 // (window.step) and checks them through the HTTP API: overlapping windows
 // listed by start, one per step, each 3 s long with its own revisions and
@@ -71,7 +37,7 @@ func TestIntegrationHoppingWindows(t *testing.T) {
 		Skew: 500 * time.Millisecond, IdleTimeout: time.Second,
 	})
 	const readings = 60
-	base := publishGrid(t, gw.MQTTURL, readings)
+	base := PublishExact(t, gw.MQTTURL, readings)
 	// Windows [base+k, base+k+3) for k = 0..3 hold 3 s of readings.
 	full := func(a aggregate.Aggregate) bool {
 		return !a.Window.Start.Before(base) && !a.Window.End.After(base.Add(readings*100*time.Millisecond))
