@@ -67,6 +67,7 @@ type groupStatus struct {
 	name               string
 	maxEvent, minEvent int64
 	hasEvent           bool
+	newest             []int64 // the newest event time of each device that sent a reading
 }
 
 // status reports the shard's groups and counters since the last report;
@@ -76,7 +77,13 @@ func (s *shard) status(now int64) statusReply {
 	r := statusReply{cnt: s.cnt, processed: s.processed}
 	s.cnt = counters{lastEvent: s.cnt.lastEvent}
 	for _, g := range s.groups {
-		r.groups = append(r.groups, groupStatus{name: g.name, maxEvent: g.maxEvent, minEvent: g.minEvent, hasEvent: g.hasEvent})
+		gs := groupStatus{name: g.name, maxEvent: g.maxEvent, minEvent: g.minEvent, hasEvent: g.hasEvent}
+		for _, d := range g.devices {
+			if d.accepted > 0 {
+				gs.newest = append(gs.newest, d.live.LastEvent)
+			}
+		}
+		r.groups = append(r.groups, gs)
 		g.hasEvent = false
 	}
 	if now-s.lastScan >= int64(DefaultStateScanInterval) {
@@ -109,14 +116,28 @@ type groupFlush struct {
 	windows []int64
 	open    []int64 // windows that are provisional and not final after this round
 	cutoff  int64
-	size    int64
+}
+
+// flushReply is a shard's answer to a flush: the partials, and the orphans.
+type flushReply struct {
+	partials []Partial
+	// orphans are panes before the cutoff that hold accepted readings no
+	// window reported (accepted under an earlier, lower cutoff). The shard
+	// keeps them; the coordinator adopts their windows (Lifecycle.Adopt),
+	// so that every accepted reading reaches an aggregate.
+	orphans []orphan
+}
+
+type orphan struct {
+	group string
+	start int64
 }
 
 // flush computes the partials the coordinator asked for, plus those of open
 // windows revised by late readings, then drops state the coordinator no
 // longer needs.
-func (s *shard) flush(now int64, fl []groupFlush) []Partial {
-	var out []Partial
+func (s *shard) flush(now int64, fl []groupFlush) flushReply {
+	var out flushReply
 	for i := range fl {
 		f := &fl[i]
 		g := s.groups[f.group]
@@ -124,24 +145,43 @@ func (s *shard) flush(now int64, fl []groupFlush) []Partial {
 			continue
 		}
 		for _, start := range f.windows {
-			out = s.partials(out, g, f, start, now)
+			out.partials = s.partials(out.partials, g, f, start, now)
 		}
-		for start := range g.dirty {
-			if slices.Contains(f.open, start) && !slices.Contains(f.windows, start) {
-				out = s.partials(out, g, f, start, now)
+		for _, start := range f.open {
+			if !slices.Contains(f.windows, start) && s.revised(g, start) {
+				out.partials = s.partials(out.partials, g, f, start, now)
 			}
 		}
 		clear(g.dirty)
 		for _, d := range g.devices {
-			d.purge(f.cutoff)
+			for _, p := range d.purge(f.cutoff, f.windows, s.hop.Size()) {
+				if !slices.ContainsFunc(out.orphans, func(o orphan) bool { return o.group == g.name && o.start == p }) {
+					out.orphans = append(out.orphans, orphan{g.name, p})
+				}
+			}
 		}
 	}
 	return out
 }
 
+// revised reports whether a late reading revised a pane of g's window at
+// start since the last flush.
+func (s *shard) revised(g *shardGroup, start int64) bool {
+	if s.hop.Tumbling() {
+		_, ok := g.dirty[start]
+		return ok
+	}
+	for p := range g.dirty {
+		if start <= p && p < start+s.hop.Size() {
+			return true
+		}
+	}
+	return false
+}
+
 // partials appends one partial per metric of group g for the window at start.
 func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now int64) []Partial {
-	end := start + f.size
+	end := start + s.hop.Size()
 	base := len(out)
 	for _, m := range f.metrics {
 		out = append(out, NewPartial(g.name, m, start, end))
@@ -151,7 +191,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 		if !d.member.ExpectedIn(end) {
 			continue
 		}
-		w := d.findWindow(start)
+		w := s.span(d, start, end)
 		for mi, name := range f.metrics {
 			p := &ps[mi]
 			if d.replay.Flagged {

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"github.com/rollcall-iot/rollcall/staleness"
+	"github.com/rollcall-iot/rollcall/window"
 )
 
 // The increase reducer (counters, monotonic: true): a window's value is the
@@ -187,36 +188,43 @@ func (d *device) counterIncrease(i int, a *accumulator, start, end int64) (x sta
 }
 
 // acceptCounter adds counter sample v of reading r to d's accumulator a of
-// metric slot i in the window at start, and marks the emitted windows whose
-// boundary shares it changes dirty: when it is the window's new first
-// sample, those from its predecessor's window up to this one; when its new
-// last, those after it up to its successor's window.
+// metric slot i in the pane at start, and marks the panes whose windows'
+// boundary shares it changes dirty: when it is the pane's new first
+// sample, those from its predecessor's pane up to this one; when its new
+// last, those after it up to its successor's pane. A window with a dirty
+// pane that was emitted is revised.
 func (s *shard) acceptCounter(d *device, i int, a *accumulator, v float64, ts int64, boot uint64, start int64) {
 	a.addCounter(d.metrics[i].spec, v, ts, boot)
-	size := int64(s.cfg.Window.Size)
-	prev, next, hasPrev, hasNext := d.counterNeighbours(i, start, start+size)
+	step := s.hop.Step()
+	prev, next, hasPrev, hasNext := d.counterNeighbours(i, start, start+step)
 	if hasPrev && a.firstTS == ts {
-		s.reviseCounterWindows(d.g, s.win.Start(prev.TS), start-size)
+		s.reviseCounterPanes(d.g, s.hop.Pane(prev.TS), start-step)
 	}
 	if hasNext && a.lastTS == ts {
-		s.reviseCounterWindows(d.g, start+size, s.win.Start(next.TS))
+		s.reviseCounterPanes(d.g, start+step, s.hop.Pane(next.TS))
 	}
 }
 
-// reviseCounterWindows marks group g's emitted, still open windows that
-// start in [from, to] dirty (revised at the next emission).
-func (s *shard) reviseCounterWindows(g *shardGroup, from, to int64) {
-	size := int64(s.cfg.Window.Size)
-	from = max(from, g.shared.cutoff.Load())
-	to = min(to, g.shared.emitted.Load()-1)
-	for w := s.win.Start(from); w <= to; w += size {
-		if w < from {
+// reviseCounterPanes marks group g's panes that start in [from, to] and
+// lie in an emitted, still open window dirty (revised at the next
+// emission).
+func (s *shard) reviseCounterPanes(g *shardGroup, from, to int64) {
+	step := s.hop.Step()
+	gate := g.shared.gate
+	if gate.Emitted() == window.Unset {
+		return // nothing emitted yet: nothing to revise
+	}
+	from = max(from, gate.Cutoff())
+	// The last pane of an emitted window: windows before Emitted are.
+	to = min(to, gate.Emitted()-1+s.hop.Size()-step)
+	for p := s.hop.Pane(from); p <= to; p += step {
+		if p < from {
 			continue
 		}
 		if g.dirty == nil {
 			g.dirty = map[int64]struct{}{}
 		}
-		g.dirty[w] = struct{}{}
+		g.dirty[p] = struct{}{}
 	}
 }
 

@@ -162,7 +162,7 @@ func TestCounterMissingAndProvisional(t *testing.T) {
 	requireIncrease(t, staleness.Increase{Value: 5 + 4 + 1, Lo: 4, Hi: 10 + 4 + 2}, x, "interpolated once the next sample came")
 
 	// Purged windows leave their last sample behind.
-	d.purge(20 * s1)
+	d.purge(20*s1, []int64{0, 10 * s1}, 10*s1) // both windows reported: purged
 	prev, _, hasPrev, _ := d.counterNeighbours(0, 20*s1, 30*s1)
 	require.True(t, hasPrev)
 	require.Equal(t, staleness.CounterSample{TS: 9 * s1, Value: 4, Boot: 1}, prev)

@@ -115,18 +115,6 @@ func (d *device) window(start int64) *devWindow {
 	return &d.wins[i]
 }
 
-// purge drops the windows that start before cutoff.
-func (d *device) purge(cutoff int64) {
-	n := 0
-	for n < len(d.wins) && d.wins[n].start < cutoff {
-		n++
-	}
-	if n > 0 {
-		d.keepCounters(d.wins[:n])
-		d.wins = append(d.wins[:0], d.wins[n:]...)
-	}
-}
-
 // missingBounds returns the bounds of a missing device's device-level value
 // in the window [start, end) for metric spec m (Metric.MissingBounds), and
 // the value m's impute policy gives it, if any (Impute.Estimate), clamped

@@ -14,7 +14,10 @@
 // admission limits, decoding and the rejects sample in ingest
 // (Limits.Allow, Decoder, RejectLog); roster membership, retirement and
 // device states in staleness (Roster.Join, Roster.Retires, Member); the
-// duplicate/replay verdict in dedup (State.Check); reducers, statistics and
+// duplicate/replay verdict in dedup (State.Check); the window lifecycle in
+// window (the watermark: Config.Watermark; each reading's accept / revise /
+// too_late: Gate.Decide; due windows: Lifecycle; revision numbers:
+// Revisions); reducers, statistics and
 // imputation policies are staleness.Reducer, Stat and Impute. This package
 // holds the per-device data and the aggregation itself.
 //
@@ -54,8 +57,8 @@
 //     too_many_metrics), unknown_device (not on the roster with learning
 //     disabled, or past limits.max_devices / limits.max_groups),
 //     wrong_site (a name the fleet file lists only at other sites:
-//     staleness.Roster.Resolve), too_late (its window is final: older than
-//     window.allowed_lateness), implausible (outside the metric's physical
+//     staleness.Roster.Resolve), too_late (window.Gate: its windows are
+//     final, or older than a new group's lateness horizon), implausible (outside the metric's physical
 //     envelope) and too_many_windows (the device has
 //     limits.max_open_windows open). The rejects before routing come
 //     through Engine.Reject: bad_topic, too_large and bad_json from the
@@ -69,7 +72,9 @@
 //   - A metric value of a group that already has limits.max_group_metrics
 //     metrics: rollcall_aggregate_dropped_total{reason="group_metrics_full"}.
 //   - Windows a watermark jumped over (more than window.max_catch_up):
-//     rollcall_window_skipped_total.
+//     rollcall_window_skipped_total. Those holding accepted readings are
+//     still emitted (orphans, adopted): an accepted reading always reaches
+//     an aggregate.
 //   - A retired device past learn.max_retired tombstones is forgotten:
 //     rollcall_devices_forgotten_total (retirements:
 //     rollcall_devices_retired_total).

@@ -45,19 +45,15 @@ func (e *Engine) emitDue(names []string, due map[string]dueWindows, at time.Time
 		for k, oa := range e.sortedOpen(n) {
 			prov := slices.Contains(d.provisional, k.start)
 			fin := slices.Contains(d.final, k.start)
-			switch {
-			case !fin && !oa.complete(g.members):
-				// A metric first seen in a late reading: other shards have
-				// not reported it for this window yet; they all will when it
-				// becomes final.
-			case prov || !oa.emitted:
-				e.send(k, oa, 0, fin, g, at)
-			case fin:
-				e.send(k, oa, oa.rev+1, true, g, at)
-			case oa.changed():
-				e.send(k, oa, oa.rev+1, false, g, at)
-			default:
-				clear(oa.fresh)
+			// Unless final, a window waits until every shard holding the
+			// group's devices reported it (a metric first seen in a late
+			// reading: the others report it when it becomes final).
+			if fin || oa.complete(g.members) {
+				if rev, ok := oa.revs.Next(prov, fin, oa.changed()); ok {
+					e.send(k, oa, rev, fin, g, at)
+				} else {
+					clear(oa.fresh)
+				}
 			}
 			if fin {
 				delete(e.open, k)
@@ -112,7 +108,6 @@ func (e *Engine) send(k openKey, oa *openAgg, rev int, final bool, g *coordGroup
 		}
 		merged.Merge(&oa.parts[i], e.cfg.MaxMissingListed)
 	}
-	oa.rev, oa.emitted = rev, true
 	oa.commit()
 	kind := KindRevision
 	switch {

@@ -66,7 +66,8 @@ type coordGroup struct {
 	lc       *window.Lifecycle
 	maxEvent int64
 	hasEvent bool
-	members  []bool // shards holding devices of the group
+	members  []bool  // shards holding devices of the group
+	newest   []int64 // this round: the newest event time of each device (scratch)
 }
 
 type openKey struct {
@@ -77,12 +78,11 @@ type openKey struct {
 // openAgg is a window of one group and metric between its provisional and
 // final emission: the latest partial of every shard.
 type openAgg struct {
-	rev     int
-	emitted bool
-	parts   []Partial // latest partial per shard
-	has     []bool    // parts[i] was ever received
-	fresh   []bool    // parts[i] was received this round
-	sent    []Partial // parts as of the last emission
+	revs  window.Revisions
+	parts []Partial // latest partial per shard
+	has   []bool    // parts[i] was ever received
+	fresh []bool    // parts[i] was received this round
+	sent  []Partial // parts as of the last emission
 }
 
 // pending reports whether any shard sent a partial this round.
@@ -133,7 +133,7 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	}
 	e := &Engine{
 		cfg: cfg, log: log.With("stage", "aggregate"), roster: roster, emit: emit,
-		reg:      newRegistry(),
+		reg:      newRegistry(cfg.Window),
 		rejects:  ingest.NewRejectLog(cfg.RejectSamples, cfg.RejectSampleRate),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -298,6 +298,9 @@ func (e *Engine) round(now int64, replayed bool) {
 		e.markIndex = idx
 	}
 	e.roundSeq = mark.Seq
+	for _, g := range e.groups {
+		g.newest = g.newest[:0]
+	}
 	for i, r := range replies {
 		e.absorb(i, r, now)
 	}
@@ -314,22 +317,11 @@ func (e *Engine) round(now int64, replayed bool) {
 	due := map[string]dueWindows{}
 	for _, n := range names {
 		g := e.groups[n]
-		wm := now - int64(w.IdleTimeout)
-		if g.hasEvent {
-			wm = max(wm, g.maxEvent-int64(w.AllowedSkew))
-		}
 		skipped := g.lc.Skipped
-		prov, fin := g.lc.Advance(wm)
+		prov, fin := g.lc.Advance(w.Watermark(now, g.newest))
 		e.m.skipped.Add(float64(g.lc.Skipped - skipped))
-		cutoff := g.lc.Cutoff()
-		if !g.lc.Started() {
-			// Before its first emission a group accepts anything within the
-			// lateness horizon (a broker's backlog at start), and its first
-			// window moves back to the oldest (Rewind).
-			cutoff = min(cutoff, now-int64(w.AllowedLateness)-int64(w.Size))
-		}
-		g.shared.cutoff.Store(cutoff)
-		g.shared.emitted.Store(g.lc.Next())
+		cutoff := g.lc.CutoffAt(now)
+		g.shared.gate.Publish(cutoff, g.lc.Next())
 		g.shared.watermark.Store(g.lc.Watermark())
 		metrics := e.reg.metricsOf(g.shared)
 		if len(metrics) == 0 {
@@ -341,13 +333,16 @@ func (e *Engine) round(now int64, replayed bool) {
 		due[n] = dueWindows{provisional: prov, final: fin}
 		fl = append(fl, groupFlush{
 			group: n, metrics: metrics, windows: union(prov, fin),
-			open: slices.Clone(g.lc.Open()), cutoff: cutoff, size: int64(w.Size),
+			open: slices.Clone(g.lc.Open()), cutoff: cutoff,
 		})
 	}
 	emittedAt := time.Unix(0, now)
-	for i, r := range all(e, func(s *shard) []Partial { return s.flush(now, fl) }) {
-		for _, p := range r {
+	for i, r := range all(e, func(s *shard) flushReply { return s.flush(now, fl) }) {
+		for _, p := range r.partials {
 			e.store(i, p)
+		}
+		for _, o := range r.orphans {
+			e.groups[o.group].lc.Adopt(o.start)
 		}
 	}
 	e.emitDue(names, due, emittedAt)
@@ -407,8 +402,11 @@ func (e *Engine) absorb(i int, r statusReply, now int64) {
 		e.replaying[i] = r.replaying
 		e.publishStates()
 	}
-	floor := now - int64(e.cfg.Window.AllowedLateness) - int64(e.cfg.Window.Size)
+	horizon := now - int64(e.cfg.Window.AllowedLateness) - int64(e.cfg.Window.Size)
 	for _, gs := range r.groups {
+		// The first window moves back no further than the lateness horizon,
+		// or the cutoff the shards judged the group's readings by if lower.
+		floor := min(horizon, e.reg.cutoffOf(gs.name))
 		first := now
 		if gs.hasEvent {
 			first = max(gs.minEvent, floor)
@@ -421,6 +419,7 @@ func (e *Engine) absorb(i int, r statusReply, now int64) {
 			g.members[i] = true
 			e.joined(g.name, i)
 		}
+		g.newest = append(g.newest, gs.newest...)
 		if !gs.hasEvent {
 			continue
 		}

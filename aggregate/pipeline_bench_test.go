@@ -18,6 +18,7 @@ import (
 
 	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/staleness"
+	"github.com/rollcall-iot/rollcall/window"
 )
 
 // The benchmarks here measure the in-process pipeline of DESIGN.md
@@ -157,11 +158,17 @@ type benchEngine struct {
 }
 
 func startBenchEngine(tb testing.TB, shards int, f *staleness.Fleet, em Emitter) *benchEngine {
+	return startBenchEngineWindow(tb, shards, f, em, window.Config{})
+}
+
+// startBenchEngineWindow is startBenchEngine with windows w.
+func startBenchEngineWindow(tb testing.TB, shards int, f *staleness.Fleet, em Emitter, w window.Config) *benchEngine {
 	tb.Helper()
 	clock := new(atomic.Int64)
 	clock.Store(benchBase.UnixNano())
 	e, err := New(Config{
 		Shards: shards,
+		Window: w,
 		// The gateway clock follows the stream's event time, so windows
 		// close as fast as the benchmark feeds them.
 		Now: func() time.Time { return time.Unix(0, clock.Load()) },
@@ -273,6 +280,8 @@ func BenchmarkPipeline(b *testing.B) {
 // "windows=1": each device sent 3 readings into one window. "steady": each
 // device sent one reading per window for 90 s of event time, so the windows
 // within the allowed lateness (60 s) are open, as in steady operation.
+// "hopping=6": steady with 60 s windows every 10 s (size/step = 6): a device
+// holds panes of 10 s, as many as steady's windows.
 func BenchmarkMemoryPerDevice(b *testing.B) {
 	const groups, perGroup = 1000, 100
 	const n = groups * perGroup
@@ -281,11 +290,19 @@ func BenchmarkMemoryPerDevice(b *testing.B) {
 		rounds   int
 		step     time.Duration
 		provided int // windows to see provisional after the last round
+		before   time.Duration
+		win      window.Config
 	}{
-		{"windows=1", 3, time.Second, 0},
+		{name: "windows=1", rounds: 3, step: time.Second},
 		// The last round (ts 90 s) moves the watermark to 88 s: windows up
 		// to [70 s, 80 s) provisional, up to [10 s, 20 s) final and purged.
-		{"steady", 10, 10 * time.Second, 8},
+		{name: "steady", rounds: 10, step: 10 * time.Second, provided: 8, before: 80 * time.Second},
+		// Windows from [-50 s, 10 s) (the oldest holding the first
+		// reading) to [20 s, 80 s) provisional.
+		{
+			name: "hopping=6", rounds: 10, step: 10 * time.Second, provided: 8, before: 30 * time.Second,
+			win: window.Config{Size: time.Minute, Step: 10 * time.Second},
+		},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var total, engine float64
@@ -298,11 +315,11 @@ func BenchmarkMemoryPerDevice(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&m1)
 
-				em := newCountEmitter(benchBase.Add(time.Duration(tc.provided)*10*time.Second), groups*2*tc.provided)
+				em := newCountEmitter(benchBase.Add(tc.before), groups*2*tc.provided)
 				if tc.provided == 0 {
 					close(em.done)
 				}
-				be := startBenchEngine(b, 0, f, em)
+				be := startBenchEngineWindow(b, 0, f, em, tc.win)
 				var buf []byte
 				for round := range tc.rounds {
 					ts := benchBase.Add(time.Duration(round) * tc.step)

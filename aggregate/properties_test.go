@@ -434,18 +434,21 @@ func genStream(r *rand.Rand) (msgs []streamMsg, silent, joiner string) {
 // bubble, lets every window become final, and returns what it emitted and
 // its message counts by outcome.
 func runStream(t *testing.T, shards int, msgs []streamMsg) (out []Aggregate, outcomes map[string]float64) {
+	return runStreamWith(t, Config{Shards: shards, Window: window.Config{Size: 10 * time.Second, AllowedLateness: 20 * time.Second, AllowedSkew: 2 * time.Second}}, msgs)
+}
+
+// runStreamWith is runStream with the shards, window and limits of cfg;
+// outcomes also holds the rejections by reason ("rejected:<reason>").
+func runStreamWith(t *testing.T, cfg Config, msgs []streamMsg) (out []Aggregate, outcomes map[string]float64) {
 	synctest.Test(t, func(t *testing.T) {
 		f, err := staleness.ParseFleet([]byte(propFleet))
 		require.NoError(t, err)
 		c := &collector{}
-		e, err := New(Config{
-			Shards: shards,
-			// Emit rounds every 250 ms, not 50: a quarter of the rounds
-			// to simulate, and offers at 17 ms past the second stay off
-			// the tick grid.
-			EmitInterval: 250 * time.Millisecond,
-			Window:       window.Config{Size: 10 * time.Second, AllowedLateness: 20 * time.Second, AllowedSkew: 2 * time.Second},
-		}, staleness.NewRoster(f), c, nil, prometheus.NewRegistry())
+		// Emit rounds every 250 ms, not 50: a quarter of the rounds to
+		// simulate, and offers at 17 ms past the second stay off the tick
+		// grid.
+		cfg.EmitInterval = 250 * time.Millisecond
+		e, err := New(cfg, staleness.NewRoster(f), c, nil, prometheus.NewRegistry())
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -468,6 +471,11 @@ func runStream(t *testing.T, shards int, msgs []streamMsg) (out []Aggregate, out
 		outcomes = map[string]float64{}
 		for _, o := range []string{OutcomeAccepted, OutcomeDuplicate, OutcomeReplay, OutcomeRejected} {
 			outcomes[o] = testutil.ToFloat64(e.m.messages.WithLabelValues(o))
+		}
+		for _, reason := range ingest.RejectReasons {
+			if n := testutil.ToFloat64(e.m.rejected.WithLabelValues(reason)); n > 0 {
+				outcomes["rejected:"+reason] = n
+			}
 		}
 		c.mu.Lock()
 		out = slices.Clone(c.all)

@@ -4,14 +4,17 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/rollcall-iot/rollcall/window"
 )
 
 // registry is the little state shards share: device and group counts for
-// the limits, and each group's metric list and window cutoffs. Shards touch
+// the limits, and each group's metric list and window gate. Shards touch
 // it only when a device, group or metric is new (the mutex) or read the
-// cutoffs (atomics); the hot path of a known device takes no lock.
+// gates (atomics); the hot path of a known device takes no lock.
 type registry struct {
 	devices atomic.Int64
+	window  window.Config
 
 	mu     sync.Mutex
 	groups map[string]*groupShared
@@ -20,17 +23,17 @@ type registry struct {
 // groupShared is what all shards and the coordinator know of a group.
 type groupShared struct {
 	name string
-	// cutoff: windows starting before it are final (readings too late).
-	cutoff atomic.Int64
-	// emitted: windows starting before it have been emitted provisional.
-	emitted atomic.Int64
+	// gate decides each reading: accepted, a revision or too late.
+	gate *window.Gate
 	// watermark is the group's watermark, Unix ns (0 before the first round).
 	watermark atomic.Int64
 	// metrics is append-only under registry.mu.
 	metrics []string
 }
 
-func newRegistry() *registry { return &registry{groups: map[string]*groupShared{}} }
+func newRegistry(w window.Config) *registry {
+	return &registry{window: w, groups: map[string]*groupShared{}}
+}
 
 func (r *registry) reserveDevice(limit int) bool {
 	if r.devices.Add(1) > int64(limit) {
@@ -53,9 +56,7 @@ func (r *registry) group(name string, limit int) *groupShared {
 	if len(r.groups) >= limit {
 		return nil
 	}
-	g := &groupShared{name: name}
-	g.cutoff.Store(minTime)
-	g.emitted.Store(minTime)
+	g := &groupShared{name: name, gate: window.NewGate(r.window)}
 	r.groups[name] = g
 	return g
 }
@@ -83,5 +84,14 @@ func (r *registry) metricsOf(g *groupShared) []string {
 	return ms
 }
 
-// minTime is "no cutoff yet": every window is accepted.
-const minTime = -1 << 63
+// cutoffOf returns the published cutoff of group name (window.Unset when
+// the group is unknown).
+func (r *registry) cutoffOf(name string) int64 {
+	r.mu.Lock()
+	g := r.groups[name]
+	r.mu.Unlock()
+	if g == nil {
+		return window.Unset
+	}
+	return g.gate.Cutoff()
+}

@@ -24,7 +24,7 @@ type shard struct {
 	cfg     *Config
 	roster  *staleness.Roster
 	reg     *registry
-	win     window.Tumbling
+	hop     window.Hopping
 	dec     *ingest.Decoder
 
 	in  chan ingest.Message
@@ -40,6 +40,7 @@ type shard struct {
 	processed uint64         // highest journal index handled
 	slots     []int          // scratch: metric slots of the reading being handled
 	reading   ingest.Reading // scratch: the reading being handled (its Metrics reused)
+	scratch   devWindow      // scratch: a hopping window's merged panes (span)
 	lastScan  int64
 	// specs interns the resolved metric specs, so that a device's metric
 	// holds a pointer rather than a copy. Its size is bounded by the
@@ -78,7 +79,7 @@ func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log 
 		cfg:     cfg,
 		roster:  roster,
 		reg:     reg,
-		win:     window.NewTumbling(cfg.Window.Size),
+		hop:     window.NewHopping(cfg.Window),
 		dec:     ingest.NewDecoder(cfg.Limits.Limits),
 		in:      make(chan ingest.Message, cfg.QueueLen),
 		ctl:     make(chan ctlRequest),
@@ -164,11 +165,14 @@ func (s *shard) handle(m ingest.Message) {
 		s.reject(nil, &m, err)
 		return
 	}
-	start := s.win.Start(r.TS)
+	start := s.hop.Pane(r.TS)
 	if !s.fresh(d, r, start) {
 		return
 	}
-	if start < d.g.shared.cutoff.Load() {
+	gate := d.g.shared.gate
+	gate.Init(m.Received)
+	decision := gate.Decide(start)
+	if decision == window.TooLate {
 		s.reject(d, &m, errTooLate)
 		return
 	}
@@ -181,7 +185,7 @@ func (s *shard) handle(m ingest.Message) {
 		s.reject(d, &m, errTooManyWindows)
 		return
 	}
-	s.accept(d, r, start, slots)
+	s.accept(d, r, start, decision == window.Revise, slots)
 }
 
 // fresh counts what dedup's verdict on r says (dedup.State.Check decides)
@@ -236,12 +240,19 @@ func (s *shard) plausible(d *device, r *ingest.Reading) ([]int, error) {
 	return slots, nil
 }
 
-// accept adds the fresh, plausible reading r to d's window at start.
-func (s *shard) accept(d *device, r *ingest.Reading, start int64, slots []int) {
+// accept adds the fresh, plausible reading r to d's pane at start; revise
+// (window.Revise) marks the pane's emitted windows for a revision.
+func (s *shard) accept(d *device, r *ingest.Reading, start int64, revise bool, slots []int) {
 	g := d.g
 	d.live.Observe(r.Received, r.TS)
+	if !d.member.Listed && r.TS < d.member.FirstEvent {
+		// A learned device is expected from its oldest accepted reading
+		// (a backlog, or readings out of order): otherwise the windows
+		// before its first one would not count what it sent.
+		d.member.FirstEvent = r.TS
+	}
 	w := d.window(start)
-	if start < g.shared.emitted.Load() {
+	if revise {
 		w.late++
 		if g.dirty == nil {
 			g.dirty = map[int64]struct{}{}

@@ -176,12 +176,12 @@ func (e *Engine) snapshot() *Snapshot {
 		s.Groups = append(s.Groups, GroupSnapshot{
 			Name: name, Lifecycle: g.lc.Snapshot(), MaxEvent: g.maxEvent, HasEvent: g.hasEvent,
 			Members: slices.Clone(g.members), Metrics: e.reg.metricsOf(g.shared),
-			Cutoff: g.shared.cutoff.Load(), Emitted: g.shared.emitted.Load(), Watermark: g.shared.watermark.Load(),
+			Cutoff: g.shared.gate.Cutoff(), Emitted: g.shared.gate.Emitted(), Watermark: g.shared.watermark.Load(),
 		})
 	}
 	for k, oa := range e.open {
 		s.Open = append(s.Open, OpenSnapshot{
-			Group: k.group, Metric: k.metric, Start: k.start, Rev: oa.rev, Emitted: oa.emitted,
+			Group: k.group, Metric: k.metric, Start: k.start, Rev: oa.revs.Rev, Emitted: oa.revs.Emitted,
 			Parts: clonePartials(oa.parts), Sent: clonePartials(oa.sent), Has: slices.Clone(oa.has), Fresh: slices.Clone(oa.fresh),
 		})
 	}
@@ -277,8 +277,7 @@ func (e *Engine) Restore(s *Snapshot) error {
 		for _, m := range gs.Metrics {
 			e.reg.admitMetric(g.shared, m, e.cfg.Limits.MaxGroupMetrics)
 		}
-		g.shared.cutoff.Store(gs.Cutoff)
-		g.shared.emitted.Store(gs.Emitted)
+		g.shared.gate.Publish(gs.Cutoff, gs.Emitted)
 		g.shared.watermark.Store(gs.Watermark)
 	}
 	for _, ds := range s.Devices {
@@ -302,7 +301,7 @@ func (e *Engine) Restore(s *Snapshot) error {
 		}
 		for _, os := range s.Open {
 			e.open[openKey{os.Group, os.Metric, os.Start}] = &openAgg{
-				rev: os.Rev, emitted: os.Emitted, parts: clonePartials(os.Parts), sent: clonePartials(os.Sent),
+				revs: window.Revisions{Rev: os.Rev, Emitted: os.Emitted}, parts: clonePartials(os.Parts), sent: clonePartials(os.Sent),
 				has: slices.Clone(os.Has), fresh: slices.Clone(os.Fresh),
 			}
 		}

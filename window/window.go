@@ -21,13 +21,19 @@ const (
 	DefaultIdleTimeout = 30 * time.Second
 	// DefaultMaxCatchUp is the most windows one group emits in one step.
 	DefaultMaxCatchUp = 64
+	// MaxWindowsPerReading bounds Size/Step: the windows one reading belongs
+	// to, and the panes (accumulators) a device holds per metric and window.
+	MaxWindowsPerReading = 360
 )
 
 // Config configures windowing. The zero value means the defaults.
 type Config struct {
-	// Size is the tumbling window length, aligned to the Unix epoch.
-	// Default: 10s.
+	// Size is the window length, aligned to the Unix epoch. Default: 10s.
 	Size time.Duration `yaml:"size"`
+	// Step is how often a window starts (hopping windows): a window of Size
+	// starts every Step, so a reading belongs to Size/Step windows. Step
+	// must divide Size; zero (the default) or Size means tumbling windows.
+	Step time.Duration `yaml:"step"`
 	// AllowedLateness is how long after the watermark passes a window's end
 	// the window still accepts late readings (each one a revision). After
 	// that the window is final and later readings are too_late.
@@ -71,6 +77,11 @@ func (c Config) Validate() error {
 	if c.Size < time.Millisecond {
 		errs = append(errs, fmt.Errorf("window.size: %v is below the minimum 1ms", c.Size))
 	}
+	if c.Step < 0 || c.Step > c.Size || (c.Step > 0 && c.Size%c.Step != 0) {
+		errs = append(errs, fmt.Errorf("window.step: %v must be positive and divide window.size %v", c.Step, c.Size))
+	} else if c.Step > 0 && c.Size/c.Step > MaxWindowsPerReading {
+		errs = append(errs, fmt.Errorf("window.step: %v gives %d windows per reading, more than %d", c.Step, c.Size/c.Step, MaxWindowsPerReading))
+	}
 	if c.AllowedLateness < 0 {
 		errs = append(errs, fmt.Errorf("window.allowed_lateness: %v is negative", c.AllowedLateness))
 	}
@@ -105,4 +116,50 @@ func (t Tumbling) Start(ts int64) int64 {
 		r += t.size
 	}
 	return ts - r
+}
+
+// Hopping assigns event times to epoch-aligned windows of length size that
+// start every step (step divides size). A reading belongs to size/step
+// windows; with step = size they are tumbling windows. Time is cut into
+// panes of length step: a window is the union of the size/step panes from
+// its start, so state kept per pane is bounded and merged per window.
+type Hopping struct {
+	size, step int64
+}
+
+// NewHopping returns the assigner of cfg's windows (Size and Step, with
+// Step = Size when zero).
+func NewHopping(cfg Config) Hopping {
+	h := Hopping{size: int64(cfg.Size), step: int64(cfg.Step)}
+	if h.step <= 0 {
+		h.step = h.size
+	}
+	return h
+}
+
+// Size returns the window length in nanoseconds.
+func (h Hopping) Size() int64 { return h.size }
+
+// Step returns the distance between window starts (and the pane length) in
+// nanoseconds.
+func (h Hopping) Step() int64 { return h.step }
+
+// Tumbling reports whether windows do not overlap (step = size).
+func (h Hopping) Tumbling() bool { return h.step == h.size }
+
+// Pane returns the start of the pane containing ts, which is also the start
+// of the newest window containing ts.
+func (h Hopping) Pane(ts int64) int64 { return Tumbling{size: h.step}.Start(ts) }
+
+// First returns the start of the oldest window containing ts.
+func (h Hopping) First(ts int64) int64 { return h.Pane(ts) - h.size + h.step }
+
+// Windows returns the starts of the windows containing ts, oldest first:
+// size/step of them.
+func (h Hopping) Windows(ts int64) []int64 {
+	out := make([]int64, 0, h.size/h.step)
+	for w := h.First(ts); w <= h.Pane(ts); w += h.step {
+		out = append(out, w)
+	}
+	return out
 }

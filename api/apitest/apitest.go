@@ -1,8 +1,12 @@
 package apitest
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/api"
 	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
@@ -15,6 +19,9 @@ type Options struct {
 	Fleet []byte
 	// Window is the window size. Default: 1s.
 	Window time.Duration
+	// Step is the hopping windows' step (window.step). Default: 0,
+	// tumbling windows.
+	Step time.Duration
 	// Lateness is the allowed lateness. Default: 2s.
 	Lateness time.Duration
 	// Skew is the allowed skew of the watermark. Default: 200ms.
@@ -41,6 +48,7 @@ func Start(t testing.TB, o Options) *Gateway {
 	cfg := gatewaytest.Config(t)
 	cfg.Fleet = gatewaytest.FleetFile(t, o.Fleet)
 	cfg.Window.Size = or(o.Window, time.Second)
+	cfg.Window.Step = o.Step
 	cfg.Window.AllowedLateness = or(o.Lateness, 2*time.Second)
 	cfg.Window.AllowedSkew = or(o.Skew, 200*time.Millisecond)
 	cfg.Window.IdleTimeout = or(o.IdleTimeout, time.Second)
@@ -57,4 +65,37 @@ func or(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// PublishExact publishes n readings of site-a's a1 (100) and a2 (250),
+// 100 ms apart in event time starting 50 ms after the next whole second
+// (returned), at that pace, and waits for the broker to take them. The
+// device's clock paces them; it is not synchronised with the gateway.
+func PublishExact(t *testing.T, broker string, n int) time.Time {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("apitest-fleet"))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	defer c.Disconnect(100)
+	base := time.Now().Truncate(time.Second).Add(time.Second)
+	<-time.After(time.Until(base.Add(50 * time.Millisecond)))
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := range n {
+		ts := base.Add(50*time.Millisecond + time.Duration(i)*100*time.Millisecond)
+		for _, d := range []struct {
+			id string
+			v  float64
+		}{{"a1", 100}, {"a2", 250}} {
+			p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%q,"metrics":{"power_kw":%g}}`, i+1, ts.UTC().Format(time.RFC3339Nano), d.v)
+			tok := c.Publish("fleet/site-a/"+d.id+"/telemetry", 1, false, p)
+			require.True(t, tok.WaitTimeout(10*time.Second))
+			require.NoError(t, tok.Error())
+		}
+		if i < n-1 {
+			<-tick.C
+		}
+	}
+	return base
 }

@@ -121,14 +121,19 @@ document.getElementById('auth').addEventListener('submit', (ev) => {
 
 const key = (group, metric) => `${group}\u0000${metric}`;
 
-// windowMs is the window size of a series, from its newest aggregate.
+// windowMs is the distance between a series' window starts: the window
+// size, or the step with hopping windows (window.step: windows overlap and
+// start every step), the smallest gap between the starts held.
 function windowMs(s) {
-  let best = 0;
+  let size = 0;
   for (const a of s.windows.values()) {
-    best = new Date(a.window.end) - new Date(a.window.start);
+    size = new Date(a.window.end) - new Date(a.window.start);
     break;
   }
-  return best > 0 ? best : 10000;
+  let step = size > 0 ? size : 10000;
+  const starts = [...s.windows.keys()].sort((x, y) => x - y);
+  for (let i = 1; i < starts.length; i++) step = Math.min(step, starts[i] - starts[i - 1]);
+  return step;
 }
 
 // upsert keeps the latest revision of each window, and the newest WINDOWS
@@ -147,7 +152,7 @@ function upsert(a) {
   s.windows.set(start, a);
   const starts = [...s.windows.keys()].sort((x, y) => x - y);
   const newest = starts[starts.length - 1];
-  const w = new Date(a.window.end).getTime() - start;
+  const w = windowMs(s);
   for (const t of starts) {
     if (t <= newest - WINDOWS * w) s.windows.delete(t);
   }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -337,7 +336,7 @@ func TestIntegrationCLI(t *testing.T) {
 		Skew: 500 * time.Millisecond, IdleTimeout: time.Second,
 	})
 	const readings = 40
-	base := publishExact(t, gw.MQTTURL, readings)
+	base := apitest.PublishExact(t, gw.MQTTURL, readings)
 	from, to := base.Add(time.Second), base.Add(3*time.Second)
 
 	// Wait until both windows are final and the devices silent.
@@ -373,38 +372,4 @@ func TestIntegrationCLI(t *testing.T) {
 		require.Equal(t, 0, code, errOut)
 		require.Contains(t, out, "2/3  uncertain  1 final  missing site-a/a3 (never_seen)")
 	})
-}
-
-// publishExact publishes n readings of a1 (100) and a2 (250), 100 ms apart
-// in event time starting 50 ms after the next whole second (returned), at
-// that pace, and waits for the broker to take them.
-func publishExact(t *testing.T, broker string, n int) time.Time {
-	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("cli-test-fleet"))
-	tok := c.Connect()
-	require.True(t, tok.WaitTimeout(10*time.Second))
-	require.NoError(t, tok.Error())
-	defer c.Disconnect(100)
-	base := time.Now().Truncate(time.Second).Add(time.Second)
-	// Pace the readings with their event times (this is the device's
-	// clock, not synchronisation with the gateway).
-	<-time.After(time.Until(base.Add(50 * time.Millisecond)))
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for i := range n {
-		ts := base.Add(50*time.Millisecond + time.Duration(i)*100*time.Millisecond)
-		for _, d := range []struct {
-			id string
-			v  float64
-		}{{"a1", 100}, {"a2", 250}} {
-			payload := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%q,"metrics":{"power_kw":%g}}`, i+1, ts.UTC().Format(time.RFC3339Nano), d.v)
-			tok := c.Publish("fleet/site-a/"+d.id+"/telemetry", 1, false, payload)
-			require.True(t, tok.WaitTimeout(10*time.Second))
-			require.NoError(t, tok.Error())
-		}
-		if i < n-1 {
-			<-tick.C
-		}
-	}
-	return base
 }

@@ -116,7 +116,8 @@ func loadConfig(cmd string, args []string, stderr io.Writer) (gateway.Config, bo
 		httpAddr    = fs.String("http-addr", d.HTTP.Addr, "HTTP API listen `addr`ess")
 		mqttListen  = fs.String("mqtt-listen", d.Broker.Listen, "embedded broker's MQTT listen `addr`ess")
 		mqttURL     = fs.String("mqtt-url", "", "external broker `url` (e.g. tcp://host:1883); no embedded broker")
-		windowSize  = fs.Duration("window", d.Window.Size, "tumbling window `size`")
+		windowSize  = fs.Duration("window", d.Window.Size, "window `size`")
+		windowStep  = fs.Duration("window-step", d.Window.Step, "hopping windows: a window starts every `step` (divides the size); 0: tumbling")
 		lateness    = fs.Duration("lateness", d.Window.AllowedLateness, "allowed lateness: how long windows accept late readings")
 		clientID    = fs.String("mqtt-client-id", d.MQTT.ClientID, "MQTT client `id` of the persistent session")
 		logLevel    = fs.String("log-level", d.LogLevel, "log `level`: debug, info, warn, error")
@@ -171,6 +172,7 @@ func loadConfig(cmd string, args []string, stderr io.Writer) (gateway.Config, bo
 		"mqtt-listen":    func() { cfg.Broker.Listen = *mqttListen },
 		"mqtt-url":       func() { cfg.MQTT.URL = *mqttURL },
 		"window":         func() { cfg.Window.Size = *windowSize },
+		"window-step":    func() { cfg.Window.Step = *windowStep },
 		"lateness":       func() { cfg.Window.AllowedLateness = *lateness },
 		"mqtt-client-id": func() { cfg.MQTT.ClientID = *clientID },
 		"log-level":      func() { cfg.LogLevel = *logLevel },

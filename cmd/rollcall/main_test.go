@@ -74,6 +74,20 @@ func TestLoadConfigPrecedence(t *testing.T) {
 	}
 }
 
+func TestLoadConfigWindowStep(t *testing.T) {
+	cfg, _, err := loadConfig("serve", nil, io.Discard)
+	require.NoError(t, err)
+	require.Zero(t, cfg.Window.Step, "default: tumbling")
+	cfg, _, err = loadConfig("serve", []string{"--window", "1m", "--window-step", "10s"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, time.Minute, cfg.Window.Size)
+	require.Equal(t, 10*time.Second, cfg.Window.Step)
+	t.Setenv("ROLLCALL_WINDOW_STEP", "20s")
+	cfg, _, err = loadConfig("serve", []string{"--window", "1m"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 20*time.Second, cfg.Window.Step)
+}
+
 func TestRunErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -90,6 +104,7 @@ func TestRunErrors(t *testing.T) {
 		{"missing config file", []string{"--config", "/does/not/exist.yaml"}, 2, "no such file"},
 		{"invalid value names the field", []string{"--window", "-1s", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0"}, 1, "window.size"},
 		{"bad env value", []string{}, 2, "ROLLCALL_LATENESS"},
+		{"window step must divide the size", []string{"--window", "1m", "--window-step", "7s", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0"}, 1, "window.step"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

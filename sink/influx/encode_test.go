@@ -5,8 +5,10 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -48,6 +50,32 @@ func TestEncodeEscaping(t *testing.T) {
 	require.Equal(t, `say \"hi\" \\ there`, string(appendFieldString(nil, `say "hi" \ there`)))
 	require.Equal(t, "m v=0.1", string(appendFloat([]byte("m "), "v", 0.1)), "first field: no comma")
 	require.Equal(t, "m a=1i,v=1000000000000000000000", string(appendFloat([]byte("m a=1i"), "v", 1e21)), "no exponent")
+}
+
+// TestEncodeHopping: overlapping windows (60 s every 10 s) are one point
+// per window start, with the same series (measurement and tags); a
+// revision of a window overwrites that window's point only.
+func TestEncodeHopping(t *testing.T) {
+	t.Parallel()
+	series := func(line string) (key, ts string) {
+		sp := strings.Split(line, " ")
+		return sp[0], sp[len(sp)-1]
+	}
+	var keys, stamps []string
+	for _, a := range []aggregate.Aggregate{agg("site-a", "power_kw", 0, 0), agg("site-a", "power_kw", 10, 0), agg("site-a", "power_kw", 0, 1)} {
+		a.Window.End = a.Window.Start.Add(time.Minute)
+		for _, line := range strings.Split(strings.TrimSuffix(string(appendAggregate(nil, a)), "\n"), "\n") {
+			k, ts := series(line)
+			keys = append(keys, k)
+			stamps = append(stamps, ts)
+		}
+	}
+	n := PointsPerAggregate
+	require.Equal(t, keys[:n], keys[n:2*n], "same series for overlapping windows")
+	require.Equal(t, keys[:n], keys[2*n:], "same series for a revision")
+	require.NotEqual(t, stamps[0], stamps[n], "one point per window start")
+	require.Equal(t, stamps[0], stamps[2*n], "a revision overwrites its window's point")
+	require.Equal(t, strconv.FormatInt(t0.Add(10*time.Second).UnixNano(), 10), stamps[n])
 }
 
 func BenchmarkEncode(b *testing.B) {

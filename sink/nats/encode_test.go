@@ -3,6 +3,7 @@ package nats
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -263,4 +264,34 @@ func hasNaN(p *aggregate.Partial) bool {
 		}
 	}
 	return false
+}
+
+// TestHoppingWindows: overlapping windows (60 s every 10 s) keep their own
+// start and end through the encoding, have distinct message ids, and
+// partials of one of them from two gateways still merge.
+func TestHoppingWindows(t *testing.T) {
+	t.Parallel()
+	var ids []string
+	for k := range 6 {
+		start := w0.Add(time.Duration(k) * 10 * time.Second)
+		p := aggregate.NewPartial("site-a", "power_kw", start.UnixNano(), start.Add(time.Minute).UnixNano())
+		p.AddReported(float64(k), float64(k), float64(k), false, 60, start.Add(59*time.Second).UnixNano())
+		a := p.Finish(aggregate.FinishInfo{Watermark: start.Add(61 * time.Second).UnixNano(), EmittedAt: start.Add(62 * time.Second), MinCoverage: 0.5})
+		b, err := Encode("gw-1", a, &p)
+		require.NoError(t, err)
+		m, err := Decode(b)
+		require.NoError(t, err)
+		require.Equal(t, start, m.Window.Start.UTC())
+		require.Equal(t, start.Add(time.Minute), m.Window.End.UTC())
+		got := m.Partial()
+		require.True(t, p.Equal(&got))
+		ids = append(ids, m.MsgID())
+
+		other := aggregate.NewPartial("site-a", "power_kw", start.UnixNano(), start.Add(time.Minute).UnixNano())
+		other.AddReported(100, 100, 100, false, 60, start.Add(58*time.Second).UnixNano())
+		got.Merge(&other, 10)
+		require.Equal(t, 2, got.Finish(aggregate.FinishInfo{MinCoverage: 0.5}).Coverage.Reported)
+	}
+	slices.Sort(ids)
+	require.Len(t, slices.Compact(ids), 6, "one message id per window")
 }

@@ -38,6 +38,13 @@ func agg(start time.Time, rev int, final bool, sum float64) aggregate.Aggregate 
 	}
 }
 
+// hop is agg with a 60 s window (hopping windows every 10 s overlap).
+func hop(start time.Time, rev int, final bool, sum float64) aggregate.Aggregate {
+	a := agg(start, rev, final, sum)
+	a.Window.End = start.Add(time.Minute)
+	return a
+}
+
 func newSink(t *testing.T, cfg Config) (*Sink, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -126,6 +133,11 @@ func TestLatestWins(t *testing.T) {
 		{"newer window replaces", []aggregate.Aggregate{agg(t0, 3, true, 1), agg(t0.Add(10*time.Second), 0, false, 2)}, 2},
 		{"older window ignored", []aggregate.Aggregate{agg(t0.Add(10*time.Second), 0, false, 1), agg(t0, 4, true, 2)}, 1},
 		{"same emission twice", []aggregate.Aggregate{agg(t0, 1, true, 1), agg(t0, 1, true, 2)}, 1},
+		// Hopping windows (60 s every 10 s) overlap: the latest start wins,
+		// and a revision or final of an older, overlapping window does not
+		// take the gauge back.
+		{"hopping: newer start replaces", []aggregate.Aggregate{hop(t0, 0, false, 1), hop(t0.Add(10*time.Second), 0, false, 2)}, 2},
+		{"hopping: older overlapping revision ignored", []aggregate.Aggregate{hop(t0.Add(10*time.Second), 0, false, 1), hop(t0, 1, false, 2), hop(t0, 2, true, 3)}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

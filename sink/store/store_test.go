@@ -109,6 +109,28 @@ func TestHistory(t *testing.T) {
 	})
 }
 
+// TestHistoryHopping: overlapping windows (30 s every 10 s) are listed by
+// start, each with its own revisions.
+func TestHistoryHopping(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t, Config{})
+	hop := func(start, rev int) aggregate.Aggregate {
+		a := agg("site-a", "power_kw", start, rev)
+		a.Window.End = a.Window.Start.Add(30 * time.Second)
+		return a
+	}
+	for _, a := range []aggregate.Aggregate{hop(0, 0), hop(10, 0), hop(0, 1), hop(20, 0), hop(10, 1), hop(0, 2)} {
+		s.Add(a)
+	}
+	got, err := s.History(Query{Group: "site-a", Metric: "power_kw"})
+	require.NoError(t, err)
+	require.Equal(t, []id{{0, 2}, {10, 1}, {20, 0}}, ids(got))
+	require.Equal(t, t0.Add(40*time.Second), got[1].Window.End, "each window keeps its end")
+	got, err = s.History(Query{Group: "site-a", Metric: "power_kw", AllRevisions: true, From: t0.Add(5 * time.Second)})
+	require.NoError(t, err)
+	require.Equal(t, []id{{10, 0}, {10, 1}, {20, 0}}, ids(got), "from selects by start, not by overlap")
+}
+
 func TestHistoryUnknownSeries(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t, Config{})
