@@ -42,7 +42,7 @@ type Sink struct {
 	devs     chan [][]byte // device snapshots (a line per device) from WriteDevices, unbuffered like in
 	stopped  chan struct{}
 	stopOnce sync.Once
-	running  atomic.Int32 // runIdle, runActive, runDone
+	running  atomic.Int32                 // runIdle, runActive, runDone
 	drain    atomic.Pointer[startupDrain] // the start-up backlog's drain (startup.go); nil when none
 
 	// Run only.
