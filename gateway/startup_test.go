@@ -14,23 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall-iot/rollcall/internal/fakeclock"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 	"github.com/rollcall-iot/rollcall/journal"
 	"github.com/rollcall-iot/rollcall/journal/ingestlog"
 )
-
-// stepClock is a clock that moves a second at every reading.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Second)
-	return c.now
-}
 
 // While the journal is replayed at start, /readyz answers 503 with how
 // far the replay is, and progress lines are logged; once it is done the
@@ -54,7 +42,7 @@ func TestIntegrationReadyAfterReplay(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir, cfg.HTTP.Addr, cfg.Broker.Listen = dir, "127.0.0.1:0", "127.0.0.1:0"
 	cfg.MQTT.ClientID = "rollcall-" + filepath.Base(dir)
-	cfg.Journal.Now = (&stepClock{now: now}).Now
+	cfg.Journal.Now = fakeclock.NewStepping(now, time.Second).Now
 	var logs testserver.LogBuffer
 	g, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	require.NoError(t, err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,33 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/internal/fakeclock"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 	"github.com/rollcall-iot/rollcall/journal"
 )
-
-// fakeClock is a Config.Now the test moves.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // slowReplayer takes a simulated second per reading and records what
 // ReplayStatus says meanwhile.
 type slowReplayer struct {
 	l        *Log
-	clk      *fakeClock
+	clk      *fakeclock.Clock
 	readings int
 	statuses []string
 }
@@ -72,7 +54,7 @@ func TestReplayProgress(t *testing.T) {
 	require.NoError(t, j.Close())
 
 	var logs testserver.LogBuffer
-	clk := &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	l, err := New(Config{Config: journal.Config{Dir: dir}, Now: clk.Now}, newConsumer(),
 		slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
 	require.NoError(t, err)

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,22 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall-iot/rollcall/internal/fakeclock"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
-
-// stepClock is a Config.Now that moves a second at every call, so that a
-// drain without waits still takes (simulated) time.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Second)
-	return c.now
-}
 
 // spoolBacklog leaves n aggregates in the spool in dir, as a run that
 // could not reach InfluxDB does.
@@ -46,7 +32,7 @@ func startupSink(t *testing.T, fake *fakeInflux, dir string, logs *testserver.Lo
 	cfg.Sleep, cfg.Transport = nil, handlerTransport{fake}
 	cfg.BatchSize = 2 * PointsPerAggregate // two aggregates a request
 	if step {
-		cfg.Now = (&stepClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}).Now
+		cfg.Now = fakeclock.NewStepping(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), time.Second).Now
 	}
 	s, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry())
 	require.NoError(t, err)

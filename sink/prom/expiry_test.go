@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall-iot/rollcall/internal/fakeclock"
 	"github.com/rollcall-iot/rollcall/internal/testserver"
 )
-
-// clock is a settable Config.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // TestSeriesExpiry: a pair without an aggregate for longer than SeriesTTL
 // leaves the exposition and is counted; one that keeps receiving (even
@@ -41,7 +23,7 @@ func (c *clock) Add(d time.Duration) {
 func TestSeriesExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	s, reg := newSink(t, Config{SeriesTTL: time.Minute, Now: clk.Now})
 	gone, kept := agg(t0, 0, false, 1), agg(t0, 1, false, 1)
 	gone.Metric = "gone_kw"
@@ -70,7 +52,7 @@ func TestSeriesExpiry(t *testing.T) {
 // place to a new one instead of the new one being dropped.
 func TestSeriesExpiryMakesRoom(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	s, _ := newSink(t, Config{MaxSeries: 1, SeriesTTL: time.Minute, Now: clk.Now})
 	a, b := agg(t0, 0, false, 1), agg(t0, 0, false, 1)
 	b.Metric = "other"
@@ -89,7 +71,7 @@ func TestIntegrationSeriesExpiry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test; run without -short (make test)")
 	}
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	s, reg := newSink(t, Config{SeriesTTL: time.Minute, Now: clk.Now})
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(srv.Close)
