@@ -52,6 +52,7 @@ func TestCheckExitCodes(t *testing.T) {
 	}{
 		{"ok", []string{"--config", "testdata/check/good.yaml"}, checkOK, "ok"},
 		{"defaults only", nil, checkOK, "ok"},
+		{"shipped examples", []string{"--config", "../../examples/rollcall.yaml", "--fleet", "../../examples/fleet.yaml"}, checkOK, "ok"},
 		{"help", []string{"--help"}, checkOK, "Exit status"},
 		{"problems", []string{"--config", "testdata/check/bad.yaml"}, checkProblems, "16 problem(s)"},
 		{"unknown flag", []string{"--nope"}, checkUsage, "flag provided but not defined"},
