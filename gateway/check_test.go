@@ -44,3 +44,24 @@ func TestMarshalRedacted(t *testing.T) {
 	require.Contains(t, string(b), "password: REDACTED")
 	require.Contains(t, string(b), "password_file: \"\"", "empty values stay empty")
 }
+
+// A devices file the config names is checked once, line by line, whatever
+// its name; one it cannot read is a problem at its key.
+func TestCheckDevicesOnce(t *testing.T) {
+	dir := t.TempDir()
+	devices := filepath.Join(dir, "my devices.yaml")
+	require.NoError(t, os.WriteFile(devices, []byte("site-a/wt-01: \"nothash\"\n"), 0o600))
+	name := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(name, []byte("broker:\n  auth:\n    devices_file: "+devices+"\n"), 0o600))
+	_, problems, err := Check(CheckFiles{Config: name}, Defaults())
+	require.NoError(t, err)
+	require.Equal(t, []Problem{{File: devices, Line: 1, Key: "site-a/wt-01", Msg: "not a bcrypt hash (make one with rollcall passwd)"}}, problems)
+
+	require.NoError(t, os.Remove(devices))
+	_, problems, err = Check(CheckFiles{Config: name}, Defaults())
+	require.NoError(t, err)
+	require.Len(t, problems, 1)
+	require.Equal(t, 3, problems[0].Line)
+	require.Equal(t, "broker.auth.devices_file", problems[0].Key)
+	require.Contains(t, problems[0].Msg, "no such file")
+}
