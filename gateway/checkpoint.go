@@ -255,7 +255,7 @@ func (g *Gateway) replayJournal(ctx context.Context) error {
 		from = g.restored.MinProcessed() + 1
 	}
 	rp := g.engine.NewReplayer()
-	if err := g.ingestLog.Replay(ctx, from, replayer{rp}); err != nil {
+	if err := g.ingestLog.Replay(ctx, from, replayer{rp: rp, hook: g.replayHook}); err != nil {
 		return err
 	}
 	return rp.Finish(ctx)

@@ -96,11 +96,14 @@ type TopicsConfig struct {
 // starting point that the config file, the environment and flags override.
 func Defaults() Config {
 	c := Config{
-		DataDir:  DefaultDataDir,
-		HTTP:     api.Config{Addr: api.DefaultAddr},
-		MQTT:     ingest.MQTTConfig{QoS: ingest.DefaultQoS},
-		Broker:   ingest.BrokerConfig{Listen: ingest.DefaultMQTTListen},
-		Topics:   TopicsConfig{Telemetry: ingest.DefaultTelemetryTopic, Status: ingest.DefaultStatusTopic},
+		DataDir: DefaultDataDir,
+		HTTP:    api.Config{Addr: api.DefaultAddr},
+		MQTT:    ingest.MQTTConfig{QoS: ingest.DefaultQoS},
+		Broker:  ingest.BrokerConfig{Listen: ingest.DefaultMQTTListen},
+		Topics:  TopicsConfig{Telemetry: ingest.DefaultTelemetryTopic, Status: ingest.DefaultStatusTopic},
+		// A zero series_ttl is a choice (never expire), so its default is
+		// set here, like mqtt.qos's.
+		Prom:     prom.Config{SeriesTTL: prom.DefaultSeriesTTL},
 		LogLevel: "info",
 	}
 	return c.WithDefaults()
@@ -172,6 +175,10 @@ func (c Config) Validate() error {
 	errs = append(errs, c.HTTP.Validate(), c.aggregateConfig().Validate(), c.Sink.Validate(), c.Store.Validate(),
 		validateJournal(c.Journal), c.Checkpoint.Validate())
 	errs = append(errs, c.Prom.Validate(), c.natsConfig().Validate(), c.Influx.validate())
+	if c.Prom.SeriesTTL > 0 && c.Prom.SeriesTTL <= c.Window.Size {
+		errs = append(errs, fmt.Errorf("prom.series_ttl: %v must exceed window.size (%v), or every group's gauges would vanish between windows (0: never expire)",
+			c.Prom.SeriesTTL, c.Window.Size))
+	}
 	if c.NATS.Enabled && c.NATS.URL == "" && !c.Embedded() {
 		errs = append(errs, errors.New("nats.url: required when mqtt.url names an external broker (there is no embedded NATS server)"))
 	}

@@ -30,6 +30,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad qos", func(c *Config) { c.MQTT.QoS = 2 }, []string{"mqtt.qos"}},
 		{"bad topic template", func(c *Config) { c.Topics.Telemetry = "fleet/{site}/telemetry" }, []string{"topics"}},
 		{"bad prom series limit", func(c *Config) { c.Prom.MaxSeries = -1 }, []string{"prom.max_series"}},
+		{"negative prom series ttl", func(c *Config) { c.Prom.SeriesTTL = -time.Second }, []string{"prom.series_ttl", "negative"}},
+		{"prom series ttl within a window", func(c *Config) { c.Prom.SeriesTTL = 5 * time.Second }, []string{"prom.series_ttl: 5s must exceed window.size (10s)"}},
 		{"nats without a server", func(c *Config) { c.NATS.Enabled, c.MQTT.URL = true, "tcp://127.0.0.1:1883" }, []string{"nats.url: required"}},
 		{"bad nats limits", func(c *Config) { c.NATS.MaxBytes, c.NATS.PublishAttempts = -1, 99 }, []string{"nats.max_bytes", "nats.publish_attempts"}},
 		{"several at once", func(c *Config) { c.Window.Size = -time.Second; c.HTTP.Addr = "x" }, []string{"window.size", "http.addr"}},

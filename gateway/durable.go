@@ -46,10 +46,19 @@ func (g *Gateway) openJournal() error {
 	return nil
 }
 
-// replayer adapts the engine's replayer to the journal's records.
-type replayer struct{ rp *aggregate.Replayer }
+// replayer adapts the engine's replayer to the journal's records. hook,
+// if set, runs before each reading (tests block the replay with it).
+type replayer struct {
+	rp   *aggregate.Replayer
+	hook func()
+}
 
-func (r replayer) Reading(m ingest.Message) { r.rp.Reading(m) }
+func (r replayer) Reading(m ingest.Message) {
+	if r.hook != nil {
+		r.hook()
+	}
+	r.rp.Reading(m)
+}
 
 func (r replayer) Round(ctx context.Context, m ingestlog.Mark) error {
 	return r.rp.Round(ctx, aggregate.RoundMark(m))

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,8 +46,13 @@ type Gateway struct {
 	ln     net.Listener
 
 	ingestLog *ingestlog.Log // the ingest journal stage
-	ckDir     string
-	restored  *aggregate.Snapshot // the checkpoint loaded at start, nil if none
+	// live is set once recovery is done and the engine runs live
+	// (startup.go); replayHook, if set, runs before each replayed reading
+	// (tests only).
+	live       atomic.Bool
+	replayHook func()
+	ckDir      string
+	restored   *aggregate.Snapshot // the checkpoint loaded at start, nil if none
 
 	ckFailures *prometheus.CounterVec
 	ckBytes    prometheus.Gauge
@@ -159,9 +165,12 @@ func (g *Gateway) MQTTURL() string {
 	return g.cfg.MQTT.URL
 }
 
-// ready is /readyz: broker subscription up, journal writable and workers
-// not saturated.
+// ready is /readyz: start-up done (startup.go), broker subscription up,
+// journal writable and workers not saturated.
 func (g *Gateway) ready() error {
+	if err := g.startup(); err != nil {
+		return err
+	}
 	switch {
 	case !g.sub.Connected():
 		return errors.New("not connected to the broker")
@@ -217,6 +226,7 @@ func (g *Gateway) recover(ctx context.Context) error {
 		return fmt.Errorf("journal replay: %w", err)
 	}
 	g.engine.Release()
+	g.live.Store(true)
 	return nil
 }
 

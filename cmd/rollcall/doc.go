@@ -8,6 +8,7 @@
 //	rollcall query [flags]     aggregates from a running rollcall's API, as a table
 //	rollcall devices [flags]   devices and their states from the API, as a table
 //	rollcall passwd            read a password on stdin, print its bcrypt hash
+//	rollcall check [flags]     validate config, fleet and devices files
 //	rollcall version           print the version
 //
 // serve layers its configuration from defaults, the -config YAML file,
@@ -33,9 +34,20 @@
 // for broker.auth.devices_file and broker.auth.users[].password_hash; it
 // never echoes the password. Each subcommand's -help lists its flags.
 //
+// check (gateway.Check) reads -config, -fleet and -devices-file (the last
+// two default to the config's fleet and broker.auth.devices_file) as serve
+// would, starts nothing, and prints every problem as FILE:LINE: KEY: what
+// is wrong; with -print the resolved configuration follows, every
+// password, token and bcrypt hash shown as REDACTED.
+//
 // # Exit status
 //
 // 0 on success (and after -help); 1 when the gateway fails, or when the API
 // answers with an error or cannot be reached; 2 for a usage error (an
 // unknown subcommand, a bad flag or a configuration that does not load).
+// check follows promtool check config for 0 (no problem) and 1 (problems
+// found); promtool also exits 1 for a file it cannot read and for usage
+// errors (and 3 for lint problems with --lint-fatal), where check exits 2,
+// like rollcall's other subcommands, so that a script can tell a broken
+// configuration from a wrong invocation.
 package main

@@ -33,6 +33,7 @@ Usage:
   rollcall query [flags]     aggregates from a running rollcall's API, as a table (--help)
   rollcall devices [flags]   devices and their states from the API, as a table (--help)
   rollcall passwd            read a password on stdin, print its bcrypt hash (--help)
+  rollcall check [flags]     validate config, fleet and devices files without starting (--help)
   rollcall version           print the version
 
 Flags (each also from the environment as ROLLCALL_<FLAG>, e.g. ROLLCALL_HTTP_ADDR;
@@ -63,13 +64,15 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return runDevices(ctx, args, stdout, stderr)
 	case "passwd":
 		return runPasswd(args, stdin, stdout, stderr)
+	case "check":
+		return runCheck(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rollcall", version)
 		return 0
 	case "help":
 		args = []string{"-h"}
 	default:
-		fmt.Fprintf(stderr, "rollcall: unknown command %q (want serve, demo, query, devices, passwd or version)\n", cmd)
+		fmt.Fprintf(stderr, "rollcall: unknown command %q (want serve, demo, query, devices, passwd, check or version)\n", cmd)
 		return 2
 	}
 	cfg, showVersion, err := loadConfig(cmd, args, stderr)

@@ -52,6 +52,10 @@ type Config struct {
 	// MaxBatch commits a batch early once it holds this many messages.
 	// Default: 4096.
 	MaxBatch int `yaml:"max_batch"`
+	// Now is the clock of the replay's progress log (records, bytes, rate
+	// and time left every journal.DefaultProgressInterval). Default:
+	// time.Now.
+	Now func() time.Time `yaml:"-"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults; Dir is
@@ -65,6 +69,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	c.Config = c.Config.WithDefaults()
 	return c

@@ -50,6 +50,8 @@ type Log struct {
 
 	isFull  atomic.Bool
 	failing atomic.Bool
+	// replay follows a running Replay; nil otherwise.
+	replay atomic.Pointer[journal.Progress]
 }
 
 type markRequest struct {

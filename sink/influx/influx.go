@@ -42,7 +42,8 @@ type Sink struct {
 	devs     chan [][]byte // device snapshots (a line per device) from WriteDevices, unbuffered like in
 	stopped  chan struct{}
 	stopOnce sync.Once
-	running  atomic.Int32 // runIdle, runActive, runDone
+	running  atomic.Int32                 // runIdle, runActive, runDone
+	drain    atomic.Pointer[startupDrain] // the start-up backlog's drain (startup.go); nil when none
 
 	// Run only.
 	br         *breaker
@@ -105,6 +106,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error)
 		lastLog: map[string]time.Time{},
 	}
 	s.br = newBreaker(cfg.BreakerFailures, cfg.BreakerCooldown, func(st int) { m.circuit.Set(float64(st)) })
+	s.followStartupDrain()
 	log.Info("influx sink configured", slog.Any("config", cfg))
 	return s, nil
 }
@@ -282,6 +284,8 @@ func (s *Sink) drainOnce(ctx context.Context) {
 			if err := s.sp.ack(items[n-1].idx); err != nil {
 				s.logLimited("ack", slog.LevelError, "spool ack failed", slog.Any("err", err))
 				s.noteFailure(0)
+			} else {
+				s.noteDrained(items[:n])
 			}
 		}
 		if n < len(items) {
@@ -370,6 +374,7 @@ func (s *Sink) deliver(ctx context.Context, recs [][]byte) int {
 // noteFailure schedules the next drain attempt after a failed delivery: no
 // earlier than hint (Retry-After) and a backoff over the failure streak.
 func (s *Sink) noteFailure(hint time.Duration) {
+	s.pauseStartupDrain()
 	d := backoff(s.failStreak, s.cfg.BackoffInitial, s.cfg.BackoffMax, nil)
 	s.failStreak++
 	s.retryAt = s.cfg.Now().Add(max(d, hint))

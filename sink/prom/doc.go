@@ -43,8 +43,19 @@
 // kept and is counted in rollcall_prom_series_dropped_total. Aggregates
 // older than the kept one (an earlier window, or a lower revision of the
 // same window) are ignored without a counter: the gauges show the latest
-// state, and the fan-out delivers in emission order. Pairs are kept until
-// restart; rollcall_prom_series says how many there are. Like every sink,
+// state, and the fan-out delivers in emission order.
+//
+// # Expiry
+//
+// A pair that receives no aggregate for Config.SeriesTTL (prom.series_ttl;
+// the gateway's default DefaultSeriesTTL, 10m) is removed: a group or
+// metric that stopped existing leaves /metrics instead of showing its last
+// values until restart, and Prometheus marks its series stale at the next
+// scrape. Each removal counts in rollcall_prom_series_expired_total.
+// Expired pairs are removed at every scrape and, when MaxSeries pairs are
+// kept, before a new pair is refused, so expiry also makes room. A zero
+// SeriesTTL keeps pairs until restart. rollcall_prom_series says how many
+// pairs there are. Like every sink,
 // the fan-out queue in front of it drops its oldest aggregate when full
 // (rollcall_sink_dropped_total{sink="prom"}).
 package prom

@@ -42,6 +42,13 @@ type Config struct {
 	// MaxSeries bounds the (group, metric) pairs exposed; each is at most 27
 	// Prometheus series. Default: 1000.
 	MaxSeries int `yaml:"max_series"`
+	// SeriesTTL is how long a (group, metric) pair stays exposed after its
+	// last aggregate; then its gauges disappear (see expiry.go). Here 0 is
+	// a choice, not "the default": never expire (pairs stay until restart,
+	// bounded by MaxSeries). The gateway's default: 10m (DefaultSeriesTTL).
+	SeriesTTL time.Duration `yaml:"series_ttl"`
+	// Now is the clock of SeriesTTL. Default: time.Now.
+	Now func() time.Time `yaml:"-"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -58,6 +65,9 @@ func (c Config) Validate() error {
 	if c.MaxSeries < 1 {
 		errs = append(errs, fmt.Errorf("prom.max_series: %d must be positive", c.MaxSeries))
 	}
+	if c.SeriesTTL < 0 {
+		errs = append(errs, fmt.Errorf("prom.series_ttl: %v is negative (0: never expire)", c.SeriesTTL))
+	}
 	return errors.Join(errs...)
 }
 
@@ -67,6 +77,7 @@ func (c Config) Validate() error {
 type Sink struct {
 	cfg     Config
 	dropped *prometheus.CounterVec
+	expired prometheus.Counter
 
 	mu     sync.RWMutex
 	series map[key]*entry
@@ -86,6 +97,9 @@ type entry struct {
 	ratio    float64
 	quality  aggregate.Quality
 	maxAge   aggregate.Num
+	// seen is when the pair's last aggregate arrived (Config.Now), newest
+	// or not: the clock of Config.SeriesTTL.
+	seen time.Time
 }
 
 var (
@@ -131,21 +145,29 @@ func New(cfg Config, reg prometheus.Registerer) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Sink{
 		cfg: cfg,
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rollcall_prom_series_dropped_total",
 			Help: "Aggregates the Prometheus sink did not expose, by reason (max_series: a new group/metric pair beyond prom.max_series).",
 		}, []string{"reason"}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rollcall_prom_series_expired_total",
+			Help: "(group, metric) pairs the Prometheus sink stopped exposing because no aggregate of theirs arrived for prom.series_ttl.",
+		}),
 		series: map[key]*entry{},
 	}
 	for _, r := range []string{DropMaxSeries, DropInvalidLabel} {
 		s.dropped.WithLabelValues(r)
 	}
-	for i, c := range []prometheus.Collector{s.dropped, s} {
+	collectors := []prometheus.Collector{s.dropped, s.expired, s}
+	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {
-			if i > 0 {
-				reg.Unregister(s.dropped)
+			for _, done := range collectors[:i] {
+				reg.Unregister(done)
 			}
 			return nil, fmt.Errorf("prom: register metrics: %w", err)
 		}
@@ -160,11 +182,16 @@ func (s *Sink) Name() string { return "prom" }
 // series, and never fails: refusals are counted.
 func (s *Sink) Write(_ context.Context, a aggregate.Aggregate) error {
 	k := key{a.Group, a.Metric}
+	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.series[k]
+	if !ok && len(s.series) >= s.cfg.MaxSeries {
+		s.expire(now) // expired pairs make room
+	}
 	switch {
 	case ok && !newer(a, old):
+		old.seen = now
 		return nil
 	case !ok && !utf8.ValidString(a.Group+a.Metric):
 		s.dropped.WithLabelValues(DropInvalidLabel).Inc()
@@ -178,6 +205,7 @@ func (s *Sink) Write(_ context.Context, a aggregate.Aggregate) error {
 		stats:    a.Stats,
 		expected: a.Coverage.Expected, reported: a.Coverage.Reported, partial: a.Coverage.Partial, ratio: a.Coverage.Ratio,
 		quality: a.Quality, maxAge: a.Staleness.MaxAgeS,
+		seen: now,
 	}
 	return nil
 }
@@ -205,10 +233,13 @@ func (s *Sink) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. Pairs past Config.SeriesTTL are
+// removed first, so that a scrape never shows them.
 func (s *Sink) Collect(ch chan<- prometheus.Metric) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expire(now)
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
