@@ -33,7 +33,7 @@ func TestConfigValidate(t *testing.T) {
 		{"nats without a server", func(c *Config) { c.NATS.Enabled, c.MQTT.URL = true, "tcp://127.0.0.1:1883" }, []string{"nats.url: required"}},
 		{"bad nats limits", func(c *Config) { c.NATS.MaxBytes, c.NATS.PublishAttempts = -1, 99 }, []string{"nats.max_bytes", "nats.publish_attempts"}},
 		{"several at once", func(c *Config) { c.Window.Size = -time.Second; c.HTTP.Addr = "x" }, []string{"window.size", "http.addr"}},
-		{"step does not divide the size", func(c *Config) { c.Window.Size, c.Window.Step = time.Minute, 7 * time.Second }, []string{"window.step"}},
+		{"step does not divide the size", func(c *Config) { c.Window.Size, c.Window.Step = time.Minute, 7*time.Second }, []string{"window.step"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
