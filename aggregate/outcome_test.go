@@ -241,6 +241,17 @@ func TestEngineFastClockDoesNotDragTheWatermark(t *testing.T) {
 				}
 			}
 			requireOneOutcome(t, msgs, out, outcomes, 1)
+			// site-b never reports: its watermark follows the gateway
+			// clock minus idle_timeout, and its windows keep coming, 0 of 5.
+			dark := 0
+			for _, a := range out {
+				if a.Group == "site-b" && a.Final && a.Metric == "power_kw" {
+					require.Zero(t, a.Coverage.Reported)
+					require.Equal(t, QualityBad, a.Quality)
+					dark++
+				}
+			}
+			require.Greater(t, dark, 8, "a dark site keeps emitting windows")
 		})
 	}
 }
