@@ -290,6 +290,7 @@ func onTimeStream(r *rand.Rand) []streamMsg {
 				at: at, site: "site-a", dev: id, seq: seq[id],
 				ts:    time.Duration(i)*time.Second - time.Duration(r.IntN(300))*time.Millisecond,
 				power: float64(r.IntN(5000)) / 100, temp: float64(r.IntN(7000)-1000) / 100, hasTemp: r.IntN(5) != 0,
+				energy: float64(1 + r.IntN(1000)),
 			})
 		}
 	}
@@ -298,8 +299,9 @@ func onTimeStream(r *rand.Rand) []streamMsg {
 
 // Hopping windows (30 s every 10 s) over the same stream as tumbling 10 s
 // windows: each hopping window's final counts the samples of the three
-// tumbling windows it covers, its maximum temperature (device max, group
-// max) is theirs, and every accepted reading is in three finals.
+// tumbling windows it covers, its energy (device sum, group sum) is the sum
+// of theirs, its maximum temperature (device max, group max) is theirs, and
+// every accepted reading is in three finals.
 func TestEngineHoppingEqualsCoveredTumbling(t *testing.T) {
 	t.Parallel()
 	msgs := onTimeStream(rand.New(rand.NewPCG(7, 15)))
@@ -321,27 +323,37 @@ func TestEngineHoppingEqualsCoveredTumbling(t *testing.T) {
 		}
 		tPower, hPower := finals(tOut, "power_kw"), finals(hOut, "power_kw")
 		tTemp, hTemp := finals(tOut, "temp_c"), finals(hOut, "temp_c")
-		checked := 0
+		tEnergy, hEnergy := finals(tOut, "energy_wh"), finals(hOut, "energy_wh")
+		checked, checkedSums := 0, 0
 		var hSamples uint64
 		for start, h := range hPower {
 			require.Equal(t, start.Add(30*time.Second), h.Window.End, "a hopping window is 30 s long")
 			hSamples += h.Counts.Samples
 			var samples uint64
+			var energy float64
 			maxTemp, hasTemp := math.Inf(-1), false
 			for k := range 3 {
 				sub := start.Add(time.Duration(k) * 10 * time.Second)
 				samples += tPower[sub].Counts.Samples
+				if te, ok := tEnergy[sub]; ok && te.Counts.Samples > 0 {
+					energy += float64(te.Stats.Sum.Reported)
+				}
 				if tt, ok := tTemp[sub]; ok && tt.Counts.Samples > 0 {
 					maxTemp, hasTemp = math.Max(maxTemp, float64(tt.Stats.Max.Value)), true
 				}
 			}
 			require.Equal(t, samples, h.Counts.Samples, "window %v: samples", start)
+			if he := hEnergy[start]; he.Counts.Samples > 0 {
+				require.InDelta(t, energy, float64(he.Stats.Sum.Reported), 1e-6, "window %v: the sum of device sums is the tumbling windows' total", start)
+				checkedSums++
+			}
 			if hasTemp {
 				require.Equal(t, maxTemp, float64(hTemp[start].Stats.Max.Value), "window %v: max temperature", start)
 				checked++
 			}
 		}
 		require.Greater(t, checked, 5)
+		require.Greater(t, checkedSums, 5)
 		require.Equal(t, 3*uint64(hOutcomes[OutcomeAccepted]), hSamples, "every accepted reading is in three finals")
 	}
 }
