@@ -67,7 +67,7 @@ type groupStatus struct {
 	name               string
 	maxEvent, minEvent int64
 	hasEvent           bool
-	newest             []int64 // the newest event time of each device that sent a reading
+	newest             []int64 // the newest event time of each device that sent a reading (owned by the shard)
 }
 
 // status reports the shard's groups and counters since the last report;
@@ -77,13 +77,15 @@ func (s *shard) status(now int64) statusReply {
 	r := statusReply{cnt: s.cnt, processed: s.processed}
 	s.cnt = counters{lastEvent: s.cnt.lastEvent}
 	for _, g := range s.groups {
-		gs := groupStatus{name: g.name, maxEvent: g.maxEvent, minEvent: g.minEvent, hasEvent: g.hasEvent}
+		// g.newest is reused: the coordinator copies it (absorb) before it
+		// asks for the next status.
+		g.newest = g.newest[:0]
 		for _, d := range g.devices {
 			if d.accepted > 0 {
-				gs.newest = append(gs.newest, d.live.LastEvent)
+				g.newest = append(g.newest, d.live.LastEvent)
 			}
 		}
-		r.groups = append(r.groups, gs)
+		r.groups = append(r.groups, groupStatus{name: g.name, maxEvent: g.maxEvent, minEvent: g.minEvent, hasEvent: g.hasEvent, newest: g.newest})
 		g.hasEvent = false
 	}
 	if now-s.lastScan >= int64(DefaultStateScanInterval) {

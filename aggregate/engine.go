@@ -402,11 +402,16 @@ func (e *Engine) absorb(i int, r statusReply, now int64) {
 		e.replaying[i] = r.replaying
 		e.publishStates()
 	}
-	horizon := now - int64(e.cfg.Window.AllowedLateness) - int64(e.cfg.Window.Size)
+	horizon := e.cfg.Window.Horizon(now)
 	for _, gs := range r.groups {
 		// The first window moves back no further than the lateness horizon,
 		// or the cutoff the shards judged the group's readings by if lower.
-		floor := min(horizon, e.reg.cutoffOf(gs.name))
+		floor := horizon
+		if g, ok := e.groups[gs.name]; ok {
+			floor = min(floor, g.shared.gate.Cutoff())
+		} else {
+			floor = min(floor, e.reg.cutoffOf(gs.name))
+		}
 		first := now
 		if gs.hasEvent {
 			first = max(gs.minEvent, floor)

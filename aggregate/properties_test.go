@@ -311,6 +311,7 @@ defaults:
   metrics:
     power_kw: {min: 0, max: 100, device: mean, group: sum, impute: last}
     temp_c: {min: -40, max: 80, device: max, group: max, impute: none}
+    energy_wh: {min: 0, max: 1000000, device: sum, group: sum, impute: none}
 groups:
   site-a: {devices: [a01, a02, a03, a04, a05, a06]}
   site-b: {devices: [b01, b02, b03, b04, b05]}
@@ -329,15 +330,19 @@ type streamMsg struct {
 	power   float64
 	temp    float64
 	hasTemp bool
+	energy  float64 // sent when positive
 }
 
 func (m streamMsg) payload(t0 time.Time) []byte {
 	ts := t0.Add(m.ts).UnixMilli()
+	b := fmt.Appendf(nil, `{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":%g`, m.seq, ts, m.power)
 	if m.hasTemp {
-		return fmt.Appendf(nil, `{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":%g,"temp_c":%g}}`,
-			m.seq, ts, m.power, m.temp)
+		b = fmt.Appendf(b, `,"temp_c":%g`, m.temp)
 	}
-	return fmt.Appendf(nil, `{"seq":%d,"boot":1,"ts":%d,"metrics":{"power_kw":%g}}`, m.seq, ts, m.power)
+	if m.energy > 0 {
+		b = fmt.Appendf(b, `,"energy_wh":%g`, m.energy)
+	}
+	return append(b, "}}"...)
 }
 
 // genStream returns 60 s of readings of the listed devices of propFleet and

@@ -57,6 +57,7 @@ type shardGroup struct {
 	minEvent int64 // since the last status report; valid when hasEvent
 	hasEvent bool
 	dirty    map[int64]struct{} // emitted windows revised since the last flush
+	newest   []int64            // scratch of status: each device's newest event time
 }
 
 // counters are a shard's pipeline counts since its last status report.

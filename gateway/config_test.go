@@ -35,6 +35,7 @@ func TestConfigValidate(t *testing.T) {
 		{"nats without a server", func(c *Config) { c.NATS.Enabled, c.MQTT.URL = true, "tcp://127.0.0.1:1883" }, []string{"nats.url: required"}},
 		{"bad nats limits", func(c *Config) { c.NATS.MaxBytes, c.NATS.PublishAttempts = -1, 99 }, []string{"nats.max_bytes", "nats.publish_attempts"}},
 		{"several at once", func(c *Config) { c.Window.Size = -time.Second; c.HTTP.Addr = "x" }, []string{"window.size", "http.addr"}},
+		{"step does not divide the size", func(c *Config) { c.Window.Size, c.Window.Step = time.Minute, 7*time.Second }, []string{"window.step"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +78,10 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, 1000, c.Limits.MaxPayloadBytes)
 	require.Equal(t, 60*time.Second, c.Window.AllowedLateness, "untouched keys keep their defaults")
 	require.Equal(t, 7, c.WithDefaults().aggregateConfig().Limits.MaxDevices)
+	c, err = LoadFile(write("hopping.yaml", "window: {size: 1m, step: 10s}\n"), Defaults())
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Second, c.WithDefaults().aggregateConfig().Window.Step, "window.step reaches the engine")
+	require.NoError(t, c.WithDefaults().Validate())
 
 	_, err = LoadFile(write("typo.yaml", "windw: {size: 5s}\n"), Defaults())
 	require.ErrorContains(t, err, "windw", "unknown keys are errors")

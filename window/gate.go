@@ -31,16 +31,16 @@ const Unset = math.MinInt64
 // both after each round; workers only read them (and Init a new group's
 // cutoff once). Safe for concurrent use.
 type Gate struct {
-	h        Hopping
-	lateness int64
-	cutoff   atomic.Int64
-	emitted  atomic.Int64
+	h       Hopping
+	cfg     Config
+	cutoff  atomic.Int64
+	emitted atomic.Int64
 }
 
 // NewGate returns the gate of a new group windowed by cfg, accepting
 // everything until Init or Publish.
 func NewGate(cfg Config) *Gate {
-	g := &Gate{h: NewHopping(cfg), lateness: int64(cfg.AllowedLateness)}
+	g := &Gate{h: NewHopping(cfg), cfg: cfg}
 	g.cutoff.Store(Unset)
 	g.emitted.Store(Unset)
 	return g
@@ -52,7 +52,7 @@ func NewGate(cfg Config) *Gate {
 // hold, and older readings are too late, not silently lost.
 func (g *Gate) Init(now int64) {
 	if g.cutoff.Load() == Unset {
-		g.cutoff.CompareAndSwap(Unset, now-g.lateness-g.h.size)
+		g.cutoff.CompareAndSwap(Unset, g.cfg.Horizon(now))
 	}
 }
 

@@ -6,6 +6,7 @@ import "slices"
 // and which are final. It is not safe for concurrent use; the aggregate
 // stage's coordinator owns one per group.
 type Lifecycle struct {
+	cfg        Config
 	h          Hopping
 	lateness   int64
 	maxCatchUp int
@@ -26,6 +27,7 @@ type Lifecycle struct {
 func NewLifecycle(cfg Config, first int64) *Lifecycle {
 	h := NewHopping(cfg)
 	return &Lifecycle{
+		cfg:        cfg,
 		h:          h,
 		lateness:   int64(cfg.AllowedLateness),
 		maxCatchUp: cfg.MaxCatchUp,
@@ -70,7 +72,7 @@ func (l *Lifecycle) CutoffAt(now int64) int64 {
 	if l.started {
 		return l.Cutoff()
 	}
-	return min(l.Cutoff(), now-l.lateness-l.h.size)
+	return min(l.Cutoff(), l.cfg.Horizon(now))
 }
 
 // Open returns the provisional, not yet final windows, oldest first. The

@@ -27,7 +27,7 @@ func TestHoppingProperty(t *testing.T) {
 			}
 		}
 		// The windows just outside do not contain it.
-		require.False(t, ws[0]-h.Step()+h.Size() > ts, "the window before the first does not contain it")
+		require.LessOrEqual(t, ws[0]-h.Step()+h.Size(), ts, "the window before the first does not contain it")
 		require.Greater(t, ws[len(ws)-1]+h.Step(), ts)
 		require.Equal(t, ws[len(ws)-1], h.Pane(ts))
 		require.Equal(t, ws[0], h.First(ts))
@@ -217,4 +217,67 @@ func TestLifecycleCutoffAt(t *testing.T) {
 	require.Equal(t, s(930), l.CutoffAt(s(1000)), "before the first emission: the lateness horizon")
 	l.Advance(s(1010))
 	require.Equal(t, s(1000), l.CutoffAt(s(5000)), "after it: the oldest open window")
+}
+
+// Lifecycle and Gate agree, for random hopping configurations and
+// watermark sequences: every window from the first is emitted provisional
+// once, in order, then final once; the cutoff never goes back; and a pane
+// is too late exactly when every window containing it is final, a revision
+// exactly when one containing it is emitted and not final.
+func TestLifecycleGateProperty(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(8, 9))
+	for range 300 {
+		step := time.Duration(1+r.IntN(5)) * time.Second
+		cfg := Config{Size: step * time.Duration(1+r.IntN(6)), Step: step, AllowedLateness: time.Duration(r.IntN(20)) * time.Second, MaxCatchUp: 1 << 20}
+		h := NewHopping(cfg)
+		first := s(1000 + float64(r.IntN(100)))
+		l := NewLifecycle(cfg, first)
+		g := NewGate(cfg)
+		state := map[int64]string{} // window start → "provisional" | "final"
+		wm, cutoff := first, int64(Unset)
+		for range 40 {
+			wm += int64(r.IntN(8)) * int64(time.Second) / 2
+			prov, fin := l.Advance(wm)
+			for _, w := range prov {
+				require.Empty(t, state[w], "window %d emitted once", w)
+				require.LessOrEqual(t, w+h.Size(), wm)
+				state[w] = "provisional"
+			}
+			for _, w := range fin {
+				require.Equal(t, "provisional", state[w], "final after provisional")
+				require.LessOrEqual(t, w+h.Size()+int64(cfg.AllowedLateness), wm)
+				state[w] = "final"
+			}
+			require.GreaterOrEqual(t, l.Cutoff(), cutoff, "the cutoff never goes back")
+			cutoff = l.Cutoff()
+			g.Publish(l.Cutoff(), l.Next())
+			for range 20 {
+				p := h.Pane(first + r.Int64N(int64(wm-first)+int64(20*time.Second)) - int64(10*time.Second))
+				allFinal, someOpen := true, false
+				for _, w := range h.Windows(p) {
+					switch {
+					case w < l.Next() && w >= h.First(first) && state[w] != "final":
+						allFinal = false
+						someOpen = true
+					case w >= l.Next():
+						allFinal = false
+					}
+				}
+				switch g.Decide(p) {
+				case TooLate:
+					require.True(t, allFinal, "pane %d too late but a window is not final", p)
+				case Revise:
+					require.True(t, someOpen, "pane %d revises but no window is open", p)
+				case Accept:
+					require.False(t, allFinal, "pane %d accepted into final windows", p)
+					require.False(t, someOpen, "pane %d accepted but a window is open", p)
+				}
+			}
+		}
+		// Every window from the first is emitted, in order, with no hole.
+		for w := h.First(first); w < l.Next(); w += h.Step() {
+			require.NotEmpty(t, state[w], "window %d emitted", w)
+		}
+	}
 }

@@ -97,6 +97,12 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Horizon returns the lateness horizon at now (Unix ns): now − AllowedLateness
+// − Size. Before a group's first emission it accepts readings back to it
+// (Gate.Init, Lifecycle.CutoffAt), and its first window moves back no
+// further (Lifecycle.Rewind's floor).
+func (c Config) Horizon(now int64) int64 { return now - int64(c.AllowedLateness) - int64(c.Size) }
+
 // Tumbling assigns event times to epoch-aligned windows of one size.
 type Tumbling struct {
 	size int64

@@ -134,21 +134,7 @@ func loadConfig(cmd string, args []string, stderr io.Writer) (gateway.Config, bo
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	// The environment counts as a flag that was not given on the command line.
-	var envErrs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == "version" {
-			return
-		}
-		env := "ROLLCALL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
-			if err := f.Value.Set(v); err != nil {
-				envErrs = append(envErrs, fmt.Errorf("%s: %w", env, err))
-			}
-			set[f.Name] = true
-		}
-	})
-	if err := errors.Join(envErrs...); err != nil {
+	if err := layerEnv(fs, set); err != nil {
 		return d, false, err
 	}
 	cfg := d
@@ -186,6 +172,26 @@ func loadConfig(cmd string, args []string, stderr io.Writer) (gateway.Config, bo
 		}
 	}
 	return cfg.WithDefaults(), *showVersion, nil
+}
+
+// layerEnv sets each flag of fs not given on the command line from its
+// ROLLCALL_* variable, when set, and marks it in set: the environment
+// counts as a flag that was not given on the command line.
+func layerEnv(fs *flag.FlagSet, set map[string]bool) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "version" {
+			return
+		}
+		env := "ROLLCALL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+			set[f.Name] = true
+		}
+	})
+	return errors.Join(errs...)
 }
 
 func serve(ctx context.Context, cfg gateway.Config, log *slog.Logger) error {
