@@ -246,7 +246,7 @@ func brokerUsers(cfg BrokerConfig, topics *Topics, internal internalUser) ([]*se
 		add(u.Name, u.PasswordHash, permissions(pub, sub))
 	}
 	tel, st := topics.Filters()
-	sub, err := filtersToSubjects([]string{tel, st})
+	sub, err := filtersToSubjects(append([]string{tel, st}, topics.SparkplugFilters()...))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("topics: %w", err))
 	}
