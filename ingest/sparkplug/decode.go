@@ -61,12 +61,12 @@ const (
 
 // Value kinds: which member of a metric's value oneof was present.
 const (
-	valueNone uint8 = iota
-	valueInt        // int_value (uint32 on the wire)
-	valueLong       // long_value (uint64)
-	valueFloat      // float_value
-	valueDouble     // double_value
-	valueOther      // boolean, string, bytes, dataset, template, extension
+	valueNone   uint8 = iota
+	valueInt          // int_value (uint32 on the wire)
+	valueLong         // long_value (uint64)
+	valueFloat        // float_value
+	valueDouble       // double_value
+	valueOther        // boolean, string, bytes, dataset, template, extension
 )
 
 // Payload is the part of a Sparkplug B payload rollcall uses.

@@ -3,6 +3,7 @@ package sparkplug
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -274,12 +275,14 @@ func (h *Host) nodeDeath(n *node, nodeID string, m *ingest.Message) {
 	n.born = false
 	r.Status = StatusOffline
 	r.Boot = n.boot
+	site, _ := ingest.SplitID(nodeID)
 	for name, d := range n.devices {
 		if d.born {
 			d.born = false
-			r.Offline = append(r.Offline, nodeID+string(ingest.SparkplugNodeSep)+name)
+			r.Offline = append(r.Offline, ingest.ID(site, name))
 		}
 	}
+	slices.Sort(r.Offline)
 	_ = m
 }
 
