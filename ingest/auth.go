@@ -156,6 +156,19 @@ func topicFilterToSubject(filter string) ([]string, error) {
 	return subjects, nil
 }
 
+// sparkplugSubjects returns the NATS subjects of the Sparkplug filters:
+// nats-server maps '.' in an MQTT topic to "//" (spBv1.0 is spBv1//0), which
+// topicFilterToSubject refuses for the templates.
+func sparkplugSubjects(topics *Topics) []string {
+	var out []string
+	for _, f := range topics.SparkplugFilters() {
+		rest := strings.TrimPrefix(f, SparkplugNamespace+"/")
+		subj := strings.ReplaceAll(SparkplugNamespace, ".", "//") + "." + strings.ReplaceAll(rest, "/", ".")
+		out = append(out, strings.ReplaceAll(subj, "+", "*"))
+	}
+	return out
+}
+
 // filtersToSubjects converts topic filters (see topicFilterToSubject).
 func filtersToSubjects(filters []string) ([]string, error) {
 	var out []string
@@ -246,7 +259,8 @@ func brokerUsers(cfg BrokerConfig, topics *Topics, internal internalUser) ([]*se
 		add(u.Name, u.PasswordHash, permissions(pub, sub))
 	}
 	tel, st := topics.Filters()
-	sub, err := filtersToSubjects(append([]string{tel, st}, topics.SparkplugFilters()...))
+	sub, err := filtersToSubjects([]string{tel, st})
+	sub = append(sub, sparkplugSubjects(topics)...)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("topics: %w", err))
 	}
