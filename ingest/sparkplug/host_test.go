@@ -1,6 +1,7 @@
 package sparkplug_test
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -304,4 +305,34 @@ func FuzzSparkplugDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkSparkplugDecode is Host.Handle on a DDATA message with aliases,
+// beside ingest's BenchmarkDecode (the JSON decoder): protobuf decoding,
+// alias resolution and the node's sequence, into readings.
+func BenchmarkSparkplugDecode(b *testing.B) {
+	for _, n := range []int{2, 16} {
+		b.Run(fmt.Sprintf("metrics=%d", n), func(b *testing.B) {
+			e, _ := newEdge(&testing.T{}, ingest.Limits{})
+			var birth, data []sim.SpMetric
+			for i := range n {
+				birth = append(birth, birthMetric(fmt.Sprintf("metric_%d", i), uint64(i+1), 0))
+				data = append(data, dataMetric(uint64(i+1), float64(i)*1.5))
+			}
+			e.must(ingest.TopicSpNBirth, "")
+			e.must(ingest.TopicSpDBirth, "d", birth...)
+			payload := sim.AppendSpPayload(nil, e.ts, 2, true, data)
+			m := e.msg(ingest.TopicSpDData, "d", payload)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(payload)))
+			k := 0
+			for b.Loop() {
+				if _, err := e.h.Handle(m); err != nil {
+					b.Fatal(err)
+				}
+				k++
+			}
+			b.ReportMetric(float64(k)/b.Elapsed().Seconds(), "readings/s")
+		})
+	}
 }
