@@ -37,6 +37,7 @@ func (s Scenario) Validate() error {
 	if s.Topics.Telemetry == s.Topics.Status {
 		add("topics.status: the same as topics.telemetry")
 	}
+	errs = append(errs, s.validateFormat())
 	if s.Truth.Window < time.Millisecond {
 		add("truth.window: %s is shorter than 1ms", s.Truth.Window)
 	}

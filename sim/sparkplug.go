@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -101,4 +104,124 @@ func appendSpMetric(b []byte, m *SpMetric) []byte {
 		b = protowire.AppendString(b, m.String)
 	}
 	return b
+}
+
+// Payload formats: Scenario.Format.
+const (
+	// FormatJSON is rollcall's JSON on the scenario's topic templates.
+	FormatJSON = "json"
+	// FormatSparkplug is Sparkplug B: every simulated device is an edge
+	// node {site}/{name} (its own metrics, NDATA), with an NBIRTH at the
+	// start, at every reconnection and at every reboot (the next bdSeq),
+	// and an NDEATH as its Last Will (docs/simulator.md).
+	FormatSparkplug = "sparkplug"
+)
+
+// spNamespace is the Sparkplug B 3.0 topic namespace.
+const spNamespace = "spBv1.0"
+
+// validateFormat checks Format against the faults: a spoof needs a payload
+// that names its device, which Sparkplug's does not (only the broker's ACL
+// stops a Sparkplug spoofer).
+func (s Scenario) validateFormat() error {
+	switch s.Format {
+	case FormatJSON:
+		return nil
+	case FormatSparkplug:
+	default:
+		return fmt.Errorf("format: %q is not %q or %q", s.Format, FormatJSON, FormatSparkplug)
+	}
+	var errs []error
+	for i, f := range s.Faults {
+		if f.Kind == FaultSpoof {
+			errs = append(errs, fmt.Errorf("faults[%d]: spoof does not apply to format sparkplug (the payload names no device)", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// spPlan sets device d's Sparkplug topics: NDATA for readings, NDEATH
+// (its Last Will, with bdSeq 0, the first session's) and NBIRTH.
+func spPlan(d *devicePlan, site string) {
+	d.topic = spNamespace + "/" + site + "/NDATA/" + d.name
+	d.statusTopic = spNamespace + "/" + site + "/NDEATH/" + d.name
+	d.birthTopic = spNamespace + "/" + site + "/NBIRTH/" + d.name
+	d.will = spDeath(0)
+}
+
+func (r *run) sparkplug() bool { return r.p.scenario.Format == FormatSparkplug }
+
+// payload returns the payload of device d's reading vals (of metrics names)
+// at ts: JSON, or a Sparkplug NDATA whose metrics carry only their
+// aliases (1, 2, ... in the group's metric order, as the birth defined
+// them) and seq the session's seq mod 256.
+func (r *run) payload(d *devState, ts time.Time, names []string, vals []float64) []byte {
+	if !r.sparkplug() {
+		return appendTelemetry(make([]byte, 0, 128), "", d.seq, d.boot, ts, names, vals)
+	}
+	ms := make([]SpMetric, len(vals))
+	for i, v := range vals {
+		ms[i] = SpMetric{Alias: uint64(i + 1), HasAlias: true, Datatype: SpDouble, Value: v}
+	}
+	return AppendSpPayload(make([]byte, 0, 16+12*len(vals)), uint64(ts.UnixMilli()), d.seq%256, true, ms)
+}
+
+// garble returns a malformed variant of valid: for Sparkplug, valid with a
+// truncated field tag appended, which no protobuf decoder accepts.
+func (r *run) garble(d *devState, valid []byte, ts time.Time) []byte {
+	if !r.sparkplug() {
+		return malformed(d.malformedN, valid, d.seq, d.boot, ts)
+	}
+	return append(append([]byte(nil), valid...), 0xff)
+}
+
+// pad returns valid padded to at least size bytes: for Sparkplug, with a
+// body field (5) of padding.
+func (r *run) pad(valid []byte, size int) []byte {
+	if !r.sparkplug() {
+		return oversize(valid, size)
+	}
+	b := append([]byte(nil), valid...)
+	b = protowire.AppendTag(b, 5, protowire.BytesType)
+	return protowire.AppendBytes(b, make([]byte, max(size-len(valid), 0)))
+}
+
+// spStatus turns status message m of device di into its Sparkplug form:
+// a birth is an NBIRTH (seq 0: the device's seq starts again), a will an
+// NDEATH of the session's bdSeq.
+func (r *run) spStatus(di int32, m *Message) {
+	d := &r.devs[di]
+	if m.Kind == MessageWill {
+		m.Payload = spDeath(d.bdSeq)
+		return
+	}
+	d.seq = 0
+	m.Topic = d.p.birthTopic
+	m.Payload = spBirth(d.bdSeq, m.At, r.p.groups[d.p.group].Metrics)
+}
+
+// spRebirth publishes device di's NBIRTH after a reboot, at t.
+func (r *run) spRebirth(di int, t time.Duration) {
+	d := &r.devs[di]
+	m := Message{Topic: d.p.birthTopic, QoS: 1, Kind: MessageBirth, Device: d.p.id, At: r.start.Add(t)}
+	m.Payload = spBirth(d.bdSeq, m.At, r.p.groups[d.p.group].Metrics)
+	r.f.ctr.status.Add(1)
+	r.tr.publish(int32(di), &m)
+}
+
+// spBirth is an NBIRTH: bdSeq, and every metric with its name, alias and
+// datatype but no value (is_null): a birth's values are readings, and
+// the simulator's truth has none at a birth.
+func spBirth(bdSeq uint64, at time.Time, names []string) []byte {
+	ms := make([]SpMetric, 0, 1+len(names))
+	ms = append(ms, SpMetric{Name: "bdSeq", Datatype: SpInt64, Value: float64(bdSeq % 256)})
+	for i, n := range names {
+		ms = append(ms, SpMetric{Name: n, Alias: uint64(i + 1), HasAlias: true, Datatype: SpDouble, Null: true})
+	}
+	return AppendSpPayload(nil, uint64(at.UnixMilli()), 0, true, ms)
+}
+
+// spDeath is an NDEATH: bdSeq only (a Will has no meaningful timestamp).
+func spDeath(bdSeq uint64) []byte {
+	return AppendSpPayload(nil, 0, 0, false, []SpMetric{{Name: "bdSeq", Datatype: SpInt64, Value: float64(bdSeq % 256)}})
 }
