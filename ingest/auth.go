@@ -164,7 +164,10 @@ func sparkplugSubjects(topics *Topics) []string {
 	for _, f := range topics.SparkplugFilters() {
 		rest := strings.TrimPrefix(f, SparkplugNamespace+"/")
 		subj := strings.ReplaceAll(SparkplugNamespace, ".", "//") + "." + strings.ReplaceAll(rest, "/", ".")
-		out = append(out, strings.ReplaceAll(subj, "+", "*"))
+		subj = strings.ReplaceAll(strings.ReplaceAll(subj, "+", "*"), "#", ">")
+		// A '#' filter also matches its parent level, as in
+		// topicFilterToSubject.
+		out = append(out, subj, strings.TrimSuffix(subj, ".>"))
 	}
 	return out
 }

@@ -357,6 +357,10 @@ func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 	recv := time.Now().UnixNano()
 	s.lastReceived.Store(recv)
 	kind, site, device, err := s.topics.Parse(m.Topic())
+	if errors.Is(err, ErrSparkplugIgnored) {
+		m.Ack()
+		return
+	}
 	if err == nil {
 		err = s.limits.Admit(kind, m.Payload())
 	}

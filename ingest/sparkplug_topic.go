@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -61,24 +62,25 @@ func (k TopicKind) sparkplugName() string {
 	return ""
 }
 
-// SparkplugFilters returns the MQTT subscription filters of the Sparkplug
-// message types rollcall consumes, or nil when Sparkplug is off (see
-// WithSparkplug). Commands (NCMD, DCMD) and host STATE messages are not
-// subscribed to: rollcall is a passive host application.
+// SparkplugFilters returns the MQTT subscription filter of the Sparkplug
+// namespace, spBv1.0/#, or nil when Sparkplug is off (see WithSparkplug).
+// One filter, not one per message type: a broker keeps a publisher's order
+// within a subscription only (nats-server gives each QoS 1 subscription a
+// consumer of its own), and an edge node's DATA must not overtake its
+// BIRTH. Commands and host STATE messages it also brings are ignored
+// (ErrSparkplugIgnored).
 func (t *Topics) SparkplugFilters() []string {
 	if !t.sparkplug {
 		return nil
 	}
-	out := make([]string, 0, len(sparkplugTypes))
-	for _, tp := range sparkplugTypes {
-		f := SparkplugNamespace + "/+/" + tp.name + "/+"
-		if tp.device {
-			f += "/+"
-		}
-		out = append(out, f)
-	}
-	return out
+	return []string{SparkplugNamespace + "/#"}
 }
+
+// ErrSparkplugIgnored is returned by Topics.Parse for the Sparkplug
+// messages rollcall does not consume: commands (NCMD, DCMD) and host
+// application STATE. The subscriber acknowledges and drops them without a
+// reject: a passive host sees them because it subscribes to the namespace.
+var ErrSparkplugIgnored = errors.New("ingest: sparkplug command or state message, not consumed")
 
 // WithSparkplug returns a copy of t that also recognises (on) the
 // Sparkplug B namespace, or does not.
@@ -96,11 +98,17 @@ func (t *Topics) Sparkplug() bool { return t.sparkplug }
 // device the identity group/edge (node messages) or group/edge:device.
 func parseSparkplug(topic, rest string) (kind TopicKind, site, device string, err error) {
 	parts := strings.Split(rest, "/")
+	if len(parts) >= 1 && parts[0] == "STATE" {
+		return 0, "", "", ErrSparkplugIgnored
+	}
 	if len(parts) < 3 || len(parts) > 4 {
 		return 0, "", "", reject(ReasonBadTopic, fmt.Sprintf("sparkplug topic %s: want %s/{group_id}/{type}/{edge_node_id}[/{device_id}]",
 			quoteTrunc(topic, 256), SparkplugNamespace))
 	}
 	group, typ, edge := parts[0], parts[1], parts[2]
+	if group == "STATE" || typ == "NCMD" || typ == "DCMD" {
+		return 0, "", "", ErrSparkplugIgnored
+	}
 	for _, tp := range sparkplugTypes {
 		if tp.name != typ {
 			continue

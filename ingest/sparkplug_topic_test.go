@@ -36,8 +36,7 @@ func TestSparkplugTopicParse(t *testing.T) {
 		"spBv1.0/plant/NDATA",
 		"spBv1.0/plant/NDATA/edge1/dev",
 		"spBv1.0/plant/DDATA/edge1",
-		"spBv1.0/plant/NCMD/edge1",
-		"spBv1.0/STATE/host",
+		"spBv1.0/plant/NBIRTH",
 		"spBv1.0/plant/DDATA/edge:1/dev",
 		"spBv1.0/pl ant/NDATA/edge1",
 		"spBv1.0//NDATA/edge1",
@@ -48,10 +47,14 @@ func TestSparkplugTopicParse(t *testing.T) {
 		_, _, _, err := tp.Parse(topic)
 		require.Equal(t, ReasonBadTopic, ReasonOf(err), topic)
 	}
+	for _, topic := range []string{"spBv1.0/plant/NCMD/edge1", "spBv1.0/plant/DCMD/edge1/d", "spBv1.0/STATE/host"} {
+		_, _, _, err := tp.Parse(topic)
+		require.ErrorIs(t, err, ErrSparkplugIgnored, topic)
+	}
 	_, _, _, err = base.Parse("spBv1.0/plant/NDATA/edge1")
 	require.Equal(t, ReasonBadTopic, ReasonOf(err), "topics.sparkplug off")
 	require.Nil(t, base.SparkplugFilters())
-	require.Len(t, tp.SparkplugFilters(), 6)
+	require.Equal(t, []string{"spBv1.0/#"}, tp.SparkplugFilters())
 }
 
 func TestSparkplugAdmit(t *testing.T) {
