@@ -127,7 +127,7 @@ var errNodes = &ingest.RejectError{Reason: ingest.ReasonUnknownDevice, Detail: "
 // no_birth (DATA or a device message without the node's or device's
 // birth), unknown_device (limits.sparkplug_max_nodes).
 func (h *Host) Handle(m *ingest.Message) (*Result, error) {
-	h.m.messages.WithLabelValues(m.Kind.String()).Inc()
+	h.m.message(m.Kind)
 	r := &h.res
 	*r = Result{Readings: r.Readings[:0], Historical: r.Historical[:0], Offline: r.Offline[:0]}
 	if err := h.limits.CheckSparkplugSize(m.Payload); err != nil {
@@ -242,7 +242,7 @@ func (h *Host) nodeBirth(n *node, m *ingest.Message, ts int64) error {
 		r.Boot, r.Seq, r.HasSeq = n.boot, 0, true
 		return h.readings(m, &n.metrics, false)
 	case n.boot != 0 && ts < n.birthTS:
-		h.m.ignored.WithLabelValues(IgnoreStaleBirth).Inc()
+		h.m.ignore[IgnoreStaleBirth].Inc()
 		r.Stale = true
 		return nil
 	}
@@ -268,7 +268,7 @@ func (h *Host) nodeDeath(n *node, nodeID string, m *ingest.Message) {
 	r := &h.res
 	bd, ok := bdSeqOf(&h.p)
 	if n == nil || !n.born || ok && bd != n.bdSeq {
-		h.m.ignored.WithLabelValues(IgnoreStaleDeath).Inc()
+		h.m.ignore[IgnoreStaleDeath].Inc()
 		r.Stale = true
 		return
 	}
@@ -338,7 +338,7 @@ func (h *Host) birth(n *node, m *ingest.Message, set *metricSet) error {
 	for i := range h.p.Metrics {
 		mt := &h.p.Metrics[i]
 		if reason := h.checkName(mt.Name); reason != "" {
-			h.m.skipped.WithLabelValues(reason).Inc()
+			h.m.skip[reason].Inc()
 			continue
 		}
 		if j, ok := set.byName[string(mt.Name)]; ok {
@@ -349,7 +349,7 @@ func (h *Host) birth(n *node, m *ingest.Message, set *metricSet) error {
 			continue
 		}
 		if n.defined >= h.limits.SparkplugMaxAliases {
-			h.m.skipped.WithLabelValues(SkipTooManyAliases).Inc()
+			h.m.skip[SkipTooManyAliases].Inc()
 			mt.kind = valueNone
 			continue
 		}
@@ -400,7 +400,7 @@ func (h *Host) readings(m *ingest.Message, set *metricSet, birth bool) error {
 		}
 		if !ok {
 			if !birth { // a birth's unnamed metrics were counted bad_name
-				h.m.skipped.WithLabelValues(SkipUnknownAlias).Inc()
+				h.m.skip[SkipUnknownAlias].Inc()
 			}
 			continue
 		}
@@ -412,23 +412,23 @@ func (h *Host) readings(m *ingest.Message, set *metricSet, birth bool) error {
 		var v float64
 		switch {
 		case control(df.name):
-			h.m.skipped.WithLabelValues(SkipControl).Inc()
+			h.m.skip[SkipControl].Inc()
 			continue
 		case mt.Null:
-			h.m.skipped.WithLabelValues(SkipNull).Inc()
+			h.m.skip[SkipNull].Inc()
 			continue
 		case !Numeric(dt):
-			h.m.skipped.WithLabelValues(SkipNotNumeric).Inc()
+			h.m.skip[SkipNotNumeric].Inc()
 			continue
 		}
 		v, ok = mt.Value(dt)
 		if !ok {
-			h.m.skipped.WithLabelValues(SkipNotNumeric).Inc()
+			h.m.skip[SkipNotNumeric].Inc()
 			continue
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			if birth {
-				h.m.skipped.WithLabelValues(SkipBadValue).Inc()
+				h.m.skip[SkipBadValue].Inc()
 				continue
 			}
 			return &ingest.RejectError{Reason: ingest.ReasonBadValue, Detail: fmt.Sprintf("metric %q: value %v is not finite", df.name, v)}

@@ -69,6 +69,12 @@ type Metrics struct {
 	nodesG   prometheus.GaugeFunc
 	nodes    atomic.Int64
 
+	// The label children, resolved once: the hot path does no label
+	// lookup.
+	byKind [len(messageTypes)]prometheus.Counter
+	skip   map[string]prometheus.Counter
+	ignore map[string]prometheus.Counter
+
 	reg prometheus.Registerer
 }
 
@@ -96,14 +102,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "rollcall_sparkplug_nodes",
 		Help: "Sparkplug B edge node sessions tracked (limits.sparkplug_max_nodes).",
 	}, func() float64 { return float64(m.nodes.Load()) })
-	for _, t := range messageTypes {
-		m.messages.WithLabelValues(t.String())
+	m.skip, m.ignore = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}
+	for i, t := range messageTypes {
+		m.byKind[i] = m.messages.WithLabelValues(t.String())
 	}
 	for _, r := range skipReasons {
-		m.skipped.WithLabelValues(r)
+		m.skip[r] = m.skipped.WithLabelValues(r)
 	}
 	for _, r := range ignoreReasons {
-		m.ignored.WithLabelValues(r)
+		m.ignore[r] = m.ignored.WithLabelValues(r)
 	}
 	if reg == nil {
 		return m, nil
@@ -117,6 +124,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// message counts one message of Sparkplug kind k.
+func (m *Metrics) message(k ingest.TopicKind) {
+	if i := int(k - ingest.TopicSpNBirth); i >= 0 && i < len(m.byKind) {
+		m.byKind[i].Inc()
+	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
