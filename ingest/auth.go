@@ -202,7 +202,8 @@ func permissions(pub, sub []string) *server.Permissions {
 }
 
 // deviceSubjects returns the NATS subjects of a device's telemetry and
-// status topics.
+// status topics and, with Sparkplug on, those of the Sparkplug edge node
+// of the same identity (group/edge: its node and device messages).
 func deviceSubjects(topics *Topics, id string) ([]string, error) {
 	site, device, _ := strings.Cut(id, "/")
 	var out []string
@@ -212,6 +213,16 @@ func deviceSubjects(topics *Topics, id string) ([]string, error) {
 			return nil, fmt.Errorf("device %s: %w", id, err)
 		}
 		out = append(out, s[0])
+	}
+	if topics.Sparkplug() && strings.IndexByte(device, SparkplugNodeSep) < 0 {
+		ns := strings.ReplaceAll(SparkplugNamespace, ".", "//")
+		for _, tp := range sparkplugTypes {
+			subj := ns + "." + site + "." + tp.name + "." + device
+			if tp.device {
+				subj += ".*"
+			}
+			out = append(out, subj)
+		}
 	}
 	return out, nil
 }
