@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,36 +234,60 @@ groups:
 
 func setAt(a [4]float64, i int, v float64) [4]float64 { a[i] = v; return a }
 
-// TestIntegrationCalibrationSparkplug runs a Sparkplug fleet (fleetsim's
+// TestIntegrationCalibrationSparkplug runs Sparkplug fleets (fleetsim's
 // format sparkplug: each turbine an edge node publishing NDATA by alias)
-// with every fault that applies to Sparkplug and that the calibration
-// scores without its own subscriber, and scores it like
+// with every fault that applies to Sparkplug, and scores them like
 // TestIntegrationCalibration: bounds contain the truth, final windows are
-// exact, every device's counts match the wire.
+// exact, every device's counts match the wire; the replayed NDATA is
+// flagged, and the offline fault's Last Will (an NDEATH) makes its device
+// offline until its NBIRTH.
 func TestIntegrationCalibrationSparkplug(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test (real-time scenario); run without -short")
 	}
 	t.Parallel()
-	s := fleet(t, "sparkplug", 36*sec,
-		sim.FaultSpec{Kind: sim.FaultDuplicate, Devices: one("site-a/wt-01"), Probability: 0.3},
-		sim.FaultSpec{Kind: sim.FaultReplay, Devices: one("site-a/wt-02"), From: 6 * sec, To: 24 * sec, Every: 3 * sec},
-		sim.FaultSpec{Kind: sim.FaultReboot, Devices: one("site-b/wt-06"), From: 12 * sec},
-		sim.FaultSpec{Kind: sim.FaultDelay, Devices: one("site-b/wt-07"), Delay: 2 * sec},
-		sim.FaultSpec{Kind: sim.FaultReorder, Devices: one("site-a/wt-04"), Window: 4},
-		sim.FaultSpec{Kind: sim.FaultSilent, Devices: one("site-b/wt-09"), From: 20 * sec})
-	s.Format = sim.FormatSparkplug
-	require.NoError(t, s.Validate())
-	e := newEnv(t, s, nil)
-	r := e.run(false)
-	r.msgs = spWire(t, s, r.msgs)
-	w := newWire(t, r, e.cfg.Window.Size, e.cfg.Limits.MaxFutureSkew)
-	rp := score(t, e, r, w, scoreOptions{})
-	t.Log(rp)
-	checkDevices(t, e, r, w)
-	d, err := e.api.Device(context.Background(), "site-a/wt-02")
-	require.NoError(t, err)
-	require.NotZero(t, d.Counts.Replays, "the replayed NDATA is flagged")
+	cases := []calibration{
+		{
+			s: fleet(t, "sparkplug", 36*sec,
+				sim.FaultSpec{Kind: sim.FaultDuplicate, Devices: one("site-a/wt-01"), Probability: 0.3},
+				sim.FaultSpec{Kind: sim.FaultReplay, Devices: one("site-a/wt-02"), From: 6 * sec, To: 24 * sec, Every: 3 * sec},
+				sim.FaultSpec{Kind: sim.FaultReboot, Devices: one("site-b/wt-06"), From: 12 * sec},
+				sim.FaultSpec{Kind: sim.FaultDelay, Devices: one("site-b/wt-07"), Delay: 2 * sec},
+				sim.FaultSpec{Kind: sim.FaultReorder, Devices: one("site-a/wt-04"), Window: 4},
+				sim.FaultSpec{Kind: sim.FaultSilent, Devices: one("site-b/wt-09"), From: 20 * sec}),
+			check: func(t *testing.T, e *env, _ *result, _ *wire, _ *report) {
+				require.NotZero(t, e.device("site-a/wt-02").Counts.Replays, "the replayed NDATA is flagged")
+			},
+		},
+		{
+			s: fleet(t, "sparkplug-offline", 36*sec,
+				sim.FaultSpec{Kind: sim.FaultOffline, Devices: one("site-b/wt-08"), From: 8 * sec, To: 22 * sec}),
+			record: true,
+			check: func(t *testing.T, e *env, r *result, _ *wire, _ *report) {
+				from, to := r.start.Add(8*sec), r.start.Add(22*sec)
+				offline := checkEpisode(t, e, "site-b/wt-08", from, to, 5*sec, "offline")
+				checkMissingState(t, r, "site-b", "site-b/wt-08", from, to, to, offline.Add(sec), "offline")
+				checkPolledState(t, e, "site-b/wt-08", to.Add(5*sec), r.end, "live", "late")
+			},
+		},
+	}
+	var wg sync.WaitGroup
+	for _, c := range cases {
+		c.s.Format = sim.FormatSparkplug
+		require.NoError(t, c.s.Validate())
+		wg.Go(func() {
+			t.Run(c.s.Name, func(t *testing.T) {
+				e := newEnv(t, c.s, c.mutate)
+				r := e.run(c.record)
+				r.msgs = spWire(t, c.s, r.msgs)
+				w := newWire(t, r, e.cfg.Window.Size, e.cfg.Limits.MaxFutureSkew)
+				t.Log(score(t, e, r, w, c.opt))
+				checkDevices(t, e, r, w)
+				c.check(t, e, r, w, nil)
+			})
+		})
+	}
+	wg.Wait()
 }
 
 // spWire translates the Sparkplug NDATA messages of a run into the JSON
