@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/ingest"
@@ -105,4 +106,39 @@ func TestSparkplugCheckpoint(t *testing.T) {
 			require.Equal(t, tc.rejectedNoBirths, ds[0].Counts.Rejected[ingest.ReasonNoBirth])
 		})
 	}
+}
+
+// TestSparkplugRejects: the shard's own Sparkplug rejects are counted with
+// their reasons: a device message before the node's birth (no_birth), a
+// birth of a device the roster does not admit (unknown_device), DATA past
+// the device's rate (rate_limited).
+func TestSparkplugRejects(t *testing.T) {
+	ctx := context.Background()
+	f, err := staleness.ParseFleet([]byte(spFleet))
+	require.NoError(t, err)
+	cfg := Config{Shards: 2, Window: window.Config{Size: 10 * time.Second, AllowedLateness: 20 * time.Second}}
+	cfg.Limits.DeviceBurst, cfg.Limits.DeviceRate = 1, 0.001
+	e, err := New(cfg, staleness.NewRoster(f), &collector{}, nil, prometheus.NewRegistry())
+	require.NoError(t, err)
+	defer runEngine(e)()
+	now := time.Now()
+	birth := sim.SpMetric{Name: "power_kw", Alias: 1, HasAlias: true, Datatype: sim.SpDouble, Null: true}
+	data := sim.SpMetric{Alias: 1, HasAlias: true, Datatype: sim.SpDouble, Value: 1}
+	for _, m := range []ingest.Message{
+		spMsg(ingest.TopicSpDBirth, "p1", 1, now, birth),
+		spMsg(ingest.TopicSpNBirth, "", 0, now, sim.SpMetric{Name: "bdSeq", Datatype: sim.SpInt64}),
+		spMsg(ingest.TopicSpDBirth, "zz", 1, now, birth),
+		spMsg(ingest.TopicSpDBirth, "p1", 2, now, birth),
+		spMsg(ingest.TopicSpDData, "p1", 3, now, data),
+		spMsg(ingest.TopicSpDData, "p1", 4, now.Add(time.Millisecond), data),
+	} {
+		require.NoError(t, e.Submit(ctx, m))
+	}
+	require.NoError(t, e.Settle(ctx))
+	for reason, want := range map[string]float64{ingest.ReasonNoBirth: 1, ingest.ReasonUnknownDevice: 1, ingest.ReasonRateLimited: 1} {
+		require.Eventually(t, func() bool { return testutil.ToFloat64(e.m.rejected.WithLabelValues(reason)) == want },
+			10*time.Second, 10*time.Millisecond, reason)
+	}
+	require.Eventually(t, func() bool { return testutil.ToFloat64(e.m.messages.WithLabelValues(OutcomeAccepted)) == 1 },
+		10*time.Second, 10*time.Millisecond)
 }

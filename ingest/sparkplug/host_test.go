@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/ingest"
@@ -104,7 +103,7 @@ func TestSparkplugSession(t *testing.T) {
 	require.Equal(t, boot, r.Boot)
 	require.EqualValues(t, 3, r.Seq)
 	skipped := func(reason string) float64 {
-		return testutil.ToFloat64(mustVec(t, reg, "rollcall_sparkplug_metrics_skipped_total", reason))
+		return counter(t, reg, "rollcall_sparkplug_metrics_skipped_total", reason)
 	}
 	require.InDelta(t, 1, skipped(sparkplug.SkipUnknownAlias), 0)
 	require.InDelta(t, 2, skipped(sparkplug.SkipNotNumeric), 0, "the birth's and the DATA's string")
@@ -133,7 +132,8 @@ func TestSparkplugSession(t *testing.T) {
 	require.True(t, r.Stale)
 }
 
-func mustVec(t *testing.T, reg *prometheus.Registry, name, label string) prometheus.Collector {
+// counter returns the value of counter name{label} in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
@@ -142,14 +142,13 @@ func mustVec(t *testing.T, reg *prometheus.Registry, name, label string) prometh
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == label {
-				return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"},
-					func() float64 { return m.GetCounter().GetValue() })
+			if label == "" || m.GetLabel()[0].GetValue() == label {
+				return m.GetCounter().GetValue()
 			}
 		}
 	}
 	t.Fatalf("%s{%s} not found", name, label)
-	return nil
+	return 0
 }
 
 // TestSparkplugSeqWrap: seq wraps at 256 many times; the extended seq keeps
@@ -172,15 +171,17 @@ func TestSparkplugSeqWrap(t *testing.T) {
 			oldPayload, oldSeq = p, r.Seq
 		}
 	}
-	require.InDelta(t, 0, testutil.ToFloat64(mustVec(t, reg, "rollcall_sparkplug_messages_total", "DDATA"))-1000, 0)
+	require.InDelta(t, 0, counter(t, reg, "rollcall_sparkplug_messages_total", "DDATA")-1000, 0)
 	r, err := e.h.Handle(e.msg(ingest.TopicSpDData, "d", oldPayload))
 	require.NoError(t, err)
 	require.Equal(t, oldSeq, r.Seq, "a replay two wraps later keeps its seq")
 
+	require.InDelta(t, 1, counter(t, reg, "rollcall_sparkplug_seq_gaps_total", ""), 0, "the replay is out of sequence")
 	// A lost message is a gap; the next one still extends by two.
 	e.seq++
 	r = e.must(ingest.TopicSpDData, "d", dataMetric(1, 1))
 	require.Equal(t, e.seq-1, r.Seq)
+	require.InDelta(t, 2, counter(t, reg, "rollcall_sparkplug_seq_gaps_total", ""), 0)
 }
 
 func TestSparkplugValues(t *testing.T) {
@@ -229,10 +230,24 @@ func TestSparkplugHistorical(t *testing.T) {
 	require.Equal(t, []ingest.Metric{{Name: "v", Value: 2}, {Name: "w", Value: 3}}, r.Readings[1].Metrics)
 }
 
+// TestSparkplugBirthSkips: a birth's metrics with a bad name or a
+// non-finite value are skipped, the rest of the birth stands.
+func TestSparkplugBirthSkips(t *testing.T) {
+	e, reg := newEdge(t, ingest.Limits{MaxMetricNameLen: 8})
+	r := e.must(ingest.TopicSpNBirth, "", birthMetric("ok", 1, 1), birthMetric("much_too_long", 2, 1),
+		birthMetric("bad\x01", 3, 1), sim.SpMetric{Alias: 4, HasAlias: true, Datatype: sim.SpDouble, Value: 1},
+		birthMetric("inf", 5, math.Inf(1)))
+	require.Equal(t, []ingest.Metric{{Name: "ok", Value: 1}}, r.Readings[0].Metrics)
+	require.InDelta(t, 3, counter(t, reg, "rollcall_sparkplug_metrics_skipped_total", sparkplug.SkipBadName), 0)
+	require.InDelta(t, 1, counter(t, reg, "rollcall_sparkplug_metrics_skipped_total", sparkplug.SkipBadValue), 0)
+	r = e.must(ingest.TopicSpNData, "", dataMetric(5, 2))
+	require.Equal(t, []ingest.Metric{{Name: "inf", Value: 2}}, r.Readings[0].Metrics, "defined by the birth")
+}
+
 func TestSparkplugLimits(t *testing.T) {
 	e, reg := newEdge(t, ingest.Limits{SparkplugMaxAliases: 4, MaxMetrics: 5, SparkplugMaxNodes: 1})
 	e.must(ingest.TopicSpNBirth, "", birthMetric("a", 1, 1), birthMetric("b", 2, 1), birthMetric("c", 3, 1), birthMetric("d", 4, 1))
-	require.InDelta(t, 1, testutil.ToFloat64(mustVec(t, reg, "rollcall_sparkplug_metrics_skipped_total", sparkplug.SkipTooManyAliases)), 0)
+	require.InDelta(t, 1, counter(t, reg, "rollcall_sparkplug_metrics_skipped_total", sparkplug.SkipTooManyAliases), 0)
 	_, err := e.send(ingest.TopicSpDBirth, "x", birthMetric("a", 1, 1))
 	require.Equal(t, ingest.ReasonUnknownDevice, ingest.ReasonOf(err), "no alias left for a device")
 	_, err = e.send(ingest.TopicSpNData, "", dataMetric(1, 1), dataMetric(1, 1), dataMetric(1, 1), dataMetric(1, 1), dataMetric(1, 1), dataMetric(1, 1))
@@ -259,6 +274,7 @@ func TestSparkplugDecodeBad(t *testing.T) {
 		{"too large", ingest.ReasonTooLarge, make([]byte, 300<<10)},
 		{"future", ingest.ReasonFutureTS, sim.AppendSpPayload(nil, t0+3_600_000, 1, true, nil)},
 		{"nan", ingest.ReasonBadValue, nan},
+		{"timestamp out of range", ingest.ReasonBadTS, sim.AppendSpPayload(nil, math.MaxUint64/2, 1, true, nil)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
