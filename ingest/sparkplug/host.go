@@ -241,7 +241,9 @@ func (h *Host) nodeBirth(n *node, m *ingest.Message, ts int64) error {
 		r.Status = StatusOnline
 		r.Boot, r.Seq, r.HasSeq = n.boot, 0, true
 		return h.readings(m, &n.metrics, false)
-	case n.boot != 0 && ts < n.birthTS:
+	case n.boot != 0 && ts <= n.birthTS:
+		// Older than the session's birth, or that birth again after the
+		// node's death: not a new session.
 		h.m.ignore[IgnoreStaleBirth].Inc()
 		r.Stale = true
 		return nil

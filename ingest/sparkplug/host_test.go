@@ -118,6 +118,10 @@ func TestSparkplugSession(t *testing.T) {
 	r = e.must(ingest.TopicSpNDeath, "")
 	require.Equal(t, sparkplug.StatusOffline, r.Status)
 	require.Equal(t, []string{"plant/edge1:pump-1"}, r.Offline)
+	firstBirth := sim.AppendSpPayload(nil, t0+100, 0, true, []sim.SpMetric{{Name: "bdSeq", Datatype: sim.SpInt64}, birthMetric("temp_c", 1, 21.5)})
+	r, err = e.h.Handle(e.msg(ingest.TopicSpNBirth, "", firstBirth))
+	require.NoError(t, err)
+	require.True(t, r.Stale, "the session's birth, redelivered after its death, does not revive it")
 	_, err = e.send(ingest.TopicSpDData, "pump-1", dataMetric(1, 1))
 	require.Equal(t, ingest.ReasonNoBirth, ingest.ReasonOf(err), "DDATA after NDEATH")
 
