@@ -193,11 +193,16 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("nats.max_bytes: %d must be below broker.max_store_bytes (%v), which also holds the MQTT sessions",
 				c.NATS.MaxBytes, b.WithDefaults().MaxStoreBytes))
 		}
-		// Both subscriptions (telemetry and status) get the broker's
-		// in-flight window; the ingest queue must hold all of it.
-		if need := 2 * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Journal.QueueLen {
-			errs = append(errs, fmt.Errorf("journal.queue_len: %d must hold the broker's in-flight window, 2 × broker.max_ack_pending = %d",
-				c.Journal.QueueLen, need))
+		// Every subscription (telemetry, status and, with Sparkplug,
+		// spBv1.0/#) gets the broker's in-flight window; the ingest queue
+		// must hold all of it.
+		subs := 2
+		if c.Topics.SparkplugOn() {
+			subs = 3
+		}
+		if need := subs * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Journal.QueueLen {
+			errs = append(errs, fmt.Errorf("journal.queue_len: %d must hold the broker's in-flight window, %d × broker.max_ack_pending = %d",
+				c.Journal.QueueLen, subs, need))
 		}
 	}
 	errs = append(errs, mqtt.Validate())
