@@ -60,7 +60,10 @@
 //     staleness.Roster.Resolve), too_late (window.Gate: its windows are
 //     final, or older than a new group's lateness horizon), implausible (outside the metric's physical
 //     envelope) and too_many_windows (the device has
-//     limits.max_open_windows open). The rejects before routing come
+//     limits.max_open_windows open); for Sparkplug B (sparkplug.go,
+//     package ingest/sparkplug) also bad_protobuf and no_birth, each
+//     reading of a message counting once (a message is one reading per
+//     distinct metric timestamp). The rejects before routing come
 //     through Engine.Reject: bad_topic, too_large and bad_json from the
 //     subscription callback's stateless checks (ingest.Limits.Admit), and
 //     records too large for the journal; they are not in the device's

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/ingest/sparkplug"
 	"github.com/rollcall-iot/rollcall/staleness"
 	"github.com/rollcall-iot/rollcall/window"
 )
@@ -35,6 +36,7 @@ type Engine struct {
 	roster *staleness.Roster
 	emit   Emitter
 	m      *metrics
+	spm    *sparkplug.Metrics // sparkplug.go
 	reg    *registry
 
 	shards []*shard
@@ -152,12 +154,17 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 		return nil, fmt.Errorf("aggregate: register metrics: %w", err)
 	}
 	e.m = m
+	if err := e.initSparkplug(reg); err != nil { // sparkplug.go
+		m.unregister()
+		return nil, err
+	}
 	for _, g := range roster.Groups() {
 		for _, id := range roster.Listed(g) {
 			s := e.shards[e.shardOf(id)]
 			site, _ := ingest.SplitID(id)
 			if !e.reg.reserveDevice(cfg.Limits.MaxDevices) || s.addDevice(site, id, g, staleness.Member{Listed: true}) == nil {
 				m.unregister()
+				e.spm.Unregister()
 				return nil, fmt.Errorf("aggregate: fleet file lists more devices or groups than max_devices %d / max_groups %d", cfg.Limits.MaxDevices, cfg.Limits.MaxGroups)
 			}
 		}
@@ -165,8 +172,11 @@ func New(cfg Config, roster *staleness.Roster, emit Emitter, log *slog.Logger, r
 	return e, nil
 }
 
+// shardOf returns the shard of a device: by its Sparkplug edge node (see
+// ingest.SparkplugNode), so that a node's session and its devices share
+// one worker.
 func (e *Engine) shardOf(device string) int {
-	return int(xxhash.Sum64String(device) % uint64(len(e.shards)))
+	return int(xxhash.Sum64String(ingest.SparkplugNode(device)) % uint64(len(e.shards)))
 }
 
 // Offer queues m on its device's shard without blocking; false when that
@@ -220,6 +230,7 @@ func (e *Engine) Saturation() float64 {
 // stops the workers and returns. The caller stops feeding Offer first.
 func (e *Engine) Run(ctx context.Context) error {
 	defer e.m.unregister()
+	defer e.spm.Unregister()
 	defer close(e.done)
 	stopped := make(chan struct{}, len(e.shards))
 	for _, s := range e.shards {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rollcall-iot/rollcall/dedup"
 	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/ingest/sparkplug"
 	"github.com/rollcall-iot/rollcall/staleness"
 	"github.com/rollcall-iot/rollcall/window"
 )
@@ -26,6 +27,7 @@ type shard struct {
 	reg     *registry
 	hop     window.Hopping
 	dec     *ingest.Decoder
+	sp      *sparkplug.Host // sparkplug.go
 
 	in  chan ingest.Message
 	ctl chan ctlRequest
@@ -149,6 +151,10 @@ func (s *shard) handle(m ingest.Message) {
 		s.handleStatus(m)
 		return
 	}
+	if m.Kind.IsSparkplug() {
+		s.handleSparkplug(&m) // sparkplug.go
+		return
+	}
 	s.cnt.received++
 	// A known device past its rate is rejected before any parsing work.
 	if d := s.devices[m.Device]; d != nil && !s.cfg.Limits.Allow(&d.rate, m.Received) {
@@ -170,20 +176,27 @@ func (s *shard) handle(m ingest.Message) {
 	if !s.fresh(d, r, start) {
 		return
 	}
+	s.admit(d, &m, r, start)
+}
+
+// admit takes a fresh reading r of message m through the window's
+// lateness (window.Gate decides) and the device's envelope into its
+// accumulators.
+func (s *shard) admit(d *device, m *ingest.Message, r *ingest.Reading, start int64) {
 	gate := d.g.shared.gate
 	gate.Init(m.Received)
 	decision := gate.Decide(start)
 	if decision == window.TooLate {
-		s.reject(d, &m, errTooLate)
+		s.reject(d, m, errTooLate)
 		return
 	}
 	slots, err := s.plausible(d, r)
 	if err != nil {
-		s.reject(d, &m, err)
+		s.reject(d, m, err)
 		return
 	}
 	if len(d.wins) >= s.cfg.Limits.MaxOpenWindows && d.findWindow(start) == nil {
-		s.reject(d, &m, errTooManyWindows)
+		s.reject(d, m, errTooManyWindows)
 		return
 	}
 	s.accept(d, r, start, decision == window.Revise, slots)
@@ -245,7 +258,9 @@ func (s *shard) plausible(d *device, r *ingest.Reading) ([]int, error) {
 // (window.Revise) marks the pane's emitted windows for a revision.
 func (s *shard) accept(d *device, r *ingest.Reading, start int64, revise bool, slots []int) {
 	g := d.g
-	d.live.Observe(r.Received, r.TS)
+	if !r.Historical { // backfill is not a sign of life
+		d.live.Observe(r.Received, r.TS)
+	}
 	if !d.member.Listed && r.TS < d.member.FirstEvent {
 		// A learned device is expected from its oldest accepted reading
 		// (a backlog, or readings out of order): otherwise the windows

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rollcall-iot/rollcall/dedup"
 	"github.com/rollcall-iot/rollcall/ingest"
+	"github.com/rollcall-iot/rollcall/ingest/sparkplug"
 	"github.com/rollcall-iot/rollcall/staleness"
 	"github.com/rollcall-iot/rollcall/window"
 )
@@ -33,6 +34,9 @@ type Snapshot struct {
 	LastEvent   int64
 	// RoundSeq is the sequence number of the last round before the snapshot.
 	RoundSeq uint64
+	// Sparkplug are the Sparkplug edge node sessions (nil in checkpoints
+	// written before Sparkplug ingest).
+	Sparkplug []sparkplug.NodeSnapshot
 	// MarkIndex is the journal index of that round's mark (0 if unknown):
 	// journal records up to it are not needed to replay after the snapshot,
 	// except readings a shard had not handled.
@@ -170,6 +174,7 @@ func (e *Engine) snapshot() *Snapshot {
 		s.Processed = append(s.Processed, part.processed)
 		s.Devices = append(s.Devices, part.devices...)
 		s.ShardGroups[i] = part.groups
+		s.Sparkplug = append(s.Sparkplug, part.sparkplug...)
 	}
 	for _, name := range slices.Sorted(maps.Keys(e.groups)) {
 		g := e.groups[name]
@@ -205,11 +210,12 @@ type shardSnapshot struct {
 	processed uint64
 	devices   []DeviceSnapshot
 	groups    []ShardGroupSnapshot
+	sparkplug []sparkplug.NodeSnapshot
 }
 
 // snapshot runs on the shard's goroutine.
 func (s *shard) snapshot() *shardSnapshot {
-	out := &shardSnapshot{processed: s.processed}
+	out := &shardSnapshot{processed: s.processed, sparkplug: s.sp.Snapshot()}
 	for _, id := range slices.Sorted(maps.Keys(s.devices)) {
 		d := s.devices[id]
 		ds := DeviceSnapshot{
@@ -282,6 +288,9 @@ func (e *Engine) Restore(s *Snapshot) error {
 	}
 	for _, ds := range s.Devices {
 		e.restoreDevice(ds)
+	}
+	for _, ns := range s.Sparkplug {
+		e.shards[e.shardOf(ns.ID)].sp.Restore(ns)
 	}
 	if sameShards {
 		for i, groups := range s.ShardGroups {

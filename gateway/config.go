@@ -90,7 +90,13 @@ type TopicsConfig struct {
 	Telemetry string `yaml:"telemetry"`
 	// Status default: fleet/{site}/{device}/status.
 	Status string `yaml:"status"`
+	// Sparkplug turns the Sparkplug B namespace (spBv1.0/..., see
+	// docs/sparkplug.md) on or off beside the JSON templates. Default: true.
+	Sparkplug *bool `yaml:"sparkplug"`
 }
+
+// SparkplugOn reports whether topics.sparkplug is on (the default).
+func (c TopicsConfig) SparkplugOn() bool { return c.Sparkplug == nil || *c.Sparkplug }
 
 // Defaults returns the configuration with every default filled in: the
 // starting point that the config file, the environment and flags override.
@@ -188,16 +194,22 @@ func (c Config) Validate() error {
 		b := c.Broker
 		b.StoreDir = c.DataDir
 		b.TelemetryTopic, b.StatusTopic = c.Topics.Telemetry, c.Topics.Status
+		b.Sparkplug = c.Topics.SparkplugOn()
 		errs = append(errs, section("broker", b.Validate()))
 		if c.NATS.Enabled && c.NATS.URL == "" && c.NATS.MaxBytes >= int64(b.WithDefaults().MaxStoreBytes) {
 			errs = append(errs, fmt.Errorf("nats.max_bytes: %d must be below broker.max_store_bytes (%v), which also holds the MQTT sessions",
 				c.NATS.MaxBytes, b.WithDefaults().MaxStoreBytes))
 		}
-		// Both subscriptions (telemetry and status) get the broker's
-		// in-flight window; the ingest queue must hold all of it.
-		if need := 2 * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Journal.QueueLen {
-			errs = append(errs, fmt.Errorf("journal.queue_len: %d must hold the broker's in-flight window, 2 × broker.max_ack_pending = %d",
-				c.Journal.QueueLen, need))
+		// Every subscription (telemetry, status and, with Sparkplug,
+		// spBv1.0/#) gets the broker's in-flight window; the ingest queue
+		// must hold all of it.
+		subs := 2
+		if c.Topics.SparkplugOn() {
+			subs = 3
+		}
+		if need := subs * c.Broker.MaxAckPending; c.MQTT.QoS > 0 && need > c.Journal.QueueLen {
+			errs = append(errs, fmt.Errorf("journal.queue_len: %d must hold the broker's in-flight window, %d × broker.max_ack_pending = %d",
+				c.Journal.QueueLen, subs, need))
 		}
 	}
 	errs = append(errs, mqtt.Validate())

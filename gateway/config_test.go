@@ -22,7 +22,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"negative payload limit", func(c *Config) { c.Limits.MaxPayloadBytes = -1 }, []string{"limits.max_payload_bytes"}},
 		{"negative max devices", func(c *Config) { c.Limits.MaxDevices = -1 }, []string{"limits.max_devices"}},
-		{"queue smaller than the in-flight window", func(c *Config) { c.Journal.QueueLen = 100 }, []string{"journal.queue_len", "2 × broker.max_ack_pending = 2048"}},
+		{"queue smaller than the in-flight window", func(c *Config) { c.Journal.QueueLen = 100; c.Topics.Sparkplug = new(bool) }, []string{"journal.queue_len", "2 × broker.max_ack_pending = 2048"}},
+		{"queue smaller than the in-flight window with sparkplug", func(c *Config) { c.Journal.QueueLen = 3000 }, []string{"journal.queue_len", "3 × broker.max_ack_pending = 3072"}},
 		{"bad journal sync", func(c *Config) { c.Journal.Sync = "sometimes" }, []string{"journal.sync"}},
 		{"checkpoint interval too short", func(c *Config) { c.Checkpoint.Interval = time.Millisecond }, []string{"checkpoint.interval"}},
 		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, []string{"log_level"}},

@@ -96,6 +96,7 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 		bc := cfg.Broker
 		bc.StoreDir = filepath.Join(cfg.DataDir, "broker")
 		bc.TelemetryTopic, bc.StatusTopic = cfg.Topics.Telemetry, cfg.Topics.Status
+		bc.Sparkplug = cfg.Topics.SparkplugOn()
 		if g.broker, err = ingest.NewBroker(bc, log.With("stage", "broker")); err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
@@ -128,6 +129,7 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
+	topics = topics.WithSparkplug(cfg.Topics.SparkplugOn())
 	if g.sub, err = ingest.NewSubscriber(mqttCfg, cfg.Limits.Limits, topics, g.ingestLog, log, g.reg); err != nil {
 		return nil, err
 	}

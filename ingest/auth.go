@@ -156,6 +156,22 @@ func topicFilterToSubject(filter string) ([]string, error) {
 	return subjects, nil
 }
 
+// sparkplugSubjects returns the NATS subjects of the Sparkplug filters:
+// nats-server maps '.' in an MQTT topic to "//" (spBv1.0 is spBv1//0), which
+// topicFilterToSubject refuses for the templates.
+func sparkplugSubjects(topics *Topics) []string {
+	var out []string
+	for _, f := range topics.SparkplugFilters() {
+		rest := strings.TrimPrefix(f, SparkplugNamespace+"/")
+		subj := strings.ReplaceAll(SparkplugNamespace, ".", "//") + "." + strings.ReplaceAll(rest, "/", ".")
+		subj = strings.ReplaceAll(strings.ReplaceAll(subj, "+", "*"), "#", ">")
+		// A '#' filter also matches its parent level, as in
+		// topicFilterToSubject.
+		out = append(out, subj, strings.TrimSuffix(subj, ".>"))
+	}
+	return out
+}
+
 // filtersToSubjects converts topic filters (see topicFilterToSubject).
 func filtersToSubjects(filters []string) ([]string, error) {
 	var out []string
@@ -186,7 +202,8 @@ func permissions(pub, sub []string) *server.Permissions {
 }
 
 // deviceSubjects returns the NATS subjects of a device's telemetry and
-// status topics.
+// status topics and, with Sparkplug on, those of the Sparkplug edge node
+// of the same identity (group/edge: its node and device messages).
 func deviceSubjects(topics *Topics, id string) ([]string, error) {
 	site, device, _ := strings.Cut(id, "/")
 	var out []string
@@ -196,6 +213,16 @@ func deviceSubjects(topics *Topics, id string) ([]string, error) {
 			return nil, fmt.Errorf("device %s: %w", id, err)
 		}
 		out = append(out, s[0])
+	}
+	if topics.Sparkplug() && strings.IndexByte(device, SparkplugNodeSep) < 0 {
+		ns := strings.ReplaceAll(SparkplugNamespace, ".", "//")
+		for _, tp := range sparkplugTypes {
+			subj := ns + "." + site + "." + tp.name + "." + device
+			if tp.device {
+				subj += ".*"
+			}
+			out = append(out, subj)
+		}
 	}
 	return out, nil
 }
@@ -247,6 +274,7 @@ func brokerUsers(cfg BrokerConfig, topics *Topics, internal internalUser) ([]*se
 	}
 	tel, st := topics.Filters()
 	sub, err := filtersToSubjects([]string{tel, st})
+	sub = append(sub, sparkplugSubjects(topics)...)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("topics: %w", err))
 	}

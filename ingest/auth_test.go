@@ -52,6 +52,12 @@ func startOwnSubscriber(t *testing.T, b *Broker, r Router) *Subscriber {
 	t.Helper()
 	topics, err := NewTopics(DefaultTelemetryTopic, DefaultStatusTopic)
 	require.NoError(t, err)
+	return startOwnSubscriberTopics(t, b, r, topics)
+}
+
+// startOwnSubscriberTopics is startOwnSubscriber with its topics.
+func startOwnSubscriberTopics(t *testing.T, b *Broker, r Router, topics *Topics) *Subscriber {
+	t.Helper()
 	cfg := b.Subscriber(MQTTConfig{ClientID: "rollcall-" + t.Name(), QoS: 1, CleanSession: true})
 	s, err := NewSubscriber(cfg, Limits{}, topics, r, nil, prometheus.NewRegistry())
 	require.NoError(t, err)
@@ -183,6 +189,25 @@ func TestBrokerAuthUsersHaveTheirPermissions(t *testing.T) {
 	// The reader may not publish.
 	requireRefusedPublish(t, r, reader, "fleet/site-a/wt-01/telemetry", func() mqtt.Client { return dev }, "fleet/site-a/wt-01/telemetry")
 	require.Len(t, payloads(r, "site-a", "wt-01"), 2, "the device's message and the marker")
+}
+
+// An edge node in the devices file may publish its own node's and devices'
+// Sparkplug messages, and no other node's.
+func TestBrokerAuthSparkplugNode(t *testing.T) {
+	verifyNoLeaks(t)
+	b := startBroker(t, BrokerConfig{Sparkplug: true, Auth: BrokerAuth{DevicesFile: devicesFile(t, "plant/edge1", "plant/edge2")}})
+	r := &fakeRouter{}
+	topics, err := NewTopics(DefaultTelemetryTopic, DefaultStatusTopic)
+	require.NoError(t, err)
+	startOwnSubscriberTopics(t, b, r, topics.WithSparkplug(true))
+
+	node := connect(t, b.MQTTURL(), "edge1", login("plant/edge1", "pw-plant/edge1"))
+	waitToken(t, node.Publish("spBv1.0/plant/NBIRTH/edge1", 1, false, []byte{0x08, 0x01}))
+	waitToken(t, node.Publish("spBv1.0/plant/DDATA/edge1/pump-1", 1, false, []byte{0x08, 0x02}))
+	require.Eventually(t, func() bool {
+		return len(payloads(r, "plant", "edge1")) == 1 && len(payloads(r, "plant", "edge1:pump-1")) == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	requireRefusedPublish(t, r, node, "spBv1.0/plant/NDATA/edge2", func() mqtt.Client { return node }, "spBv1.0/plant/NDATA/edge1")
 }
 
 func TestBrokerTLSListener(t *testing.T) {

@@ -95,6 +95,9 @@ type BrokerConfig struct {
 	// topics.telemetry and topics.status. Default: the ingest defaults.
 	TelemetryTopic string `yaml:"-"`
 	StatusTopic    string `yaml:"-"`
+	// Sparkplug says whether rollcall's own user may subscribe to the
+	// Sparkplug B topics (topics.sparkplug).
+	Sparkplug bool `yaml:"-"`
 }
 
 // WithDefaults returns c with every zero field set to its default.

@@ -141,6 +141,7 @@ func applySecurity(opts *server.Options, cfg BrokerConfig) (*brokerTLS, internal
 		if err != nil {
 			return nil, own, fmt.Errorf("topics: %w", err)
 		}
+		topics = topics.WithSparkplug(cfg.Sparkplug)
 		users, err := brokerUsers(cfg, topics, own)
 		if err != nil {
 			return nil, own, err

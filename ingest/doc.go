@@ -8,7 +8,12 @@
 //
 // MQTT messages on the telemetry and status topic templates (by default
 // fleet/{site}/{device}/telemetry and fleet/{site}/{device}/status), at
-// QoS 1 (default) or QoS 0.
+// QoS 1 (default) or QoS 0; and, with topics.sparkplug (the default), the
+// Sparkplug B namespace spBv1.0/# beside them (sparkplug_topic.go: a
+// message kind per Sparkplug type, the identity group/edge or
+// group/edge:device; package ingest/sparkplug decodes the payloads in the
+// workers). Sparkplug commands and STATE are acknowledged and ignored
+// (ErrSparkplugIgnored).
 //
 // # Emits
 //
@@ -37,8 +42,10 @@
 //     that matches neither template, or whose site or device id is empty,
 //     too long or not in IDChars (bad_topic); a telemetry payload over
 //     limits.max_payload_bytes or a status payload over
-//     MaxStatusPayloadBytes (too_large); an empty payload, or a telemetry
-//     payload that does not start a JSON object (bad_json). So one client
+//     MaxStatusPayloadBytes or a Sparkplug payload over
+//     limits.sparkplug_max_payload_bytes (too_large); an empty payload, or
+//     a telemetry payload that does not start a JSON object (bad_json; an
+//     empty Sparkplug payload is bad_protobuf). So one client
 //     flooding oversize or garbage payloads cannot fill the journal.
 //   - A payload that fails decoding: rejected with its reason (bad_json,
 //     bad_ts, future_ts, spoofed, bad_value, too_many_metrics), counted by
@@ -67,7 +74,8 @@
 //
 // BrokerAuth: a devices file maps each identity to a bcrypt hash (rollcall
 // passwd); a device connects with its identity as username and may publish
-// only on its own telemetry and status topics. Other clients are
+// only on its own telemetry and status topics (and, with Sparkplug, as the
+// edge node of that identity: its node's and devices' messages). Other clients are
 // broker.auth.users with explicit topic permissions. BrokerTLS: a TLS MQTT
 // listener whose certificate, key and client CA are reloaded on SIGHUP
 // (Broker.ReloadTLS); with a client CA every client presents a certificate

@@ -25,6 +25,14 @@ const (
 	// another site than the topic's (a misconfigured device, or one moved
 	// without updating the fleet file); never merged into the listed one.
 	ReasonWrongSite = "wrong_site"
+	// ReasonBadProtobuf: a Sparkplug B payload that is not a valid
+	// protobuf Payload message (or is empty).
+	ReasonBadProtobuf = "bad_protobuf"
+	// ReasonNoBirth: a Sparkplug message of an edge node or device whose
+	// birth certificate rollcall has not seen in the current session, so
+	// its aliases and sequence are unknown (rollcall never asks for a
+	// rebirth: it publishes no NCMD).
+	ReasonNoBirth = "no_birth"
 )
 
 // RejectReasons lists every reject reason, so counters can be pre-initialised.
@@ -32,7 +40,7 @@ var RejectReasons = [...]string{
 	ReasonTooLarge, ReasonBadJSON, ReasonBadTopic, ReasonBadTS, ReasonFutureTS,
 	ReasonTooLate, ReasonSpoofed, ReasonBadValue, ReasonImplausible,
 	ReasonUnknownDevice, ReasonRateLimited, ReasonTooManyMetrics, ReasonTooManyWindows,
-	ReasonWrongSite,
+	ReasonWrongSite, ReasonBadProtobuf, ReasonNoBirth,
 }
 
 // NumReasons is the number of reject reasons: counters indexed by

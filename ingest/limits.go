@@ -24,6 +24,16 @@ const (
 	// messages a device may send at once (a partitioned device flushing its
 	// buffer) before the rate applies.
 	DefaultDeviceBurst = 1000
+	// DefaultSparkplugMaxPayloadBytes is the default for
+	// Limits.SparkplugMaxPayloadBytes: birth certificates list every
+	// metric with its name and properties, so they are far larger than a
+	// JSON reading.
+	DefaultSparkplugMaxPayloadBytes = 256 << 10
+	// DefaultSparkplugMaxAliases is the default for
+	// Limits.SparkplugMaxAliases.
+	DefaultSparkplugMaxAliases = 4096
+	// DefaultSparkplugMaxNodes is the default for Limits.SparkplugMaxNodes.
+	DefaultSparkplugMaxNodes = 10000
 	// MaxMQTTPayloadBytes is the upper bound of Limits.MaxPayloadBytes: the
 	// largest MQTT packet (268,435,455 bytes, MQTT 3.1.1 section 2.2.3).
 	MaxMQTTPayloadBytes = 268435455
@@ -57,6 +67,20 @@ type Limits struct {
 	// may send at once (e.g. a flushed buffer) before DeviceRate applies.
 	// Default: DefaultDeviceBurst (1000).
 	DeviceBurst int `yaml:"device_burst"`
+	// SparkplugMaxPayloadBytes is the largest Sparkplug B payload
+	// accepted, in bytes; larger ones are rejected as too_large in the MQTT
+	// callback. At most MaxMQTTPayloadBytes.
+	// Default: DefaultSparkplugMaxPayloadBytes (256 KiB).
+	SparkplugMaxPayloadBytes int `yaml:"sparkplug_max_payload_bytes"`
+	// SparkplugMaxAliases is the most metric aliases one Sparkplug edge
+	// node (with its devices) may define in its births; the metrics past
+	// it are skipped (rollcall_sparkplug_metrics_skipped_total{reason=
+	// "too_many_aliases"}). Default: DefaultSparkplugMaxAliases (4096).
+	SparkplugMaxAliases int `yaml:"sparkplug_max_aliases"`
+	// SparkplugMaxNodes is the most Sparkplug edge node sessions the
+	// gateway tracks; births of further nodes are rejected
+	// unknown_device. Default: DefaultSparkplugMaxNodes (10000).
+	SparkplugMaxNodes int `yaml:"sparkplug_max_nodes"`
 }
 
 // WithDefaults returns l with every zero field replaced by its default.
@@ -79,6 +103,15 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.DeviceBurst == 0 {
 		l.DeviceBurst = DefaultDeviceBurst
+	}
+	if l.SparkplugMaxPayloadBytes == 0 {
+		l.SparkplugMaxPayloadBytes = DefaultSparkplugMaxPayloadBytes
+	}
+	if l.SparkplugMaxAliases == 0 {
+		l.SparkplugMaxAliases = DefaultSparkplugMaxAliases
+	}
+	if l.SparkplugMaxNodes == 0 {
+		l.SparkplugMaxNodes = DefaultSparkplugMaxNodes
 	}
 	return l
 }
@@ -114,6 +147,16 @@ func (l Limits) Validate() error {
 	if l.DeviceBurst < 0 {
 		errs = append(errs, fmt.Errorf("limits.device_burst: %d must be at least 1", l.DeviceBurst))
 	}
+	if l.SparkplugMaxPayloadBytes < 0 || l.SparkplugMaxPayloadBytes > MaxMQTTPayloadBytes {
+		errs = append(errs, fmt.Errorf("limits.sparkplug_max_payload_bytes: %d is not between 0 and %d",
+			l.SparkplugMaxPayloadBytes, MaxMQTTPayloadBytes))
+	}
+	if l.SparkplugMaxAliases < 0 {
+		errs = append(errs, fmt.Errorf("limits.sparkplug_max_aliases: must not be negative, got %d", l.SparkplugMaxAliases))
+	}
+	if l.SparkplugMaxNodes < 0 {
+		errs = append(errs, fmt.Errorf("limits.sparkplug_max_nodes: must not be negative, got %d", l.SparkplugMaxNodes))
+	}
 	return errors.Join(errs...)
 }
 
@@ -135,6 +178,9 @@ func (l *Limits) Admit(kind TopicKind, payload []byte) error {
 		}
 		return checkStatusSize(payload)
 	}
+	if kind.IsSparkplug() {
+		return l.CheckSparkplugSize(payload)
+	}
 	if err := l.checkSize(payload); err != nil {
 		return err
 	}
@@ -147,6 +193,21 @@ func (l *Limits) checkSize(payload []byte) error {
 	if len(payload) > l.MaxPayloadBytes {
 		return reject(ReasonTooLarge, fmt.Sprintf("payload is %d bytes, limit %d (max_payload_bytes)",
 			len(payload), l.MaxPayloadBytes))
+	}
+	return nil
+}
+
+// CheckSparkplugSize rejects a Sparkplug payload over
+// SparkplugMaxPayloadBytes too_large, and an empty one bad_protobuf (every
+// Sparkplug message carries at least a timestamp or a bdSeq). l has its
+// defaults.
+func (l *Limits) CheckSparkplugSize(payload []byte) error {
+	if len(payload) > l.SparkplugMaxPayloadBytes {
+		return reject(ReasonTooLarge, fmt.Sprintf("sparkplug payload is %d bytes, limit %d (sparkplug_max_payload_bytes)",
+			len(payload), l.SparkplugMaxPayloadBytes))
+	}
+	if len(payload) == 0 {
+		return reject(ReasonBadProtobuf, "sparkplug payload is empty")
 	}
 	return nil
 }

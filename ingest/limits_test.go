@@ -45,6 +45,8 @@ func TestLimitsValidate(t *testing.T) {
 	require.Equal(t, Limits{
 		MaxPayloadBytes: DefaultMaxPayloadBytes, MaxMetrics: DefaultMaxMetrics, MaxFutureSkew: DefaultMaxFutureSkew,
 		MaxMetricNameLen: DefaultMaxMetricNameLen, DeviceRate: DefaultDeviceRate, DeviceBurst: DefaultDeviceBurst,
+		SparkplugMaxPayloadBytes: DefaultSparkplugMaxPayloadBytes, SparkplugMaxAliases: DefaultSparkplugMaxAliases,
+		SparkplugMaxNodes: DefaultSparkplugMaxNodes,
 	}, Limits{}.WithDefaults())
 }
 

@@ -326,7 +326,11 @@ func (s *Subscriber) watchRefused() {
 func (s *Subscriber) onConnect(c mqtt.Client) {
 	tel, st := s.topics.Filters()
 	qos := byte(s.cfg.QoS)
-	tok := c.SubscribeMultiple(map[string]byte{tel: qos, st: qos}, nil)
+	filters := map[string]byte{tel: qos, st: qos}
+	for _, f := range s.topics.SparkplugFilters() {
+		filters[f] = qos
+	}
+	tok := c.SubscribeMultiple(filters, nil)
 	go func() {
 		if !tok.WaitTimeout(s.cfg.ConnectTimeout) || tok.Error() != nil {
 			s.log.Error("subscribe failed", "broker", s.cfg.URL, "filters", []string{tel, st}, "err", tok.Error())
@@ -341,7 +345,7 @@ func (s *Subscriber) onConnect(c mqtt.Client) {
 			}
 		}
 		s.connected.Store(true)
-		s.log.Info("subscribed", "broker", s.cfg.URL, "filters", []string{tel, st}, "qos", qos)
+		s.log.Info("subscribed", "broker", s.cfg.URL, "filters", []string{tel, st}, "sparkplug", s.topics.Sparkplug(), "qos", qos)
 	}()
 }
 
@@ -353,6 +357,10 @@ func (s *Subscriber) onMessage(_ mqtt.Client, m mqtt.Message) {
 	recv := time.Now().UnixNano()
 	s.lastReceived.Store(recv)
 	kind, site, device, err := s.topics.Parse(m.Topic())
+	if errors.Is(err, ErrSparkplugIgnored) {
+		m.Ack()
+		return
+	}
 	if err == nil {
 		err = s.limits.Admit(kind, m.Payload())
 	}

@@ -23,6 +23,9 @@ type Reading struct {
 	// Redelivered is the MQTT DUP flag: the broker is re-sending a message it
 	// may have delivered before (normal at QoS 1).
 	Redelivered bool
+	// Historical marks backfill (a Sparkplug is_historical metric): it
+	// fills its windows as late data but is not a sign of life.
+	Historical bool
 	// Metrics are the finite metric values of the message, in payload order,
 	// with unique names.
 	Metrics []Metric

@@ -20,16 +20,19 @@ const (
 	TopicStatus
 )
 
-// String returns "telemetry", "status" or "unknown".
+// String returns "telemetry", "status", a Sparkplug message type
+// ("NBIRTH"...) or "unknown".
 func (k TopicKind) String() string {
 	switch k {
 	case TopicTelemetry:
 		return "telemetry"
 	case TopicStatus:
 		return "status"
-	default:
-		return "unknown"
 	}
+	if n := k.sparkplugName(); n != "" {
+		return n
+	}
+	return "unknown"
 }
 
 // Topic template defaults and limits.
@@ -121,6 +124,8 @@ type template struct {
 type Topics struct {
 	telemetry template
 	status    template
+	// sparkplug: the Sparkplug B namespace is recognised too (WithSparkplug).
+	sparkplug bool
 }
 
 // NewTopics compiles the telemetry and status templates. A template is a
@@ -247,6 +252,9 @@ func (t *Topics) Filters() (telemetry, status string) {
 // breaks the id rule (see IDChars): empty, longer than MaxIDLen bytes, or
 // holding a byte outside IDChars.
 func (t *Topics) Parse(topic string) (kind TopicKind, site, device string, err error) {
+	if rest, ok := strings.CutPrefix(topic, SparkplugNamespace+"/"); ok && t.sparkplug {
+		return parseSparkplug(topic, rest)
+	}
 	telSite, telDevice, telID, telOK := t.telemetry.match(topic)
 	if telOK && validID(telSite) && validID(telDevice) {
 		return TopicTelemetry, telSite, telID, nil

@@ -158,7 +158,11 @@ func (e *env) run(record bool) *result {
 	t.Helper()
 	var rec *simtest.Recorder
 	if record {
-		rec = simtest.Record(t, e.gw.MQTTURL, "fleet/#")
+		filter := "fleet/#"
+		if e.s.Format == sim.FormatSparkplug {
+			filter = "spBv1.0/#"
+		}
+		rec = simtest.Record(t, e.gw.MQTTURL, filter)
 	}
 	start := time.Now().UTC().Truncate(time.Millisecond)
 	var truth bytes.Buffer

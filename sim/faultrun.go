@@ -69,6 +69,10 @@ func (r *run) reboot(d *devState, fi int, t time.Duration) {
 	d.boot++
 	d.seq = 0
 	r.fs[fi].boot = d.boot
+	if r.sparkplug() { // a new session: NBIRTH with the next bdSeq
+		d.bdSeq++
+		r.spRebirth(r.p.faults[fi].device, t) // sparkplug.go
+	}
 	r.count(fi, 1)
 	r.record(fi, t)
 }

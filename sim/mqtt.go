@@ -94,7 +94,9 @@ func newMQTTTransport(f *Fleet) *mqttTransport {
 }
 
 func (t *mqttTransport) newOwnConn(dev int32, dp *devicePlan) *ownConn {
-	oc := &ownConn{dev: dev, id: dp.id, will: dp.own, statusTopic: dp.statusTopic}
+	// A Sparkplug node's birth after a lost connection would need its
+	// session's NBIRTH: it is not sent (docs/simulator.md).
+	oc := &ownConn{dev: dev, id: dp.id, will: dp.own && dp.birthTopic == "", statusTopic: dp.statusTopic}
 	dialer := &net.Dialer{Timeout: ConnectTimeout}
 	opts := mqtt.NewClientOptions().
 		AddBroker(t.f.cfg.BrokerURL).
@@ -105,7 +107,7 @@ func (t *mqttTransport) newOwnConn(dev int32, dp *devicePlan) *ownConn {
 		SetConnectTimeout(ConnectTimeout).
 		SetAutoReconnect(false) // the run decides when an offline device comes back
 	if dp.own {
-		opts.SetWill(dp.statusTopic, StatusOffline, 1, false)
+		opts.SetBinaryWill(dp.statusTopic, dp.will, 1, false)
 	}
 	if pw, ok := t.f.cfg.DevicePasswords[dp.id]; ok {
 		opts.SetUsername(dp.id).SetPassword(pw)

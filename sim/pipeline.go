@@ -39,7 +39,7 @@ func (r *run) sample(di int32, t time.Duration) {
 		r.countActive(dp, FaultClockSkew, t, 1)
 	}
 	wts := ts.Add(h.skew).Truncate(time.Millisecond)
-	payload := appendTelemetry(make([]byte, 0, 128), "", d.seq, d.boot, wts, g.Metrics, vals)
+	payload := r.payload(d, wts, g.Metrics, vals) // sparkplug.go
 	m := &outMsg{Message: Message{
 		Topic: dp.topic, Payload: payload, QoS: r.qos, Kind: MessageTelemetry,
 		Device: dp.id, Faults: h.set,
@@ -51,12 +51,12 @@ func (r *run) sample(di int32, t time.Duration) {
 	}
 	switch {
 	case h.mal != nil:
-		m.Payload = malformed(d.malformedN, payload, d.seq, d.boot, wts)
+		m.Payload = r.garble(d, payload, wts) // sparkplug.go
 		d.malformedN++
 		m.Faults, m.telemetry = m.Faults.with(FaultMalformed), false
 		r.countPlan(h.mal, 1)
 	case h.over != nil:
-		m.Payload = oversize(payload, h.over.spec.Size)
+		m.Payload = r.pad(payload, h.over.spec.Size) // sparkplug.go
 		m.Faults, m.telemetry = m.Faults.with(FaultOversize), false
 		r.countPlan(h.over, 1)
 	}
@@ -346,9 +346,14 @@ func (r *run) status(di int32, kind MessageKind, t time.Duration) {
 		Payload: []byte(StatusOnline),
 	}
 	r.f.ctr.status.Add(1)
+	if r.sparkplug() {
+		r.spStatus(di, &m) // sparkplug.go
+	}
 	switch kind {
 	case MessageWill:
-		m.Payload = []byte(StatusOffline)
+		if !r.sparkplug() {
+			m.Payload = []byte(StatusOffline)
+		}
 		r.tr.drop(di, &m)
 	case MessageBirth:
 		if t == 0 {

@@ -27,7 +27,12 @@ type devicePlan struct {
 	local       int    // index in the group's Devices
 	topic       string
 	statusTopic string
-	interval    time.Duration
+	// birthTopic is the Sparkplug NBIRTH topic (FormatSparkplug; then
+	// topic is NDATA's and statusTopic NDEATH's). will is the Last Will's
+	// payload.
+	birthTopic string
+	will       []byte
+	interval   time.Duration
 	// offset is the device's phase within its interval: devices are spread
 	// evenly over it in fleet order, so they do not all publish at once.
 	offset time.Duration
@@ -67,10 +72,16 @@ func compile(s Scenario) (*plan, error) {
 				id: DeviceID(g.Name, name), name: name, group: gi, local: li,
 				topic:       expandTopic(s.Topics.Telemetry, g.Name, name),
 				statusTopic: expandTopic(s.Topics.Status, g.Name, name),
+				will:        []byte(StatusOffline),
 				interval:    g.Interval,
 				offset:      time.Duration(int64(g.Interval) * int64(i) / int64(n)),
 				own:         s.LastWill,
 			})
+		}
+	}
+	if s.Format == FormatSparkplug {
+		for i := range p.devices {
+			spPlan(&p.devices[i], groups[p.devices[i].group].Name)
 		}
 	}
 	for fi := range s.Faults {

@@ -38,6 +38,7 @@ type devState struct {
 	frng  *rand.Rand // fault randomness; nil for a device without faults
 	boot  uint64
 	seq   uint64
+	bdSeq uint64 // Sparkplug session (FormatSparkplug): + 1 at every reboot
 
 	buf     []*outMsg // partition buffer, oldest first from bufHead
 	bufHead int
@@ -133,7 +134,7 @@ func newRun(f *Fleet, tr transport, boot uint64) *run {
 // speed it never waits.
 func (r *run) loop(ctx context.Context) {
 	for i := range r.devs { // births of the devices with a connection of their own
-		if r.devs[i].p.own {
+		if r.devs[i].p.own || r.sparkplug() { // a Sparkplug node always announces itself
 			r.status(int32(i), MessageBirth, 0)
 		}
 	}

@@ -109,6 +109,11 @@ type Scenario struct {
 	LastWill bool `yaml:"last_will"`
 	// Topics are the topic templates.
 	Topics Topics `yaml:"topics"`
+	// Format is the payload format: FormatJSON (rollcall's JSON on the
+	// topic templates) or FormatSparkplug (Sparkplug B on spBv1.0 topics,
+	// see docs/simulator.md; the templates are then unused). Default:
+	// FormatJSON.
+	Format string `yaml:"format"`
 	// Truth shapes the ground truth's windows.
 	Truth TruthSpec `yaml:"truth"`
 	// Wind is the wind field that drives the turbines.
@@ -346,6 +351,9 @@ func (s Scenario) WithDefaults() Scenario {
 	}
 	if s.Truth.Window == 0 {
 		s.Truth.Window = DefaultTruthWindow
+	}
+	if s.Format == "" {
+		s.Format = FormatJSON
 	}
 	s.Wind = s.Wind.withDefaults()
 	s.Turbine = s.Turbine.withDefaults()

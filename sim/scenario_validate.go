@@ -37,6 +37,9 @@ func (s Scenario) Validate() error {
 	if s.Topics.Telemetry == s.Topics.Status {
 		add("topics.status: the same as topics.telemetry")
 	}
+	if err := s.validateFormat(); err != nil {
+		errs = append(errs, err)
+	}
 	if s.Truth.Window < time.Millisecond {
 		add("truth.window: %s is shorter than 1ms", s.Truth.Window)
 	}

@@ -45,6 +45,7 @@ func main() {
 type options struct {
 	broker, scenario, truth, logLevel string
 	passwords                         string // --device-passwords file
+	format                            string // --format
 	printFleet, version               bool
 	set                               map[string]bool // flags given (or from the environment)
 	seed                              int64
@@ -110,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.passwords, "device-passwords", "", "YAML `file` mapping each device identity (site/name) to its password: every device then connects with its own credentials")
 	fs.BoolVar(&o.printFleet, "print-fleet", false, "print the rollcall fleet file for the scenario and exit")
 	fs.UintVar(&o.qos, "qos", 1, "MQTT `qos` 0, 1 or 2 (default: the scenario's)")
+	fs.StringVar(&o.format, "format", "", "payload `format`: json or sparkplug (Sparkplug B on spBv1.0 topics; default: the scenario's, json)")
 	fs.DurationVar(&o.duration, "duration", 0, "simulated `duration`; 0 runs until stopped (default: the scenario's)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -168,6 +170,9 @@ func (o options) config() (sim.Config, error) {
 	}
 	if o.set["duration"] {
 		s.Duration = o.duration
+	}
+	if o.set["format"] {
+		s.Format = o.format
 	}
 	cfg := sim.Config{BrokerURL: o.broker, Scenario: s, Speed: o.speed, Start: o.start}.WithDefaults()
 	if o.passwords != "" {

@@ -44,7 +44,10 @@ type Recorder struct {
 // t's cleanup. Messages get Kind from their topic (a topic ending in
 // "/status" is a birth when the payload is "online", else a will), Device
 // the identity site/name from the topic's third- and second-to-last
-// levels (the default templates), At from the arrival time.
+// levels (the default templates), At from the arrival time. A Sparkplug
+// topic (spBv1.0/{site}/{type}/{name}, as fleetsim's format sparkplug
+// publishes) is a birth for NBIRTH, a will for NDEATH, and its Device is
+// site/name.
 func Record(t testing.TB, url, filter string) *Recorder {
 	t.Helper()
 	r := &Recorder{}
@@ -59,6 +62,15 @@ func Record(t testing.TB, url, filter string) *Recorder {
 		levels := strings.Split(m.Topic(), "/")
 		if len(levels) >= 3 {
 			msg.Device = sim.DeviceID(levels[len(levels)-3], levels[len(levels)-2])
+		}
+		if len(levels) == 4 && levels[0] == "spBv1.0" {
+			msg.Device = sim.DeviceID(levels[1], levels[3])
+			switch levels[2] {
+			case "NBIRTH":
+				msg.Kind = sim.MessageBirth
+			case "NDEATH":
+				msg.Kind = sim.MessageWill
+			}
 		}
 		if strings.HasSuffix(m.Topic(), "/status") {
 			msg.Kind = sim.MessageWill
