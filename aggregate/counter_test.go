@@ -307,3 +307,67 @@ func TestCounterMergePanes(t *testing.T) {
 	empty.mergeCounter(m, &accumulator{})
 	require.Zero(t, empty.n)
 }
+
+// TestEngineCounterHoppingEqualsCoveredTumbling: with hopping windows
+// (30 s every 10 s) a counter's final increase is the sum of the final
+// increases of the three tumbling 10 s windows it covers, gaps included
+// (for windows with samples on both sides):
+// both interpolate the counter at the same boundaries, so panes join
+// without losing the step between them.
+func TestEngineCounterHoppingEqualsCoveredTumbling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tumbling := newHarnessFleet(t, 1, counterFleet, nil)
+		hopping := newHarnessFleet(t, 1, counterFleet, func(c *Config) { c.Window.Size, c.Window.Step = 30*time.Second, 10*time.Second })
+		t0 := time.Now().Truncate(10 * time.Second).Add(10 * time.Second)
+		time.Sleep(time.Until(t0))
+		v, seq := 0.0, uint64(0)
+		for i := range 80 {
+			if i%13 == 5 || (i >= 41 && i <= 47) { // single gaps and one across a boundary
+				time.Sleep(time.Second)
+				continue
+			}
+			seq++
+			v += 0.25 + float64(i%7)*0.2
+			p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%d,"metrics":{"energy_kwh":%g}}`, seq, t0.Add(time.Duration(i)*time.Second+300*time.Millisecond).UnixMilli(), v)
+			for _, h := range []*harness{tumbling, hopping} {
+				require.True(t, h.e.Offer(ingest.Message{
+					Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/d1", Payload: []byte(p), Received: time.Now().UnixNano(),
+				}))
+			}
+			time.Sleep(time.Second)
+		}
+		time.Sleep(2 * time.Minute) // every window final
+		synctest.Wait()
+		finals := func(c *collector) map[int64]Aggregate {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			m := map[int64]Aggregate{}
+			for _, a := range c.all {
+				if a.Final {
+					m[a.Window.Start.UnixNano()] = a
+				}
+			}
+			return m
+		}
+		tf, hf := finals(tumbling.c), finals(hopping.c)
+		checked := 0
+		// Windows with a sample before and after them: at the first and last
+		// a counter is extrapolated at the slope of the window's own samples,
+		// which differs between a 10 s and a 30 s window.
+		for start := t0.Add(10 * time.Second); start.Before(t0.Add(50 * time.Second)); start = start.Add(10 * time.Second) {
+			h, ok := hf[start.UnixNano()]
+			require.True(t, ok, "hopping final at %v", start)
+			sum := 0.0
+			for k := range 3 {
+				w, ok := tf[start.Add(time.Duration(k)*10*time.Second).UnixNano()]
+				require.True(t, ok, "tumbling final at %v", start.Add(time.Duration(k)*10*time.Second))
+				sum += float64(w.Stats.Sum.Value)
+			}
+			require.InDelta(t, sum, float64(h.Stats.Sum.Value), 1e-9, "window %v: hopping = sum of the covered tumbling windows", start)
+			require.LessOrEqual(t, float64(h.Stats.Sum.Lower), float64(h.Stats.Sum.Value))
+			require.GreaterOrEqual(t, float64(h.Stats.Sum.Upper), float64(h.Stats.Sum.Value))
+			checked++
+		}
+		require.Equal(t, 4, checked)
+	})
+}

@@ -1,6 +1,10 @@
 package aggregate
 
-import "math"
+import (
+	"math"
+
+	"github.com/rollcall-iot/rollcall/staleness"
+)
 
 // A device's windows (devWindow) are panes of length window.step: with
 // tumbling windows a pane is a window; with hopping windows a window is the
@@ -32,8 +36,10 @@ func (a *accumulator) merge(b *accumulator) {
 	a.step = max(a.step, b.step)
 }
 
-// mergePane folds pane p into w (counts, newest, accumulators).
-func (w *devWindow) mergePane(p *devWindow) {
+// mergePane folds device d's pane p into w (counts, newest,
+// accumulators). Panes come in ascending order, so a counter's
+// accumulators join across the step between them (mergeCounter).
+func (w *devWindow) mergePane(d *device, p *devWindow) {
 	w.duplicates += p.duplicates
 	w.replays += p.replays
 	w.late += p.late
@@ -42,6 +48,10 @@ func (w *devWindow) mergePane(p *devWindow) {
 		w.accs = append(w.accs, accumulator{})
 	}
 	for i := range p.accs {
+		if i < len(d.metrics) && d.metrics[i].spec.Reducer == staleness.ReduceIncrease {
+			w.accs[i].mergeCounter(d.metrics[i].spec, &p.accs[i])
+			continue
+		}
 		w.accs[i].merge(&p.accs[i])
 	}
 }
@@ -59,7 +69,7 @@ func (s *shard) span(d *device, start, end int64) *devWindow {
 	found := false
 	for i := range d.wins {
 		if p := &d.wins[i]; start <= p.start && p.start < end {
-			w.mergePane(p)
+			w.mergePane(d, p)
 			found = true
 		}
 	}
