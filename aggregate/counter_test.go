@@ -310,8 +310,8 @@ func TestCounterMergePanes(t *testing.T) {
 
 // TestEngineCounterHoppingEqualsCoveredTumbling: with hopping windows
 // (30 s every 10 s) a counter's final increase is the sum of the final
-// increases of the three tumbling 10 s windows it covers, gaps included
-// (for windows with samples on both sides):
+// increases of the three tumbling 10 s windows it covers, gaps and a reset
+// included (for windows with samples on both sides):
 // both interpolate the counter at the same boundaries, so panes join
 // without losing the step between them.
 func TestEngineCounterHoppingEqualsCoveredTumbling(t *testing.T) {
@@ -320,15 +320,18 @@ func TestEngineCounterHoppingEqualsCoveredTumbling(t *testing.T) {
 		hopping := newHarnessFleet(t, 1, counterFleet, func(c *Config) { c.Window.Size, c.Window.Step = 30*time.Second, 10*time.Second })
 		t0 := time.Now().Truncate(10 * time.Second).Add(10 * time.Second)
 		time.Sleep(time.Until(t0))
-		v, seq := 0.0, uint64(0)
+		v, seq, boot := 0.0, uint64(0), 1
 		for i := range 80 {
+			if i == 25 { // a reboot: the counter starts again from 0
+				v, seq, boot = 0, 0, 2
+			}
 			if i%13 == 5 || (i >= 41 && i <= 47) { // single gaps and one across a boundary
 				time.Sleep(time.Second)
 				continue
 			}
 			seq++
 			v += 0.25 + float64(i%7)*0.2
-			p := fmt.Sprintf(`{"seq":%d,"boot":1,"ts":%d,"metrics":{"energy_kwh":%g}}`, seq, t0.Add(time.Duration(i)*time.Second+300*time.Millisecond).UnixMilli(), v)
+			p := fmt.Sprintf(`{"seq":%d,"boot":%d,"ts":%d,"metrics":{"energy_kwh":%g}}`, seq, boot, t0.Add(time.Duration(i)*time.Second+300*time.Millisecond).UnixMilli(), v)
 			for _, h := range []*harness{tumbling, hopping} {
 				require.True(t, h.e.Offer(ingest.Message{
 					Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/d1", Payload: []byte(p), Received: time.Now().UnixNano(),
