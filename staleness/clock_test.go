@@ -1,0 +1,231 @@
+package staleness
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// clockRun feeds a device reporting every iv through a Clock: reading i is
+// stamped at i·iv + skew(i) by the device's clock and received at
+// i·iv + delay(i) (true time). It returns the corrected times minus the true
+// times, and the kinds.
+type clockRun struct {
+	t     *testing.T
+	cfg   Config
+	c     Clock
+	iv    time.Duration
+	seq   uint64
+	errs  []time.Duration
+	kinds []CorrectionKind
+}
+
+func newClockRun(t *testing.T, cfg Config) *clockRun {
+	return &clockRun{t: t, cfg: cfg.WithDefaults(), iv: 250 * time.Millisecond}
+}
+
+// send sends reading i (true time i·iv) with the device clock off by skew,
+// received delay after it was taken.
+func (r *clockRun) send(i int, skew, delay time.Duration) (time.Duration, CorrectionKind) {
+	r.seq++
+	truth := int64(time.Duration(i) * r.iv)
+	ts, k := r.c.Correct(&r.cfg, Sample{
+		Recv: truth + int64(delay), TS: truth + int64(skew), Seq: r.seq, Boot: 1, HasSeq: true, Interval: int64(r.iv),
+	})
+	r.errs = append(r.errs, time.Duration(ts-truth))
+	r.kinds = append(r.kinds, k)
+	return time.Duration(ts - truth), k
+}
+
+// delay is a transport delay of 5–50 ms.
+func delay(rng *rand.Rand) time.Duration {
+	return 5*time.Millisecond + time.Duration(rng.Int64N(int64(45*time.Millisecond)))
+}
+
+func TestClockHonestDeviceIsNotCorrected(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	r := newClockRun(t, Config{})
+	for i := range 400 {
+		d := delay(rng)
+		if i%37 == 0 {
+			d += 3 * time.Second // a straggler, jitter
+		}
+		e, k := r.send(i, 0, d)
+		require.Equal(t, CorrectionNone, k, "reading %d", i)
+		require.Zero(t, e)
+	}
+	require.True(t, r.c.Stable)
+	require.Less(t, r.c.Est, int64(50*time.Millisecond))
+	require.Zero(t, r.c.Applied(&r.cfg))
+	require.False(t, r.c.CorrectedIn(0, int64(time.Hour)))
+}
+
+func TestClockSkewedDeviceIsCorrectedToTrueTime(t *testing.T) {
+	t.Parallel()
+	for _, skew := range []time.Duration{20 * time.Second, -20 * time.Second, 5 * time.Second, -8 * time.Second, time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(3, 4))
+			r := newClockRun(t, Config{})
+			for i := range 200 {
+				e, k := r.send(i, skew, delay(rng))
+				if i >= 2*ClockBlock {
+					require.Equal(t, CorrectionOffset, k, "reading %d", i)
+				}
+				// Corrected (or receive-stamped): within the transport
+				// delay of the true time, never at the device's stamp.
+				if k != CorrectionNone {
+					require.InDelta(t, 0, e.Seconds(), 0.06, "reading %d: %v off", i, e)
+				}
+			}
+			require.True(t, r.c.Stable)
+			require.InDelta(t, -skew.Seconds(), time.Duration(r.c.Applied(&r.cfg)).Seconds(), 0.06)
+			require.True(t, r.c.CorrectedIn(int64(10*time.Second), int64(12*time.Second)))
+		})
+	}
+}
+
+func TestClockAheadIsReceiveStampedFromTheFirstReading(t *testing.T) {
+	t.Parallel()
+	r := newClockRun(t, Config{})
+	e, k := r.send(0, 20*time.Second, 10*time.Millisecond)
+	require.Equal(t, CorrectionReceive, k)
+	require.Equal(t, 10*time.Millisecond, e, "the receive time: no typical delay known yet")
+}
+
+func TestClockSmallLagIsTransportDelay(t *testing.T) {
+	t.Parallel()
+	// A device whose readings arrive 3 s after their stamps: a clock 3 s
+	// behind or a slow link, the same on the wire; below clock_min_lag the
+	// stamps stand.
+	r := newClockRun(t, Config{})
+	for i := range 100 {
+		_, k := r.send(i, 0, 3*time.Second)
+		require.Equal(t, CorrectionNone, k)
+	}
+	require.True(t, r.c.Stable)
+	require.Zero(t, r.c.Applied(&r.cfg))
+}
+
+func TestClockJump(t *testing.T) {
+	t.Parallel()
+	for _, jump := range []time.Duration{time.Hour, -90 * time.Second, 30 * time.Second} {
+		t.Run(jump.String(), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(5, 6))
+			r := newClockRun(t, Config{})
+			for i := range 100 {
+				r.send(i, 0, delay(rng))
+			}
+			require.True(t, r.c.Stable)
+			delayBefore := r.c.Delay
+			require.Positive(t, delayBefore)
+			// The clock steps: no reading is stamped off by the jump, the
+			// first ones take the receive time minus the typical delay.
+			for i := 100; i < 300; i++ {
+				e, k := r.send(i, jump, delay(rng))
+				if i < 100+ClockConfirm-1 {
+					require.Equal(t, CorrectionReceive, k, "reading %d", i)
+				}
+				require.InDelta(t, 0, e.Seconds(), 0.06, "reading %d: %v off (%v)", i, e, k)
+			}
+			require.EqualValues(t, 1, r.c.Jumps)
+			require.False(t, r.c.Jumping)
+			require.InDelta(t, -jump.Seconds(), time.Duration(r.c.Applied(&r.cfg)).Seconds(), 0.06)
+			// And steps back (NTP): re-converges to no correction.
+			for i := 300; i < 500; i++ {
+				e, _ := r.send(i, 0, delay(rng))
+				require.InDelta(t, 0, e.Seconds(), 0.06, "reading %d: %v off", i, e)
+			}
+			require.EqualValues(t, 2, r.c.Jumps)
+			require.Zero(t, r.c.Applied(&r.cfg))
+		})
+	}
+}
+
+func TestClockBackfillIsNotCorrected(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 8))
+	r := newClockRun(t, Config{})
+	for i := range 100 {
+		r.send(i, 0, delay(rng))
+	}
+	// Partitioned for 30 s (readings 100–219 buffered), then flushed at
+	// once at 130 s, then live again: the backlog keeps its stamps.
+	flush := 130 * time.Second
+	for i := 100; i < 220; i++ {
+		taken := time.Duration(i) * r.iv
+		e, k := r.send(i, 0, flush-taken+time.Duration(i-100)*time.Millisecond)
+		require.Equal(t, CorrectionNone, k, "flushed reading %d", i)
+		require.Zero(t, e)
+	}
+	for i := 520; i < 700; i++ {
+		e, k := r.send(i, 0, delay(rng))
+		require.Equal(t, CorrectionNone, k, "reading %d", i)
+		require.Zero(t, e)
+	}
+	require.Zero(t, r.c.Jumps)
+}
+
+func TestClockDelayThatStartsIsNotAJump(t *testing.T) {
+	t.Parallel()
+	// A link that starts delaying every reading by 60 s: the first delayed
+	// reading comes after a 60 s gap, so it is a backlog, not a jump; the
+	// stable 60 s lag is then corrected (it is beyond clock_min_lag, and a
+	// clock 60 s behind looks the same).
+	rng := rand.New(rand.NewPCG(9, 10))
+	r := newClockRun(t, Config{})
+	for i := range 100 {
+		r.send(i, 0, delay(rng))
+	}
+	for i := 100; i < 300; i++ {
+		_, k := r.send(i, 0, 60*time.Second)
+		require.NotEqual(t, CorrectionReceive, k, "reading %d", i)
+	}
+	require.Zero(t, r.c.Jumps)
+}
+
+func TestClockRedeliveryTeachesNothing(t *testing.T) {
+	t.Parallel()
+	cfg := Config{}.WithDefaults()
+	var c Clock
+	for i := range int64(20) {
+		ts := i * int64(250*time.Millisecond)
+		c.Correct(&cfg, Sample{Recv: ts + int64(time.Millisecond), TS: ts, Seq: uint64(i + 1), Boot: 1, HasSeq: true, Interval: int64(250 * time.Millisecond)})
+	}
+	before := c
+	// A copy of reading 3 delivered 40 s later.
+	ts, k := c.Correct(&cfg, Sample{Recv: int64(45 * time.Second), TS: int64(750 * time.Millisecond), Seq: 4, Boot: 1, HasSeq: true, Redelivered: true})
+	require.Equal(t, CorrectionNone, k)
+	require.Equal(t, int64(750*time.Millisecond), ts)
+	require.Equal(t, before.LastRecv, c.LastRecv)
+	require.Equal(t, before.Est, c.Est)
+}
+
+func TestClockCorrectionOff(t *testing.T) {
+	t.Parallel()
+	off := false
+	r := newClockRun(t, Config{ClockCorrection: &off})
+	for i := range 50 {
+		e, k := r.send(i, 20*time.Second, time.Millisecond)
+		require.Equal(t, CorrectionNone, k)
+		require.Equal(t, 20*time.Second, e)
+	}
+}
+
+func TestClockConfig(t *testing.T) {
+	t.Parallel()
+	c := Config{}.WithDefaults()
+	require.True(t, c.Correcting())
+	require.Equal(t, DefaultClockDeadBand, c.ClockDeadBand)
+	c.ClockMinLag = 500 * time.Millisecond
+	c.ClockMaxCorrection = -1
+	err := c.Validate()
+	require.ErrorContains(t, err, "liveness.clock_min_lag")
+	require.ErrorContains(t, err, "liveness.clock_max_correction")
+	c = Config{ClockDeadBand: -1}.WithDefaults()
+	require.ErrorContains(t, c.Validate(), "liveness.clock_dead_band")
+}
