@@ -79,7 +79,7 @@ func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log 
 		roster:  roster,
 		reg:     reg,
 		win:     window.NewTumbling(cfg.Window.Size),
-		dec:     ingest.NewDecoder(cfg.Limits.Limits),
+		dec:     ingest.NewDecoder(decoderLimits(cfg)),
 		in:      make(chan ingest.Message, cfg.QueueLen),
 		ctl:     make(chan ctlRequest),
 		devices: map[string]*device{},
@@ -164,6 +164,7 @@ func (s *shard) handle(m ingest.Message) {
 		s.reject(nil, &m, err)
 		return
 	}
+	s.correctClock(d, r)
 	start := s.win.Start(r.TS)
 	if !s.fresh(d, r, start) {
 		return

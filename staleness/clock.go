@@ -86,10 +86,15 @@ type Sample struct {
 	Redelivered bool
 	// Interval is the device's learned reporting interval (ns).
 	Interval int64
+	// MaxAhead is how far ahead of its receive time the stamp of a device
+	// whose offset is not yet measured may be and stand (ns;
+	// limits.max_future_skew); further ahead it takes the receive time.
+	MaxAhead int64
 }
 
 // Correct observes s and returns the event time to use and how it was
-// obtained. With correction disabled it returns s.TS.
+// obtained: never more than max(s.MaxAhead, the dead band) ahead of s.Recv.
+// With correction disabled it returns s.TS.
 func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 	if !cfg.Correcting() {
 		return s.TS, CorrectionNone
@@ -104,13 +109,14 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 			c.lastSeq, c.lastBoot = s.Seq, s.Boot
 		}
 	}
-	kind := c.observe(cfg, off, prevOff, next && live && !s.Redelivered, s.Redelivered)
+	kind := c.observe(cfg, off, prevOff, s.MaxAhead, next && live && !s.Redelivered, s.Redelivered)
 	ts := s.TS
-	switch kind {
-	case CorrectionReceive:
-		ts = s.Recv - c.Delay
-	case CorrectionOffset:
+	if kind == CorrectionOffset {
 		ts = s.TS + c.Applied(cfg)
+	}
+	if kind == CorrectionReceive || ts-s.Recv > max(s.MaxAhead, int64(cfg.ClockDeadBand)) {
+		// Never a stamp further ahead than the future_ts rule allows.
+		ts, kind = s.Recv-c.Delay, CorrectionReceive
 	}
 	if kind != CorrectionNone {
 		if c.From == 0 || ts < c.From {
@@ -122,10 +128,10 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 }
 
 // observe updates the estimate with offset off (prev: the device's previous
-// reading's) and says how to correct the reading. inRhythm is a live,
+// reading's; maxAhead: Sample.MaxAhead) and says how to correct the reading. inRhythm is a live,
 // next-in-sequence reading: the only kind whose sudden lag is a jump
 // rather than a backlog or a straggler. A copy (dup) teaches nothing.
-func (c *Clock) observe(cfg *Config, off, prev int64, inRhythm, dup bool) CorrectionKind {
+func (c *Clock) observe(cfg *Config, off, prev, maxAhead int64, inRhythm, dup bool) CorrectionKind {
 	dead, lag := int64(cfg.ClockDeadBand), int64(cfg.ClockMinLag)
 	if c.Jumping {
 		return c.confirm(cfg, off)
@@ -133,9 +139,10 @@ func (c *Clock) observe(cfg *Config, off, prev int64, inRhythm, dup bool) Correc
 	ref, known := c.Est, c.Stable
 	switch {
 	case dup:
-	case known && off < ref-dead, !known && off < -dead:
+	case known && off < ref-dead, !known && off < -maxAhead:
 		// Ahead of what any delivery allows: the clock stepped forward
-		// (or, unknown, runs ahead). Its stamp must not move the watermark.
+		// (or, not yet measured, runs too far ahead to be taken at its
+		// word). Its stamp must not move the watermark.
 		c.startJump(off)
 		return CorrectionReceive
 	case known && inRhythm && off > ref+lag && prev <= ref+lag:
@@ -168,7 +175,7 @@ func (c *Clock) confirm(cfg *Config, off int64) CorrectionKind {
 	switch {
 	case c.Stable && off >= c.Est-dead && off <= c.Est+dead && !(c.Cand >= c.Est-dead && c.Cand <= c.Est+dead):
 		c.Jumping, c.CandN = false, 0
-		return c.observe(cfg, off, off, false, false)
+		return c.observe(cfg, off, off, 0, false, false)
 	case off >= c.Cand-dead && off <= c.Cand+lag:
 		c.Cand = min(c.Cand, off)
 		c.CandN++

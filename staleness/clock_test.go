@@ -33,6 +33,7 @@ func (r *clockRun) send(i int, skew, delay time.Duration) (time.Duration, Correc
 	truth := int64(time.Duration(i) * r.iv)
 	ts, k := r.c.Correct(&r.cfg, Sample{
 		Recv: truth + int64(delay), TS: truth + int64(skew), Seq: r.seq, Boot: 1, HasSeq: true, Interval: int64(r.iv),
+		MaxAhead: int64(10 * time.Second),
 	})
 	r.errs = append(r.errs, time.Duration(ts-truth))
 	r.kinds = append(r.kinds, k)
@@ -94,6 +95,11 @@ func TestClockAheadIsReceiveStampedFromTheFirstReading(t *testing.T) {
 	e, k := r.send(0, 20*time.Second, 10*time.Millisecond)
 	require.Equal(t, CorrectionReceive, k)
 	require.Equal(t, 10*time.Millisecond, e, "the receive time: no typical delay known yet")
+	// Within max_future_skew, an unmeasured clock's stamp stands.
+	r = newClockRun(t, Config{})
+	e, k = r.send(0, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, CorrectionNone, k)
+	require.Equal(t, 5*time.Second, e)
 }
 
 func TestClockSmallLagIsTransportDelay(t *testing.T) {
