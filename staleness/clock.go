@@ -86,9 +86,9 @@ type Sample struct {
 	Redelivered bool
 	// Interval is the device's learned reporting interval (ns).
 	Interval int64
-	// MaxAhead is how far ahead of its receive time the stamp of a device
-	// whose offset is not yet measured may be and stand (ns;
-	// limits.max_future_skew); further ahead it takes the receive time.
+	// MaxAhead is how far ahead of its receive time a corrected stamp may
+	// be (ns; limits.max_future_skew); further ahead it takes the receive
+	// time.
 	MaxAhead int64
 }
 
@@ -109,7 +109,7 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 			c.lastSeq, c.lastBoot = s.Seq, s.Boot
 		}
 	}
-	kind := c.observe(cfg, off, prevOff, s.MaxAhead, next && live && !s.Redelivered, s.Redelivered)
+	kind := c.observe(cfg, off, prevOff, next && live && !s.Redelivered, s.Redelivered)
 	ts := s.TS
 	if kind == CorrectionOffset {
 		ts = s.TS + c.Applied(cfg)
@@ -128,10 +128,10 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 }
 
 // observe updates the estimate with offset off (prev: the device's previous
-// reading's; maxAhead: Sample.MaxAhead) and says how to correct the reading. inRhythm is a live,
+// reading's) and says how to correct the reading. inRhythm is a live,
 // next-in-sequence reading: the only kind whose sudden lag is a jump
 // rather than a backlog or a straggler. A copy (dup) teaches nothing.
-func (c *Clock) observe(cfg *Config, off, prev, maxAhead int64, inRhythm, dup bool) CorrectionKind {
+func (c *Clock) observe(cfg *Config, off, prev int64, inRhythm, dup bool) CorrectionKind {
 	dead, lag := int64(cfg.ClockDeadBand), int64(cfg.ClockMinLag)
 	if c.Jumping {
 		return c.confirm(cfg, off)
@@ -139,10 +139,10 @@ func (c *Clock) observe(cfg *Config, off, prev, maxAhead int64, inRhythm, dup bo
 	ref, known := c.Est, c.Stable
 	switch {
 	case dup:
-	case known && off < ref-dead, !known && off < -maxAhead:
+	case known && off < ref-dead, !known && off < -dead:
 		// Ahead of what any delivery allows: the clock stepped forward
-		// (or, not yet measured, runs too far ahead to be taken at its
-		// word). Its stamp must not move the watermark.
+		// (or, not yet measured, runs ahead). Its stamp must not move the
+		// watermark.
 		c.startJump(off)
 		return CorrectionReceive
 	case known && inRhythm && off > ref+lag && prev <= ref+lag:
@@ -175,7 +175,7 @@ func (c *Clock) confirm(cfg *Config, off int64) CorrectionKind {
 	switch {
 	case c.Stable && off >= c.Est-dead && off <= c.Est+dead && !(c.Cand >= c.Est-dead && c.Cand <= c.Est+dead):
 		c.Jumping, c.CandN = false, 0
-		return c.observe(cfg, off, off, 0, false, false)
+		return c.observe(cfg, off, off, false, false)
 	case off >= c.Cand-dead && off <= c.Cand+lag:
 		c.Cand = min(c.Cand, off)
 		c.CandN++
