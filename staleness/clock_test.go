@@ -40,6 +40,13 @@ func (r *clockRun) send(i int, skew, delay time.Duration) (time.Duration, Correc
 	return time.Duration(ts - truth), k
 }
 
+// honest sends readings 0 … n−1 from a correct clock with delays of 5–50 ms.
+func (r *clockRun) honest(rng *rand.Rand, n int) {
+	for i := range n {
+		r.send(i, 0, delay(rng))
+	}
+}
+
 // delay is a transport delay of 5–50 ms.
 func delay(rng *rand.Rand) time.Duration {
 	return 5*time.Millisecond + time.Duration(rng.Int64N(int64(45*time.Millisecond)))
@@ -156,9 +163,7 @@ func TestClockBackfillIsNotCorrected(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 8))
 	r := newClockRun(t, Config{})
-	for i := range 100 {
-		r.send(i, 0, delay(rng))
-	}
+	r.honest(rng, 100)
 	// Partitioned for 30 s (readings 100–219 buffered), then flushed at
 	// once at 130 s, then live again: the backlog keeps its stamps.
 	flush := 130 * time.Second
@@ -184,9 +189,7 @@ func TestClockDelayThatStartsIsNotAJump(t *testing.T) {
 	// clock 60 s behind looks the same).
 	rng := rand.New(rand.NewPCG(9, 10))
 	r := newClockRun(t, Config{})
-	for i := range 100 {
-		r.send(i, 0, delay(rng))
-	}
+	r.honest(rng, 100)
 	for i := 100; i < 300; i++ {
 		_, k := r.send(i, 0, 60*time.Second)
 		require.NotEqual(t, CorrectionReceive, k, "reading %d", i)
