@@ -139,10 +139,12 @@ func (c *Clock) observe(cfg *Config, off, prev int64, inRhythm, dup bool) Correc
 	ref, known := c.Est, c.Stable
 	switch {
 	case dup:
-	case known && off < ref-dead, !known && off < -dead:
-		// Ahead of what any delivery allows: the clock stepped forward
-		// (or, not yet measured, runs ahead). Its stamp must not move the
-		// watermark.
+	case off < c.Applied(cfg)-dead:
+		// Even corrected, the stamp is ahead of its receive time by more
+		// than the dead band, which no delivery allows: the clock stepped
+		// forward (or, not yet measured, runs ahead). Its stamp must not
+		// move the watermark. (Below an estimate inflated by slow
+		// deliveries is not ahead: the blocks bring the estimate down.)
 		c.startJump(off)
 		return CorrectionReceive
 	case known && inRhythm && off > ref+lag && prev <= ref+lag:

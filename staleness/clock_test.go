@@ -238,3 +238,47 @@ func TestClockConfig(t *testing.T) {
 	c = Config{ClockDeadBand: -1}.WithDefaults()
 	require.ErrorContains(t, c.Validate(), "liveness.clock_dead_band")
 }
+
+func TestClockSlowDeliveriesAreNotAJump(t *testing.T) {
+	t.Parallel()
+	// An honest device measured while every delivery took 1.5–1.6 s (a
+	// loaded machine), then delivered in milliseconds again: its offset
+	// drops below the estimate, but its stamps are never ahead of their
+	// arrival: no jump, no receive time, and the estimate comes down.
+	rng := rand.New(rand.NewPCG(11, 12))
+	r := newClockRun(t, Config{})
+	for i := range 40 {
+		r.send(i, 0, 1500*time.Millisecond+delay(rng)*2)
+	}
+	require.True(t, r.c.Stable)
+	require.Greater(t, r.c.Est, int64(time.Second))
+	for i := 40; i < 100; i++ {
+		e, k := r.send(i, 0, delay(rng))
+		require.Equal(t, CorrectionNone, k, "reading %d", i)
+		require.Zero(t, e)
+	}
+	require.Zero(t, r.c.Jumps)
+	require.Less(t, r.c.Est, int64(50*time.Millisecond))
+}
+
+func TestClockSlowClockStepsForward(t *testing.T) {
+	t.Parallel()
+	// A clock 20 s behind, corrected by +20 s, steps 10 s forward: its
+	// corrected stamps would be 10 s ahead of their arrival; they take the
+	// receive time until +10 s is confirmed.
+	rng := rand.New(rand.NewPCG(13, 14))
+	r := newClockRun(t, Config{})
+	for i := range 50 {
+		r.send(i, -20*time.Second, delay(rng))
+	}
+	require.InDelta(t, 20, time.Duration(r.c.Applied(&r.cfg)).Seconds(), 0.06)
+	for i := 50; i < 100; i++ {
+		e, k := r.send(i, -10*time.Second, delay(rng))
+		if i < 50+ClockConfirm-1 {
+			require.Equal(t, CorrectionReceive, k, "reading %d", i)
+		}
+		require.InDelta(t, 0, e.Seconds(), 0.06, "reading %d: %v off (%v)", i, e, k)
+	}
+	require.EqualValues(t, 1, r.c.Jumps)
+	require.InDelta(t, 10, time.Duration(r.c.Applied(&r.cfg)).Seconds(), 0.06)
+}
