@@ -34,7 +34,9 @@ const (
 	CorrectionNone CorrectionKind = iota
 	// CorrectionOffset: the stamp plus the device's stable measured offset.
 	CorrectionOffset
-	// CorrectionReceive: the receive time minus the device's typical delay,
+	// CorrectionReceive: the receive time minus the device's typical delay
+	// (from the second reading of an episode on: its stamp plus the
+	// smallest offset of the episode so far, which is never later),
 	// because its clock is not to be trusted right now (it jumped, or its
 	// stamp is ahead of its receive time and no stable offset explains it).
 	CorrectionReceive
@@ -114,7 +116,12 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 	if kind == CorrectionOffset {
 		ts = s.TS + c.Applied(cfg)
 	}
-	if kind == CorrectionReceive || ts-s.Recv > max(s.MaxAhead, int64(cfg.ClockDeadBand)) {
+	if kind == CorrectionReceive && c.Jumping {
+		// The new offset as measured so far: the receive time for the
+		// first reading, then each stamp plus the quickest delivery yet.
+		ts = min(s.TS+c.Cand, s.Recv) - c.Delay
+	}
+	if ts-s.Recv > max(s.MaxAhead, int64(cfg.ClockDeadBand)) {
 		// Never a stamp further ahead than the future_ts rule allows.
 		ts, kind = s.Recv-c.Delay, CorrectionReceive
 	}
@@ -213,7 +220,9 @@ func (c *Clock) addSample(cfg *Config, off int64) {
 	agree := c.hasPrev && abs64(bm-c.prevMin) <= tol
 	switch {
 	case c.Stable && abs64(bm-c.Est) <= tol:
-		c.Est = bm // follows a drifting clock
+		// The quickest delivery yet: corrected times are true times plus
+		// it, however slow some blocks' deliveries were.
+		c.Est = min(c.Est, bm)
 	case agree:
 		// Two blocks agree on a new value: learned, or moved (a slow
 		// drift or a step too small to be a jump).
