@@ -22,10 +22,29 @@ func (s *shard) correctClock(d *device, r *ingest.Reading) {
 	if r.TSMissing || !s.cfg.Liveness.Correcting() {
 		return
 	}
-	r.TS, _ = d.clock.Correct(&s.cfg.Liveness, staleness.Sample{
+	cfg := &s.cfg.Liveness
+	smp := staleness.Sample{
 		Recv: r.Received, TS: r.TS, Seq: r.Seq, Boot: r.Boot, HasSeq: r.HasSeq,
 		Redelivered: r.Redelivered, Interval: d.live.Interval, MaxAhead: int64(s.cfg.Limits.MaxFutureSkew),
-	})
+	}
+	if d.clock.Needs(cfg, &smp) {
+		smp.TypicalDelay = typicalDelay(d, cfg)
+	}
+	r.TS, _ = d.clock.Correct(cfg, smp)
+}
+
+// typicalDelay is the quickest delivery of the honest devices of d's group
+// in this shard (staleness.Clock.Honest), 0 when there is none. Only a
+// reading whose clock may be corrected asks, so the scan is paid per
+// corrected reading.
+func typicalDelay(d *device, cfg *staleness.Config) int64 {
+	var best int64
+	for _, o := range d.g.devices {
+		if o != d && o.clock.Honest(cfg) && (best == 0 || o.clock.Delay < best) {
+			best = o.clock.Delay
+		}
+	}
+	return best
 }
 
 // decoderLimits are the limits the shards' decoders check: with clock

@@ -92,6 +92,23 @@ type Sample struct {
 	// be (ns; limits.max_future_skew); further ahead it takes the receive
 	// time.
 	MaxAhead int64
+	// TypicalDelay is the quickest delivery of honest devices near this
+	// one (ns; its group's), subtracted from corrected times; 0: unknown,
+	// the device's own Delay is used.
+	TypicalDelay int64
+}
+
+// Needs reports whether a correction of s may apply, so that a caller
+// computes Sample.TypicalDelay only then: the clock is corrected or
+// untrusted, or s's stamp is ahead of its receive time.
+func (c *Clock) Needs(cfg *Config, s *Sample) bool {
+	return c.Jumping || c.Applied(cfg) != 0 || s.TS-s.Recv > int64(cfg.ClockDeadBand)
+}
+
+// Honest reports whether the clock is measured and needs no correction:
+// its Delay is then a typical delay for the devices near it.
+func (c *Clock) Honest(cfg *Config) bool {
+	return c.Stable && !c.Jumping && c.Delay > 0 && c.Applied(cfg) == 0
 }
 
 // Correct observes s and returns the event time to use and how it was
@@ -112,18 +129,24 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 		}
 	}
 	kind := c.observe(cfg, off, prevOff, next && live && !s.Redelivered, s.Redelivered)
-	ts := s.TS
-	if kind == CorrectionOffset {
-		ts = s.TS + c.Applied(cfg)
+	delay := c.Delay
+	if s.TypicalDelay > 0 {
+		delay = s.TypicalDelay
 	}
-	if kind == CorrectionReceive && c.Jumping {
+	ts := s.TS
+	switch {
+	case kind == CorrectionOffset:
+		// The offset includes the device's quickest delivery; the typical
+		// one takes it back to the time the reading was taken.
+		ts = s.TS + c.Applied(cfg) - delay
+	case kind == CorrectionReceive && c.Jumping:
 		// The new offset as measured so far: the receive time for the
 		// first reading, then each stamp plus the quickest delivery yet.
-		ts = min(s.TS+c.Cand, s.Recv) - c.Delay
+		ts = min(s.TS+c.Cand, s.Recv) - delay
 	}
 	if ts-s.Recv > max(s.MaxAhead, int64(cfg.ClockDeadBand)) {
 		// Never a stamp further ahead than the future_ts rule allows.
-		ts, kind = s.Recv-c.Delay, CorrectionReceive
+		ts, kind = s.Recv-delay, CorrectionReceive
 	}
 	if kind != CorrectionNone {
 		if c.From == 0 || ts < c.From {
@@ -208,6 +231,9 @@ func (c *Clock) confirm(cfg *Config, off int64) CorrectionKind {
 
 // addSample adds offset off to the block estimator.
 func (c *Clock) addSample(cfg *Config, off int64) {
+	if c.Stable && off < c.Est && off >= c.Est-int64(cfg.ClockDeadBand)/2 {
+		c.Est = off // a quicker delivery than any yet
+	}
 	if c.blockN == 0 || off < c.blockMin {
 		c.blockMin = off
 	}

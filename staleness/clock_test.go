@@ -282,3 +282,26 @@ func TestClockSlowClockStepsForward(t *testing.T) {
 	require.EqualValues(t, 1, r.c.Jumps)
 	require.InDelta(t, 10, time.Duration(r.c.Applied(&r.cfg)).Seconds(), 0.06)
 }
+
+func TestClockTypicalDelay(t *testing.T) {
+	t.Parallel()
+	// Every delivery takes 40–60 ms, the skewed device's and its honest
+	// neighbours' alike: with their typical delay, its corrected times are
+	// the true ones to within the spread, not 40 ms late.
+	rng := rand.New(rand.NewPCG(15, 16))
+	r := newClockRun(t, Config{})
+	for i := range 200 {
+		d := 40*time.Millisecond + time.Duration(rng.Int64N(int64(20*time.Millisecond)))
+		r.seq++
+		truth := int64(time.Duration(i) * r.iv)
+		s := Sample{Recv: truth + int64(d), TS: truth + int64(20*time.Second), Seq: r.seq, Boot: 1, HasSeq: true,
+			Interval: int64(r.iv), MaxAhead: int64(10 * time.Second), TypicalDelay: int64(40 * time.Millisecond)}
+		require.True(t, r.c.Needs(&r.cfg, &s), "its stamps are ahead, or corrected")
+		ts, k := r.c.Correct(&r.cfg, s)
+		require.NotEqual(t, CorrectionNone, k)
+		if i >= 2*ClockBlock {
+			require.InDelta(t, 0, time.Duration(ts-truth).Seconds(), 0.021, "reading %d", i)
+		}
+	}
+	require.False(t, r.c.Honest(&r.cfg))
+}
