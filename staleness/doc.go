@@ -64,7 +64,9 @@
 // within half of Config.ClockDeadBand make it stable. A stable offset is
 // applied when the clock is ahead by more than Config.ClockDeadBand or
 // behind by more than Config.ClockMinLag (a smaller lag is transport delay,
-// the same on the wire). A stamp ahead of its receive time by more than the
+// the same on the wire), less the typical delay of the group's honest
+// devices (Sample.TypicalDelay), since the offset holds the device's
+// quickest delivery. A stamp ahead of its receive time by more than the
 // dead band that no stable offset explains, and every reading after a clock
 // jump until ClockConfirm readings agree on the new offset, takes the
 // receive time minus the device's typical delay: such a stamp never moves a
