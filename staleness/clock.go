@@ -23,6 +23,12 @@ const (
 	// ClockConfirm is how many consecutive readings must agree on a new
 	// offset after a clock jump before it is taken as the device's offset.
 	ClockConfirm = 8
+	// ClockRaise is how many consecutive blocks must agree on an offset
+	// above a stable estimate before it moves up: slower deliveries (a
+	// stalled network) raise every offset for a while, and only a clock
+	// that stepped back (not in rhythm, or by less than a jump) raises
+	// them for good.
+	ClockRaise = 6
 )
 
 // CorrectionKind says how Clock.Correct obtained a reading's event time.
@@ -71,7 +77,8 @@ type Clock struct {
 	From, To int64
 
 	blockMin, prevMin int64
-	blockN            uint8
+	upMin             int64 // the smallest of the blocks above the estimate (upN of them)
+	blockN, upN       uint8
 	hasPrev           bool
 	lastSeq, lastBoot uint64
 }
@@ -121,6 +128,10 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 	off := s.Recv - s.TS
 	next := c.LastRecv == 0 || (s.HasSeq && s.Boot == c.lastBoot && s.Seq == c.lastSeq+1) || (!s.HasSeq && s.TS > c.LastRecv-c.LastOffset)
 	live := c.LastRecv != 0 && s.Recv-c.LastRecv <= liveGap(s.Interval)
+	// A new boot is where a clock without a real-time clock starts over:
+	// its first reading lagging far behind is a jump, however long the
+	// device was down.
+	reboot := c.LastRecv != 0 && s.HasSeq && s.Boot > c.lastBoot
 	prevOff := c.LastOffset
 	if !s.Redelivered {
 		c.LastOffset, c.LastRecv = off, s.Recv
@@ -128,7 +139,7 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 			c.lastSeq, c.lastBoot = s.Seq, s.Boot
 		}
 	}
-	kind := c.observe(cfg, off, prevOff, next && live && !s.Redelivered, s.Redelivered)
+	kind := c.observe(cfg, off, prevOff, (next && live || reboot) && !s.Redelivered, s.Redelivered)
 	delay := c.Delay
 	if s.TypicalDelay > 0 {
 		delay = s.TypicalDelay
@@ -244,14 +255,29 @@ func (c *Clock) addSample(cfg *Config, off int64) {
 	bm, tol := c.blockMin, int64(cfg.ClockDeadBand)/2
 	c.blockN = 0
 	agree := c.hasPrev && abs64(bm-c.prevMin) <= tol
+	if !c.Stable || bm <= c.Est+tol || !agree {
+		c.upN = 0
+	}
 	switch {
 	case c.Stable && abs64(bm-c.Est) <= tol:
 		// The quickest delivery yet: corrected times are true times plus
 		// it, however slow some blocks' deliveries were.
 		c.Est = min(c.Est, bm)
+	case c.Stable && bm > c.Est && agree:
+		// Above the estimate: slower deliveries for a while, or a clock
+		// that stepped back by less than a jump; only ClockRaise agreeing
+		// blocks in a row move it up.
+		if c.upN == 0 {
+			c.upMin = min(bm, c.prevMin)
+		}
+		c.upN++
+		c.upMin = min(c.upMin, bm)
+		if int(c.upN)+1 >= ClockRaise {
+			c.Est, c.upN = c.upMin, 0
+		}
 	case agree:
-		// Two blocks agree on a new value: learned, or moved (a slow
-		// drift or a step too small to be a jump).
+		// Two blocks agree on a new value: learned, or lower (a clock
+		// that stepped forward by less than the dead band, or drifts).
 		c.Est, c.Stable = min(bm, c.prevMin), true
 	}
 	c.prevMin, c.hasPrev = bm, true

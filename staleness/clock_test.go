@@ -18,12 +18,13 @@ type clockRun struct {
 	c     Clock
 	iv    time.Duration
 	seq   uint64
+	boot  uint64
 	errs  []time.Duration
 	kinds []CorrectionKind
 }
 
 func newClockRun(t *testing.T, cfg Config) *clockRun {
-	return &clockRun{t: t, cfg: cfg.WithDefaults(), iv: 250 * time.Millisecond}
+	return &clockRun{t: t, cfg: cfg.WithDefaults(), iv: 250 * time.Millisecond, boot: 1}
 }
 
 // send sends reading i (true time i·iv) with the device clock off by skew,
@@ -32,7 +33,7 @@ func (r *clockRun) send(i int, skew, delay time.Duration) (time.Duration, Correc
 	r.seq++
 	truth := int64(time.Duration(i) * r.iv)
 	ts, k := r.c.Correct(&r.cfg, Sample{
-		Recv: truth + int64(delay), TS: truth + int64(skew), Seq: r.seq, Boot: 1, HasSeq: true, Interval: int64(r.iv),
+		Recv: truth + int64(delay), TS: truth + int64(skew), Seq: r.seq, Boot: r.boot, HasSeq: true, Interval: int64(r.iv),
 		MaxAhead: int64(10 * time.Second),
 	})
 	r.errs = append(r.errs, time.Duration(ts-truth))
@@ -304,4 +305,71 @@ func TestClockTypicalDelay(t *testing.T) {
 		}
 	}
 	require.False(t, r.c.Honest(&r.cfg))
+}
+
+func TestClockStalledDeliveriesDoNotMoveTheEstimate(t *testing.T) {
+	t.Parallel()
+	// A clock 5 s ahead, corrected; then for 5 s (20 readings, more than
+	// two blocks) every delivery takes 1.5 s: its corrected times stay the
+	// true ones, neither moved 1.5 s late nor taken for a jump.
+	rng := rand.New(rand.NewPCG(17, 18))
+	r := newClockRun(t, Config{})
+	for i := range 60 {
+		r.send(i, 5*time.Second, delay(rng))
+	}
+	est := r.c.Est
+	for i := 60; i < 80; i++ {
+		e, k := r.send(i, 5*time.Second, 1500*time.Millisecond+delay(rng))
+		require.Equal(t, CorrectionOffset, k, "reading %d", i)
+		require.InDelta(t, 0, e.Seconds(), 0.06, "reading %d", i)
+	}
+	for i := 80; i < 120; i++ {
+		e, _ := r.send(i, 5*time.Second, delay(rng))
+		require.InDelta(t, 0, e.Seconds(), 0.06, "reading %d", i)
+	}
+	require.Equal(t, est, r.c.Est)
+	require.Zero(t, r.c.Jumps)
+}
+
+func TestClockRebootWithoutRealTimeClock(t *testing.T) {
+	t.Parallel()
+	// The device reboots after 10 s down and its clock starts an hour
+	// behind: boot 2, seq 1. However long it was down, the new boot's lag
+	// is a jump: its readings take the receive time, then are corrected.
+	rng := rand.New(rand.NewPCG(19, 20))
+	r := newClockRun(t, Config{})
+	r.honest(rng, 100)
+	r.boot, r.seq = 2, 0
+	for i := 140; i < 200; i++ {
+		e, k := r.send(i, -time.Hour, delay(rng))
+		require.NotEqual(t, CorrectionNone, k, "reading %d", i)
+		require.InDelta(t, 0, e.Seconds(), 0.06, "reading %d: %v off", i, e)
+	}
+	require.EqualValues(t, 1, r.c.Jumps)
+	require.InDelta(t, 3600, time.Duration(r.c.Applied(&r.cfg)).Seconds(), 0.06)
+}
+
+func TestClockStepBackAfterAGapIsLearnedSlowly(t *testing.T) {
+	t.Parallel()
+	// A clock 20 s ahead, corrected; the device goes quiet for 10 s and
+	// comes back with its clock right (a step back, but after a gap, so
+	// not a jump). Its stamps are taken 20 s early until ClockRaise blocks
+	// agree on the new offset; then they stand.
+	rng := rand.New(rand.NewPCG(21, 22))
+	r := newClockRun(t, Config{})
+	for i := range 60 {
+		r.send(i, 20*time.Second, delay(rng))
+	}
+	n := 0
+	for i := 100; i < 200; i++ {
+		e, k := r.send(i, 0, delay(rng))
+		if k == CorrectionNone {
+			require.Zero(t, e)
+			continue
+		}
+		require.InDelta(t, -20, e.Seconds(), 0.06, "reading %d", i)
+		n++
+	}
+	require.LessOrEqual(t, n, (ClockRaise+1)*ClockBlock, "a block under way, then ClockRaise agreeing ones")
+	require.Zero(t, r.c.Applied(&r.cfg))
 }
