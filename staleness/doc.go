@@ -61,7 +61,8 @@
 // Clock (liveness.clock_correction, on by default) measures a device's clock
 // offset as the minimum of receive time − event time over blocks of
 // ClockBlock readings (delay only adds); two consecutive blocks that agree
-// within half of Config.ClockDeadBand make it stable. A stable offset is
+// within half of Config.ClockDeadBand make it stable; it then moves down at
+// once and up only after ClockRaise agreeing blocks. A stable offset is
 // applied when the clock is ahead by more than Config.ClockDeadBand or
 // behind by more than Config.ClockMinLag (a smaller lag is transport delay,
 // the same on the wire), less the typical delay of the group's honest
@@ -72,7 +73,7 @@
 // receive time minus the device's typical delay: such a stamp never moves a
 // watermark and is never rejected future_ts. A step back is a jump only for
 // a reading in rhythm (next seq, arriving within four intervals of the
-// previous one) that suddenly lags: a flushed backlog comes after a gap, a
+// previous one) or the first of a new boot that suddenly lags: a flushed backlog comes after a gap, a
 // replay repeats an old seq, a redelivery (DUP) teaches nothing. The worked
 // example is in docs/semantics.md, "Clock correction".
 package staleness
