@@ -199,6 +199,9 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 			if d.replay.Flagged {
 				p.AddFlag(FlagReplaying+d.id, s.cfg.MaxMissingListed)
 			}
+			if w != nil && d.clock.CorrectedIn(start, end) {
+				p.AddFlag(FlagClockCorrected+d.id, s.cfg.MaxMissingListed)
+			}
 			if w != nil {
 				p.Duplicates += uint64(w.duplicates)
 				p.Replays += uint64(w.replays)

@@ -192,12 +192,12 @@ func TestEngineCounterRevisedByNextSample(t *testing.T) {
 				Kind: ingest.TopicTelemetry, Site: "site-a", Device: "site-a/d1", Payload: []byte(p), Received: time.Now().UnixNano(),
 			}))
 		}
-		time.Sleep(time.Until(t0))
-		for i := range 10 { // 1 per second in [0, 10)
+		for i := range 10 { // 1 per second in [0, 10), each sent when taken
+			time.Sleep(time.Until(t0.Add(time.Duration(i) * time.Second)))
 			send(time.Duration(i)*time.Second, float64(i))
 		}
 		// Silent until the window is emitted provisionally (watermark idle).
-		time.Sleep(45 * time.Second)
+		time.Sleep(36 * time.Second)
 		synctest.Wait()
 		a, ok := h.c.find("energy_kwh", t0, 0)
 		require.True(t, ok, "provisional")

@@ -16,6 +16,7 @@ type device struct {
 	member staleness.Member
 
 	live    staleness.Liveness
+	clock   staleness.Clock // liveness.clock_correction
 	dd      dedup.State
 	replay  dedup.Detector
 	rate    ingest.Bucket

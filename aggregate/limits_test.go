@@ -31,7 +31,10 @@ func TestEngineDeviceRateLimit(t *testing.T) {
 
 func TestEngineMaxOpenWindows(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarnessWith(t, 1, func(c *Config) { c.Limits.MaxOpenWindows = 3 })
+		// Stamps ahead of their receive time, as sent: without clock
+		// correction, which would take the receive time for them.
+		off := false
+		h := newHarnessWith(t, 1, func(c *Config) { c.Limits.MaxOpenWindows, c.Liveness.ClockCorrection = 3, &off })
 		ts := time.Now()
 		for i := range 5 { // 0, 1, 4, 5, 8 s: all in the window [0, 10)
 			h.send("d1", ts.Add(time.Duration(i)*2*time.Second).Add(-time.Duration(i%2)*time.Second), 1)

@@ -54,6 +54,13 @@ type DeviceInfo struct {
 	// ClockOffsetS is receive time minus event time of the newest reading:
 	// transport delay plus the device clock's lag.
 	ClockOffsetS *float64 `json:"clock_offset_s,omitempty"`
+	// ClockCorrectionS is the offset added to the device's event times
+	// (liveness.clock_correction; 0: none), ClockJumps the clock jumps
+	// detected, and ClockReceiveTime is set while its clock is not trusted
+	// after a jump and its readings take the receive time.
+	ClockCorrectionS float64 `json:"clock_correction_s"`
+	ClockJumps       uint32  `json:"clock_jumps"`
+	ClockReceiveTime bool    `json:"clock_receive_time,omitempty"`
 	// Replaying is dedup's flag: the device keeps re-sending old messages.
 	// ReplayingSince is when it was flagged; FirstReplay and LastReplay
 	// bracket every replay seen.
@@ -110,6 +117,8 @@ func (d *device) info(cfg *staleness.Config, now int64, st staleness.State) Devi
 		Metrics: map[string]float64{},
 	}
 	di.Replaying = d.replay.Flagged
+	di.ClockCorrectionS = time.Duration(d.clock.Applied(cfg)).Seconds()
+	di.ClockJumps, di.ClockReceiveTime = d.clock.Jumps, d.clock.Jumping
 	di.ReplayingSince, di.FirstReplay, di.LastReplay = unixTime(d.replay.Since), unixTime(d.replay.First), unixTime(d.replay.Last)
 	if di.Counts.Rejected == nil {
 		di.Counts.Rejected = map[string]uint64{}
@@ -118,6 +127,9 @@ func (d *device) info(cfg *staleness.Config, now int64, st staleness.State) Devi
 		ls, le := time.Unix(0, d.live.LastSeen).UTC(), time.Unix(0, d.live.LastEvent).UTC()
 		age := time.Duration(now - d.live.LastSeen).Seconds()
 		off := time.Duration(d.live.Offset).Seconds()
+		if d.clock.LastRecv != 0 {
+			off = time.Duration(d.clock.LastOffset).Seconds() // the device's own stamp
+		}
 		di.LastSeen, di.LastEvent, di.AgeS, di.ClockOffsetS = &ls, &le, &age, &off
 	}
 	for _, m := range d.metrics {

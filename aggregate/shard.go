@@ -83,7 +83,7 @@ func newShard(id int, cfg *Config, roster *staleness.Roster, reg *registry, log 
 		roster:  roster,
 		reg:     reg,
 		hop:     window.NewHopping(cfg.Window),
-		dec:     ingest.NewDecoder(cfg.Limits.Limits),
+		dec:     ingest.NewDecoder(decoderLimits(cfg)),
 		in:      make(chan ingest.Message, cfg.QueueLen),
 		ctl:     make(chan ctlRequest),
 		devices: map[string]*device{},
@@ -172,6 +172,7 @@ func (s *shard) handle(m ingest.Message) {
 		s.reject(nil, &m, err)
 		return
 	}
+	s.correctClock(d, r)
 	start := s.hop.Pane(r.TS)
 	if !s.fresh(d, r, start) {
 		return

@@ -19,7 +19,9 @@ import (
 type calibration struct {
 	s      sim.Scenario
 	mutate func(*gateway.Config)
-	opt    scoreOptions
+	// clocks marks a scenario with skewed or stepped clocks: its honest
+	// devices are revised no more often than in the calm scenario.
+	clocks bool
 	// record takes the wire from a subscriber (see env.run).
 	record bool
 	// check runs the scenario's own checks (states, revisions) after the
@@ -29,6 +31,11 @@ type calibration struct {
 
 func calibrations(t *testing.T) []calibration {
 	return []calibration{
+		{
+			// No fault: the baseline of revisions the clock scenarios are
+			// held to.
+			s: fleet(t, "calm", 36*sec),
+		},
 		{
 			s: fleet(t, "silent", 36*sec,
 				sim.FaultSpec{Kind: sim.FaultSilent, Devices: one("site-a/wt-03"), From: 6 * sec}),
@@ -59,7 +66,7 @@ func calibrations(t *testing.T) []calibration {
 			// The flushed readings are up to 30 s old: the lateness covers
 			// them, so the windows are still open when they arrive.
 			mutate: func(c *gateway.Config) { c.Window.AllowedLateness = 40 * sec },
-			check:  checkPartition("site-a", "site-a/wt-02", 8*sec, 38*sec),
+			check:  checkPartition("site-a", "site-a/wt-02", 8*sec, 38*sec, false),
 		},
 		{
 			s: fleet(t, "delay", 36*sec,
@@ -75,21 +82,50 @@ func calibrations(t *testing.T) []calibration {
 				sim.FaultSpec{Kind: sim.FaultJitter, Devices: one("site-b/wt-07"), Jitter: sec}),
 		},
 		{
-			// wt-03's clock is 3 s behind, wt-05's 5 s ahead (it drives
-			// site-a's watermark 3 s ahead of the wall clock, so the other
-			// devices arrive late), wt-08's 20 s ahead: beyond
-			// max_future_skew, every reading rejected future_ts.
+			// wt-03's clock is 20 s behind, wt-05's 20 s ahead (beyond
+			// max_future_skew), wt-08's 5 s ahead: each is measured and
+			// corrected to true time (liveness.clock_correction), and the
+			// truth is in true time.
 			s: fleet(t, "clock-skew", 36*sec,
-				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-a/wt-03"), Skew: -3 * sec},
-				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-a/wt-05"), Skew: 5 * sec},
-				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-b/wt-08"), Skew: 20 * sec}),
-			opt: scoreOptions{deviceClocks: true},
+				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-a/wt-03"), Skew: -20 * sec},
+				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-a/wt-05"), Skew: 20 * sec},
+				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-b/wt-08"), Skew: 5 * sec}),
+			clocks: true,
 			check: func(t *testing.T, e *env, r *result, w *wire, rp *report) {
-				require.Positive(t, w.future["site-b/wt-08"], "wt-08's readings are in the future")
-				require.Equal(t, "never_seen", e.device("site-b/wt-08").State)
-				checkMissingState(t, r, "site-b", "site-b/wt-08", r.start, r.end, time.Time{}, r.start, "never_seen")
-				checkClockOffset(t, e, "site-a/wt-03", 3, r.end)
-				checkClockOffset(t, e, "site-a/wt-05", -5, r.end)
+				require.Empty(t, w.future, "no reading is rejected future_ts")
+				// In true time the finals are what the devices delivered,
+				// but for the windows (both metrics) of wt-03's first two
+				// blocks of readings (4 s: at most three windows): until
+				// its offset is measured they are as old as they claim.
+				require.LessOrEqual(t, rp.clockInexact, 6, "finals that differ from the wire in true time")
+				for dev, off := range map[string]float64{"site-a/wt-03": 20, "site-a/wt-05": -20, "site-b/wt-08": -5} {
+					checkClockOffset(t, e, dev, off, r.end)
+					checkCorrection(t, e, dev, off, 0)
+				}
+				// Measured within two blocks of readings (the first ones of
+				// wt-05 and wt-08 take their receive time at once).
+				checkFlagged(t, r, "site-a", "site-a/wt-05", r.start.Add(testWindow), r.end)
+				checkFlagged(t, r, "site-a", "site-a/wt-03", r.start.Add(3*testWindow), r.end)
+				checkFlagged(t, r, "site-b", "site-b/wt-08", r.start.Add(testWindow), r.end)
+				checkFlagged(t, r, "site-b", "site-b/wt-06", time.Time{}, time.Time{})
+			},
+		},
+		{
+			// wt-02's clock steps an hour ahead at 10 s (a reboot without a
+			// real-time clock the other way round), wt-07's 90 s back at
+			// 12 s (an NTP step): no reading is lost, none moves the
+			// watermark, and each is corrected once the new offset is
+			// confirmed.
+			s: fleet(t, "clock-jump", 36*sec,
+				sim.FaultSpec{Kind: sim.FaultClockJump, Devices: one("site-a/wt-02"), From: 10 * sec, Jump: time.Hour},
+				sim.FaultSpec{Kind: sim.FaultClockJump, Devices: one("site-b/wt-07"), From: 12 * sec, Jump: -90 * sec}),
+			clocks: true,
+			check: func(t *testing.T, e *env, r *result, w *wire, rp *report) {
+				require.Zero(t, rp.clockInexact, "finals that differ from the wire in true time")
+				checkCorrection(t, e, "site-a/wt-02", -3600, 1)
+				checkCorrection(t, e, "site-b/wt-07", 90, 1)
+				checkFlagged(t, r, "site-a", "site-a/wt-02", r.start.Add(10*sec+testWindow), r.end)
+				checkFlagged(t, r, "site-b", "site-b/wt-07", r.start.Add(12*sec+testWindow), r.end)
 			},
 		},
 		{
@@ -120,7 +156,21 @@ func TestIntegrationCalibration(t *testing.T) {
 		t.Skip("integration test (real-time scenarios); run without -short")
 	}
 	t.Parallel()
-	cases := calibrations(t)
+	reports := runCalibrations(t, calibrations(t))
+	calm := reports["calm"]
+	for _, c := range calibrations(t) {
+		// The honest devices of a group with a skewed or stepped clock are
+		// never too_late (checkDevices) and not revised more often than
+		// without it (two windows of leeway for a loaded machine).
+		if rp := reports[c.s.Name]; c.clocks && rp != nil && calm != nil && rp.revised > calm.revised+2 {
+			t.Errorf("%s: %d windows revised, %d in the calm run", c.s.Name, rp.revised, calm.revised)
+		}
+	}
+}
+
+// runCalibrations runs cases, each against its own gateway, all at once,
+// scores them and logs the table; it returns the reports by scenario name.
+func runCalibrations(t *testing.T, cases []calibration) map[string]*report {
 	var (
 		mu      sync.Mutex
 		reports []*report
@@ -134,8 +184,8 @@ func TestIntegrationCalibration(t *testing.T) {
 			t.Run(c.s.Name, func(t *testing.T) {
 				e := newEnv(t, c.s, c.mutate)
 				r := e.run(c.record)
-				w := newWire(t, r, e.cfg.Window.Size, e.cfg.Limits.MaxFutureSkew)
-				rp := score(t, e, r, w, c.opt)
+				w := newWire(t, r, e.cfg.Window.Size, e.futureLimit())
+				rp := score(t, e, r, w)
 				t.Log(rp)
 				mu.Lock()
 				reports = append(reports, rp)
@@ -150,10 +200,13 @@ func TestIntegrationCalibration(t *testing.T) {
 	wg.Wait()
 	slices.SortFunc(reports, func(a, b *report) int { return strings.Compare(a.name, b.name) })
 	var b strings.Builder
+	byName := map[string]*report{}
 	for _, rp := range reports {
 		b.WriteString("\n" + rp.String())
+		byName[rp.name] = rp
 	}
-	t.Logf("calibration against the ground truth (window %v, bounds of sum/mean/min/max of every revision; width: power_kw sum bounds / physics-optimal):%s", testWindow, b.String())
+	t.Logf("calibration against the ground truth in true time (window %v, bounds of sum/mean/min/max of every revision; width: power_kw sum bounds / physics-optimal):%s", testWindow, b.String())
+	return byName
 }
 
 // checkMissingState checks that in every revision of group's power_kw
@@ -252,6 +305,42 @@ func checkComplete(t *testing.T, r *result, group string, from, to time.Time) {
 	}
 }
 
+// checkCorrection checks the clock correction the device resource shows
+// at the end of the run: want seconds (minus the skew) plus the quickest
+// delivery, and jumps clock jumps detected.
+func checkCorrection(t *testing.T, e *env, device string, want float64, jumps uint32) {
+	t.Helper()
+	d := e.device(device)
+	if d.ClockCorrectionS < want-0.05 || d.ClockCorrectionS > want+1 {
+		t.Errorf("clock correction of %s: %.3fs, want %vs plus the quickest delivery", device, d.ClockCorrectionS, want)
+	}
+	require.Equal(t, jumps, d.ClockJumps, "clock jumps of %s", device)
+	require.False(t, d.ClockReceiveTime, "%s: its offset is confirmed", device)
+}
+
+// checkFlagged checks that every power_kw aggregate of group's windows in
+// [from, to) in which device reported carries its clock_corrected flag, and
+// that none outside it does (from zero: no window carries it).
+func checkFlagged(t *testing.T, r *result, group, device string, from, to time.Time) {
+	t.Helper()
+	flag, n := aggregate.FlagClockCorrected+device, 0
+	for _, a := range r.aggs[series{group, sim.MetricPower}] {
+		in := !from.IsZero() && !a.Window.Start.Before(from) && !a.Window.End.After(to)
+		reported := !slices.ContainsFunc(a.Coverage.Missing, func(m aggregate.Missing) bool { return m.Device == device })
+		switch has := slices.Contains(a.Flags, flag); {
+		case in && reported && !has:
+			t.Errorf("%s window %s rev %d: no %s flag (flags %v)", group, clock(a.Window.Start), a.Revision, flag, a.Flags)
+		case from.IsZero() && has:
+			t.Errorf("%s window %s rev %d: flagged %s", group, clock(a.Window.Start), a.Revision, flag)
+		case in && reported:
+			n++
+		}
+	}
+	if !from.IsZero() {
+		require.Positive(t, n, "%s windows flagged %s", group, flag)
+	}
+}
+
 // checkClockOffset checks device's clock offset (receive minus event time)
 // as sampled during the run: want seconds plus the transport delay, which on
 // a loaded machine varies by seconds; its smallest value is the clock's
@@ -271,7 +360,9 @@ func checkClockOffset(t *testing.T, e *env, device string, want float64, end tim
 
 // checkPartition returns the partition scenario's checks: device of group is
 // partitioned in [from, to) since the start and then flushes its buffer.
-func checkPartition(group, device string, from, to time.Duration) func(t *testing.T, e *env, r *result, w *wire, rp *report) {
+// With dark, the whole group is: its windows are due idle_timeout after
+// their end (the gateway clock), not allowed_skew (the other devices').
+func checkPartition(group, device string, from, to time.Duration, dark bool) func(t *testing.T, e *env, r *result, w *wire, rp *report) {
 	return func(t *testing.T, e *env, r *result, w *wire, rp *report) {
 		f, ok := r.fault(sim.FaultPartition, device)
 		require.True(t, ok)
@@ -282,7 +373,11 @@ func checkPartition(group, device string, from, to time.Duration) func(t *testin
 		checkMissingState(t, r, group, device, pFrom, pTo, pTo, silent.Add(sec), "silent")
 		// The windows inside the partition whose provisional aggregate is
 		// due (watermark past the end) before the flush.
-		due := pTo.Add(-e.cfg.Window.AllowedSkew - sec)
+		quiet := e.cfg.Window.AllowedSkew
+		if dark {
+			quiet = e.cfg.Window.IdleTimeout
+		}
+		due := pTo.Add(-quiet - sec)
 		windows := 0
 		for _, metric := range []string{sim.MetricPower, sim.MetricWind} {
 			for _, tw := range r.scored() {
@@ -328,6 +423,6 @@ func checkPartition(group, device string, from, to time.Duration) func(t *testin
 				}
 			}
 		}
-		require.GreaterOrEqual(t, windows, 2*int(math.Floor(float64(to-from-e.cfg.Window.AllowedSkew-sec)/float64(testWindow)))-2, "windows inside the partition")
+		require.GreaterOrEqual(t, windows, 2*int(math.Floor(float64(to-from-quiet-sec)/float64(testWindow)))-2, "windows inside the partition")
 	}
 }

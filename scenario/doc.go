@@ -7,24 +7,34 @@
 // The package has no code of its own, only tests, all named TestIntegration*
 // and skipped under -short:
 //
-//   - TestIntegrationCalibration runs one scenario per fault kind (silent,
-//     offline, partition-and-flush, delay, jitter, clock skew, reorder,
-//     burst), each against its own gateway, all at once. For every window of
-//     the run it checks that the bounds of sum, mean, min and max of every
-//     revision the gateway emitted contain the truth (in at least 99 % of
-//     the windows), that the final aggregate's device count and reported
+//   - TestIntegrationCalibration runs one scenario per fault kind (calm,
+//     silent, offline, partition-and-flush, delay, jitter, clock skew, clock
+//     jump, reorder, burst), each against its own gateway, all at once. For
+//     every window of the run it checks that the bounds of sum, mean, min
+//     and max of every revision the gateway emitted contain the truth in
+//     true time (in at least 99 % of the windows), that the final aggregate's device count and reported
 //     numbers equal what the devices delivered, exactly, that a final window
 //     every device delivered every sample in equals the truth exactly (and
 //     one short of samples counts partial devices, never good), that every device
 //     accepted exactly the readings it delivered once, and the device states
-//     the faults call for (silent; offline via Last Will; never_seen behind
-//     a clock too far ahead). It logs the coverage of the truth and the median
+//     the faults call for (silent; offline via Last Will). In the clock
+//     scenarios every skewed or stepped clock is corrected (the correction
+//     and the clock_corrected flags are checked), the finals equal what the
+//     devices delivered placed at true time, and the honest devices are
+//     never too_late and revised no more often than in the calm run. It logs the coverage of the truth and the median
 //     width of the bounds relative to the physics-optimal width, for
 //     aggregates with missing devices (physics.optimalWidth) and with
 //     partially reported ones (partialWidthRatio). The partition-and-flush case is issue 5's
 //     integration test: the partitioned device is first missing with bounds,
 //     then its windows are revised to the exact values, visible with
 //     revisions=all.
+//   - TestIntegrationSiteDark (issue 15) darkens every device of site-a
+//     for 16 s three ways (silent; offline, every device's connection to the
+//     broker cut with its Last Will; partitioned, then flushing): while dark
+//     the site's windows keep coming with 0 of 5, quality bad and bounds
+//     that contain the truth; after, its devices are live and its finals
+//     complete again, and the flushed backlog revises the dark windows to
+//     the exact values.
 //   - TestIntegrationDuplicateReplay (issue 4) runs the duplicate and replay
 //     faults: nothing counted twice, duplicates counted exactly, the
 //     replaying device flagged within three repetitions and unflagged after

@@ -345,6 +345,16 @@ func (e *env) device(id string) aggregate.DeviceInfo {
 	return d
 }
 
+// futureLimit is how far ahead of its arrival a stamp may be and be
+// accepted: limits.max_future_skew, plus liveness.clock_max_correction when
+// clock correction is on (the stamp is then corrected, not rejected).
+func (e *env) futureLimit() time.Duration {
+	if e.cfg.Liveness.Correcting() {
+		return e.cfg.Limits.MaxFutureSkew + e.cfg.Liveness.ClockMaxCorrection
+	}
+	return e.cfg.Limits.MaxFutureSkew
+}
+
 // waitFor polls cond every step until it holds or d passes.
 func waitFor(ctx context.Context, d, step time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)

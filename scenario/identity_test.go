@@ -59,9 +59,9 @@ func TestIntegrationSiteTwins(t *testing.T) {
 	})
 	prom := testserver.Prometheus(t, e.gw.Addr)
 	r := e.run(false)
-	w := newWire(t, r, e.cfg.Window.Size, e.cfg.Limits.MaxFutureSkew)
+	w := newWire(t, r, e.cfg.Window.Size, e.futureLimit())
 
-	rp := score(t, e, r, w, scoreOptions{})
+	rp := score(t, e, r, w)
 	t.Log(rp)
 	require.Positive(t, rp.finals)
 	require.Equal(t, rp.finals, rp.complete, "every final window of both sites has all five devices")

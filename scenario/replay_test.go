@@ -45,11 +45,11 @@ func TestIntegrationDuplicateReplay(t *testing.T) {
 	e := newEnv(t, s, func(c *gateway.Config) { c.Replay.Quiet = quiet })
 	require.Equal(t, 2, e.cfg.Replay.Threshold, "the default replay.threshold")
 	r := e.run(false)
-	w := newWire(t, r, e.cfg.Window.Size, e.cfg.Limits.MaxFutureSkew)
+	w := newWire(t, r, e.cfg.Window.Size, e.futureLimit())
 
 	// Nothing counted twice: every final aggregate is complete and equals
 	// the truth exactly.
-	rp := score(t, e, r, w, scoreOptions{})
+	rp := score(t, e, r, w)
 	t.Log(rp)
 	require.Equal(t, rp.finals, rp.complete, "every window of the run has every device")
 	checkDevices(t, e, r, w)

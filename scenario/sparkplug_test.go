@@ -281,7 +281,7 @@ func TestIntegrationCalibrationSparkplug(t *testing.T) {
 				r := e.run(c.record)
 				r.msgs = spWire(t, c.s, r.msgs)
 				w := newWire(t, r, e.cfg.Window.Size, e.cfg.Limits.MaxFutureSkew)
-				t.Log(score(t, e, r, w, c.opt))
+				t.Log(score(t, e, r, w))
 				checkDevices(t, e, r, w)
 				c.check(t, e, r, w, nil)
 			})

@@ -146,7 +146,7 @@ func (r *run) record(fi int, t time.Duration) {
 		Type: TruthTypeFault, Fault: spec.Kind, Device: dp.id, Group: r.p.groups[dp.group].Name,
 		From: r.start.Add(fp.from), To: r.start.Add(t), Messages: fs.count,
 		Every: durationString(spec.Every), Delay: durationString(spec.Delay), Jitter: durationString(spec.Jitter),
-		Skew: durationString(spec.Skew), Downtime: durationString(spec.Downtime),
+		Skew: durationString(spec.Skew), Jump: durationString(spec.Jump), Downtime: durationString(spec.Downtime),
 		Factor: spec.Factor, Window: spec.Window, Copies: spec.Copies, Size: spec.Size, Boot: fs.boot,
 	}
 	if spec.allows("probability") {

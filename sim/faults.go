@@ -57,12 +57,17 @@ const (
 	// FaultReboot: the device restarts at From: down for Downtime, then boot
 	// + 1 and seq from 1.
 	FaultReboot FaultKind = "reboot"
+	// FaultClockJump: the device's clock steps by Jump at From (an NTP
+	// step, a reboot without a real-time clock) and stays stepped: its
+	// timestamps from then on are shifted (the truth keeps the true times).
+	// A second jump steps it again.
+	FaultClockJump FaultKind = "clock_jump"
 )
 
 // faultKinds lists every kind; a kind's index is its bit in a FaultSet.
 var faultKinds = [...]FaultKind{
 	FaultSilent, FaultOffline, FaultPartition, FaultDelay, FaultJitter, FaultDuplicate, FaultReplay,
-	FaultClockSkew, FaultReorder, FaultBurst, FaultMalformed, FaultOversize, FaultSpoof, FaultReboot,
+	FaultClockSkew, FaultReorder, FaultBurst, FaultMalformed, FaultOversize, FaultSpoof, FaultReboot, FaultClockJump,
 }
 
 const numFaultKinds = len(faultKinds)
@@ -147,7 +152,8 @@ type FaultSpec struct {
 	Count int `yaml:"count"`
 	// From is when the fault starts, after the start of the run. Default: 0.
 	From time.Duration `yaml:"from"`
-	// To is when it ends; 0 means the end of the run. Not for reboot.
+	// To is when it ends; 0 means the end of the run. Not for reboot or
+	// clock_jump.
 	To time.Duration `yaml:"to"`
 
 	// Probability applies duplicate, delay, malformed, oversize and spoof
@@ -173,6 +179,9 @@ type FaultSpec struct {
 	// Target is the device whose topic spoof publishes on. Default: the next
 	// device of the spoofer's site (the next in the fleet for a site of one).
 	Target string `yaml:"target"`
+	// Jump is a clock_jump's step, positive (ahead) or negative (behind).
+	// Required for clock_jump.
+	Jump time.Duration `yaml:"jump"`
 	// Downtime is how long a rebooting device is down. Default: 0.
 	Downtime time.Duration `yaml:"downtime"`
 	// Buffer is how many readings a partitioned device keeps. Default:
@@ -220,6 +229,7 @@ var faultParams = map[FaultKind][]string{
 	FaultOversize:  {"size", "probability"},
 	FaultSpoof:     {"target", "probability"},
 	FaultReboot:    {"downtime"},
+	FaultClockJump: {"jump"},
 }
 
 func (f FaultSpec) allows(param string) bool { return slices.Contains(faultParams[f.Kind], param) }
@@ -236,6 +246,7 @@ func (f FaultSpec) setParams() []string {
 		{"delay", f.Delay != 0},
 		{"jitter", f.Jitter != 0},
 		{"skew", f.Skew != 0},
+		{"jump", f.Jump != 0},
 		{"factor", f.Factor != 0},
 		{"window", f.Window != 0},
 		{"copies", f.Copies != 0},
@@ -279,6 +290,9 @@ func (f FaultSpec) validate(field string, idx fleetIndex, sites map[string]*Grou
 	}
 	if f.Kind == FaultReboot && f.To != 0 {
 		add("to: not for reboot, which happens at from (use downtime)")
+	}
+	if f.Kind == FaultClockJump && f.To != 0 {
+		add("to: not for clock_jump, which steps the clock at from for good (a second jump steps it back)")
 	}
 	if f.allows("probability") && !(f.Probability > 0 && f.Probability <= 1) {
 		add("probability: %v is not in (0, 1]", f.Probability)
@@ -349,6 +363,10 @@ func (f FaultSpec) validateParams(add func(string, ...any), idx fleetIndex, nDev
 	case FaultClockSkew:
 		if f.Skew == 0 {
 			add("skew: required (positive: ahead, negative: behind)")
+		}
+	case FaultClockJump:
+		if f.Jump == 0 {
+			add("jump: required (positive: ahead, negative: behind)")
 		}
 	case FaultBurst:
 		if f.Factor < 2 || f.Factor > MaxBurstFactor {

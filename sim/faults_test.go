@@ -143,6 +143,25 @@ func TestFaultsExactSequences(t *testing.T) {
 			}),
 		},
 		{
+			name:  "clock jump: an hour ahead from 6 s on, for good",
+			fault: FaultSpec{Kind: FaultClockJump, Jump: time.Hour, From: 6 * s},
+			want: slices.Concat(onTime(0, 5, ""), []string{
+				"@6s seq=7 boot=1 ts=1h0m6s [clock_jump]", "@7s seq=8 boot=1 ts=1h0m7s [clock_jump]",
+				"@8s seq=9 boot=1 ts=1h0m8s [clock_jump]", "@9s seq=10 boot=1 ts=1h0m9s [clock_jump]",
+			}),
+			record: func(t *testing.T, r TruthFault) {
+				require.Equal(t, uint64(4), r.Messages)
+				require.Equal(t, "1h0m0s", r.Jump)
+			},
+		},
+		{
+			name:  "clock jump back 90 s",
+			fault: FaultSpec{Kind: FaultClockJump, Jump: -90 * s, From: 8 * s},
+			want: slices.Concat(onTime(0, 7, ""), []string{
+				"@8s seq=9 boot=1 ts=-1m22s [clock_jump]", "@9s seq=10 boot=1 ts=-1m21s [clock_jump]",
+			}),
+		},
+		{
 			name:  "reorder: blocks of 3, shuffled, never in order",
 			fault: FaultSpec{Kind: FaultReorder, Window: 3, From: 3 * s, To: 8 * s},
 			want: slices.Concat(onTime(0, 2, ""), []string{

@@ -45,12 +45,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // wireScenario puts every fault kind on its own turbine of one site, for
-// 30 s; wt-15 and wt-16 are healthy and serve as the clock on the wire.
+// 30 s (wt-17: clock_jump); wt-15 and wt-16 are healthy and serve as the clock on the wire.
 func wireScenario() Scenario {
 	s := time.Second
 	one := func(d string) []string { return []string{d} }
 	return Scenario{
-		Name: "wire", Duration: 30 * s, Sites: []SiteSpec{{Name: "s", Devices: 16}},
+		Name: "wire", Duration: 30 * s, Sites: []SiteSpec{{Name: "s", Devices: 17}},
 		Faults: []FaultSpec{
 			{Kind: FaultSilent, Devices: one("wt-01"), From: 10 * s, To: 20 * s},
 			{Kind: FaultOffline, Devices: one("wt-02"), From: 10 * s, To: 20 * s},
@@ -66,6 +66,7 @@ func wireScenario() Scenario {
 			{Kind: FaultOversize, Devices: one("wt-12"), From: 25 * s},
 			{Kind: FaultSpoof, Devices: one("wt-13"), From: 25 * s, Target: "wt-14"},
 			{Kind: FaultReboot, Devices: one("wt-14"), From: 15 * s, Downtime: 2 * s},
+			{Kind: FaultClockJump, Devices: one("wt-17"), From: 12 * s, Jump: -90 * s},
 		},
 	}
 }
@@ -210,6 +211,18 @@ func checkFaultsOnTheWire(t *testing.T, url string) {
 		for _, a := range telemetry("wt-08") {
 			require.InDelta(t, 20*s, at(a, start)-a.clock, float64(tol))
 		}
+	})
+	t.Run("clock jump: on the wire's time until 12 s, 90 s behind from then on", func(t *testing.T) {
+		n := 0
+		for _, a := range telemetry("wt-17") {
+			want := time.Duration(0)
+			if a.clock >= 12*s {
+				want = -90 * s
+			}
+			require.InDelta(t, float64(want), float64(at(a, start)-a.clock), float64(tol), "seq %d", a.tm.Seq)
+			n++
+		}
+		require.Equal(t, 30, n)
 	})
 	t.Run("reorder", func(t *testing.T) {
 		var seqs []uint64

@@ -35,8 +35,10 @@ func (r *run) sample(di int32, t time.Duration) {
 		r.f.ctr.lost.Add(1)
 		return
 	}
-	if h.set.Has(FaultClockSkew) {
-		r.countActive(dp, FaultClockSkew, t, 1)
+	for _, k := range []FaultKind{FaultClockSkew, FaultClockJump} {
+		if h.set.Has(k) {
+			r.countActive(dp, k, t, 1)
+		}
 	}
 	wts := ts.Add(h.skew).Truncate(time.Millisecond)
 	payload := r.payload(d, wts, g.Metrics, vals) // sparkplug.go
@@ -72,7 +74,7 @@ func (r *run) sample(di int32, t time.Duration) {
 		target := &r.p.devices[h.spoofer.target]
 		sp := &outMsg{Message: Message{
 			Topic: target.topic, QoS: r.qos, Kind: MessageTelemetry, Device: dp.id,
-			Faults:  h.set&FaultSet(0).with(FaultClockSkew) | FaultSet(0).with(FaultSpoof),
+			Faults:  h.set&FaultSet(0).with(FaultClockSkew).with(FaultClockJump) | FaultSet(0).with(FaultSpoof),
 			Payload: appendTelemetry(make([]byte, 0, 160), dp.id, d.seq, d.boot, wts, g.Metrics, vals),
 		}, dev: di}
 		r.countPlan(h.spoofer, 1)
@@ -103,6 +105,9 @@ func (r *run) activeFaults(d *devState, t time.Duration) (h faultHits) {
 			r.count(fi, 1)
 		case FaultClockSkew:
 			h.skew += fp.spec.Skew
+			h.set = h.set.with(k)
+		case FaultClockJump:
+			h.skew += fp.spec.Jump
 			h.set = h.set.with(k)
 		case FaultDuplicate:
 			if r.hit(d, fp) {

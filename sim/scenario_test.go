@@ -128,14 +128,15 @@ func TestScenarioValidate(t *testing.T) {
 		{name: "count", mutate: fault(FaultSpec{Kind: FaultSilent, Count: 5}), want: []string{"faults[0].count:"}},
 		{name: "time range", mutate: fault(FaultSpec{Kind: FaultSilent, From: -1, To: -2}), want: []string{"faults[0].from:", "faults[0].to:"}},
 		{name: "reboot with to", mutate: fault(FaultSpec{Kind: FaultReboot, To: time.Second}), want: []string{"not for reboot"}},
+		{name: "clock jump with to", mutate: fault(FaultSpec{Kind: FaultClockJump, Jump: time.Second, To: time.Second}), want: []string{"not for clock_jump"}},
 		{
 			name: "parameter of another kind", mutate: fault(FaultSpec{Kind: FaultSilent, Every: time.Second, Factor: 2}),
 			want: []string{"faults[0].every: not a parameter of silent", "faults[0].factor:"},
 		},
 		{name: "required parameters", mutate: func(s *Scenario) {
 			d := []string{"wt-01"}
-			s.Faults = []FaultSpec{{Kind: FaultDelay, Devices: d}, {Kind: FaultJitter, Devices: d}, {Kind: FaultClockSkew, Devices: d}}
-		}, want: []string{"faults[0].delay: required", "faults[1].jitter: required", "faults[2].skew: required"}},
+			s.Faults = []FaultSpec{{Kind: FaultDelay, Devices: d}, {Kind: FaultJitter, Devices: d}, {Kind: FaultClockSkew, Devices: d}, {Kind: FaultClockJump, Devices: d}}
+		}, want: []string{"faults[0].delay: required", "faults[1].jitter: required", "faults[2].skew: required", "faults[3].jump: required"}},
 		{name: "parameter ranges", mutate: func(s *Scenario) {
 			d := []string{"wt-01"}
 			s.Interval = 100 * time.Millisecond

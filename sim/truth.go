@@ -81,7 +81,7 @@ type TruthFault struct {
 	To   time.Time `json:"to"`
 	// Messages counts what it did: readings lost (silent, offline, reboot),
 	// buffered (partition), delayed (delay, jitter), extra copies
-	// (duplicate), replays, skewed, reordered, burst samples, malformed,
+	// (duplicate), replays, skewed or jumped, reordered, burst samples, malformed,
 	// oversize or spoofed messages.
 	Messages uint64 `json:"messages"`
 	// Parameters, as in the scenario (durations as Go durations, "3s").
@@ -89,6 +89,7 @@ type TruthFault struct {
 	Delay       string  `json:"delay,omitempty"`
 	Jitter      string  `json:"jitter,omitempty"`
 	Skew        string  `json:"skew,omitempty"`
+	Jump        string  `json:"jump,omitempty"`
 	Downtime    string  `json:"downtime,omitempty"`
 	Factor      int     `json:"factor,omitempty"`
 	Window      int     `json:"window,omitempty"`

@@ -55,4 +55,25 @@
 // after about 6.3 s. A device whose newest reading lags its receive time by
 // more than Config.DelayTolerance is delayed (backfilling); an "offline"
 // status or Last Will makes it offline until its next reading.
+//
+// # Clock rule
+//
+// Clock (liveness.clock_correction, on by default) measures a device's clock
+// offset as the minimum of receive time − event time over blocks of
+// ClockBlock readings (delay only adds); two consecutive blocks that agree
+// within half of Config.ClockDeadBand make it stable; it then moves down at
+// once and up only after ClockRaise agreeing blocks. A stable offset is
+// applied when the clock is ahead by more than Config.ClockDeadBand or
+// behind by more than Config.ClockMinLag (a smaller lag is transport delay,
+// the same on the wire), less the typical delay of the group's honest
+// devices (Sample.TypicalDelay), since the offset holds the device's
+// quickest delivery. A stamp ahead of its receive time by more than the
+// dead band that no stable offset explains, and every reading after a clock
+// jump until ClockConfirm readings agree on the new offset, takes the
+// receive time minus the device's typical delay: such a stamp never moves a
+// watermark and is never rejected future_ts. A step back is a jump only for
+// a reading in rhythm (next seq, arriving within four intervals of the
+// previous one) or the first of a new boot that suddenly lags: a flushed backlog comes after a gap, a
+// replay repeats an old seq, a redelivery (DUP) teaches nothing. The worked
+// example is in docs/semantics.md, "Clock correction".
 package staleness

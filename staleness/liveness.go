@@ -62,7 +62,25 @@ type Config struct {
 	// DelayTolerance is how far the newest reading's event time may lag its
 	// receive time before the device is delayed. Default: 30s.
 	DelayTolerance time.Duration `yaml:"delay_tolerance"`
+	// ClockCorrection corrects the event times of a device whose clock
+	// offset is measured and stable (Clock). Default: on.
+	ClockCorrection *bool `yaml:"clock_correction"`
+	// ClockDeadBand: a clock ahead by no more than this is not corrected.
+	// Default: DefaultClockDeadBand (1s).
+	ClockDeadBand time.Duration `yaml:"clock_dead_band"`
+	// ClockMinLag: a stable lag is corrected only beyond this (below, it
+	// is transport delay). Default: DefaultClockMinLag (5s).
+	ClockMinLag time.Duration `yaml:"clock_min_lag"`
+	// ClockMaxCorrection: stamps further ahead of their receive time are
+	// rejected future_ts, not corrected, and a stable offset larger than
+	// this either way is not applied (a device a year behind, in rhythm, is
+	// taken for a backlog: its stamps stand). Default:
+	// DefaultClockMaxCorrection (24h).
+	ClockMaxCorrection time.Duration `yaml:"clock_max_correction"`
 }
+
+// Correcting reports whether clock correction is on.
+func (c *Config) Correcting() bool { return c.ClockCorrection == nil || *c.ClockCorrection }
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
@@ -80,6 +98,19 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DelayTolerance == 0 {
 		c.DelayTolerance = DefaultDelayTolerance
+	}
+	if c.ClockCorrection == nil {
+		on := true
+		c.ClockCorrection = &on
+	}
+	if c.ClockDeadBand == 0 {
+		c.ClockDeadBand = DefaultClockDeadBand
+	}
+	if c.ClockMinLag == 0 {
+		c.ClockMinLag = DefaultClockMinLag
+	}
+	if c.ClockMaxCorrection == 0 {
+		c.ClockMaxCorrection = DefaultClockMaxCorrection
 	}
 	return c
 }
@@ -101,6 +132,15 @@ func (c Config) Validate() error {
 	}
 	if c.DelayTolerance <= 0 {
 		errs = append(errs, fmt.Errorf("liveness.delay_tolerance: %v must be positive", c.DelayTolerance))
+	}
+	if c.ClockDeadBand <= 0 {
+		errs = append(errs, fmt.Errorf("liveness.clock_dead_band: %v must be positive", c.ClockDeadBand))
+	}
+	if c.ClockMinLag < c.ClockDeadBand {
+		errs = append(errs, fmt.Errorf("liveness.clock_min_lag: %v must be at least liveness.clock_dead_band %v", c.ClockMinLag, c.ClockDeadBand))
+	}
+	if c.ClockMaxCorrection < 0 {
+		errs = append(errs, fmt.Errorf("liveness.clock_max_correction: %v must not be negative", c.ClockMaxCorrection))
 	}
 	return errors.Join(errs...)
 }
