@@ -57,9 +57,13 @@ func newCrashRun(t *testing.T, name string) *crashRun {
 	fleet += "learn: {enabled: false}\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "fleet.yaml"), []byte(fleet), 0o600))
 	// The watermark follows event time only (no idle advance), so wall-clock
-	// pauses such as a crash cannot change a window.
+	// pauses such as a crash cannot change a window. The fleet runs at
+	// infinite speed, its stamps up to an hour ahead of the wall clock on
+	// purpose: clock correction, which would take them for a fast clock,
+	// is off.
 	cfg := `window: {size: 10s, allowed_lateness: 60s, allowed_skew: 2s, idle_timeout: 1h}
 limits: {max_future_skew: 1h, device_rate: 10000, device_burst: 100000}
+liveness: {clock_correction: false}
 checkpoint: {interval: 1s}
 `
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rollcall.yaml"), []byte(cfg), 0o600))
