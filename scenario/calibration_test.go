@@ -85,13 +85,8 @@ func calibrations(t *testing.T) []calibration {
 			// wt-03's clock is 20 s behind, wt-05's 20 s ahead (beyond
 			// max_future_skew), wt-08's 5 s ahead: each is measured and
 			// corrected to true time (liveness.clock_correction), and the
-			// truth is in true time. Until a clock ahead is measured its
-			// readings take their receive time, true only to within their
-			// delivery (under -race, enough now and then to carry one
-			// across a window boundary: two windows of the first, both
-			// metrics, 3 % of a 36 s run); a minute's run keeps that
-			// start-up cost at 1.7 %, as it would be far less in a day.
-			s: fleet(t, "clock-skew", 60*sec,
+			// truth is in true time.
+			s: fleet(t, "clock-skew", 36*sec,
 				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-a/wt-03"), Skew: -20 * sec},
 				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-a/wt-05"), Skew: 20 * sec},
 				sim.FaultSpec{Kind: sim.FaultClockSkew, Devices: one("site-b/wt-08"), Skew: 5 * sec}),
