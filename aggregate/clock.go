@@ -34,14 +34,14 @@ func (s *shard) correctClock(d *device, r *ingest.Reading) {
 }
 
 // typicalDelay is the quickest delivery of the honest devices of d's group
-// in this shard (staleness.Clock.Honest), 0 when there is none. Only a
+// in this shard (staleness.Clock.QuickDelay), 0 when there is none. Only a
 // reading whose clock may be corrected asks, so the scan is paid per
 // corrected reading.
 func typicalDelay(d *device, cfg *staleness.Config) int64 {
 	var best int64
 	for _, o := range d.g.devices {
-		if o != d && o.clock.Honest(cfg) && (best == 0 || o.clock.Delay < best) {
-			best = o.clock.Delay
+		if q, ok := o.clock.QuickDelay(cfg); o != d && ok && (best == 0 || q < best) {
+			best = q
 		}
 	}
 	return best

@@ -112,10 +112,25 @@ func (c *Clock) Needs(cfg *Config, s *Sample) bool {
 	return c.Jumping || c.Applied(cfg) != 0 || s.TS-s.Recv > int64(cfg.ClockDeadBand)
 }
 
-// Honest reports whether the clock is measured and needs no correction:
-// its Delay is then a typical delay for the devices near it.
-func (c *Clock) Honest(cfg *Config) bool {
-	return c.Stable && !c.Jumping && c.Delay > 0 && c.Applied(cfg) == 0
+// QuickDelay returns the device's quickest delivery when its clock needs no
+// correction (within the dead band): measured (Delay), or, before it is,
+// the smallest offset of its blocks so far when that lies in (0, dead
+// band]. It is a typical delay for the devices near it (Sample.TypicalDelay).
+func (c *Clock) QuickDelay(cfg *Config) (int64, bool) {
+	switch {
+	case c.Jumping:
+		return 0, false
+	case c.Stable:
+		return c.Delay, c.Delay > 0 && c.Applied(cfg) == 0
+	}
+	q := int64(-1)
+	if c.blockN > 0 {
+		q = c.blockMin
+	}
+	if c.hasPrev && (q < 0 || c.prevMin < q) {
+		q = c.prevMin
+	}
+	return q, q > 0 && q <= int64(cfg.ClockDeadBand)
 }
 
 // Correct observes s and returns the event time to use and how it was

@@ -304,7 +304,34 @@ func TestClockTypicalDelay(t *testing.T) {
 			require.InDelta(t, 0, time.Duration(ts-truth).Seconds(), 0.021, "reading %d", i)
 		}
 	}
-	require.False(t, r.c.Honest(&r.cfg))
+	_, ok := r.c.QuickDelay(&r.cfg)
+	require.False(t, ok, "a corrected clock is no measure of delivery")
+}
+
+func TestClockQuickDelay(t *testing.T) {
+	t.Parallel()
+	cfg := Config{}.WithDefaults()
+	var c Clock
+	_, ok := c.QuickDelay(&cfg)
+	require.False(t, ok, "nothing seen")
+	iv := int64(250 * time.Millisecond)
+	for i := range int64(3) {
+		c.Correct(&cfg, Sample{Recv: i*iv + int64(7*time.Millisecond) - i*int64(time.Millisecond), TS: i * iv, Seq: uint64(i + 1), Boot: 1, HasSeq: true, Interval: iv})
+	}
+	q, ok := c.QuickDelay(&cfg)
+	require.True(t, ok, "before it is measured: its quickest delivery so far")
+	require.Equal(t, int64(5*time.Millisecond), q)
+	for i := int64(3); i < 40; i++ {
+		c.Correct(&cfg, Sample{Recv: i*iv + int64(5*time.Millisecond), TS: i * iv, Seq: uint64(i + 1), Boot: 1, HasSeq: true, Interval: iv})
+	}
+	q, ok = c.QuickDelay(&cfg)
+	require.True(t, ok)
+	require.Equal(t, int64(5*time.Millisecond), q)
+	// A clock 3 s behind (a slow link, uncorrected) is no measure either.
+	var slow Clock
+	slow.Correct(&cfg, Sample{Recv: int64(3 * time.Second), TS: 0, Seq: 1, Boot: 1, HasSeq: true, Interval: iv})
+	_, ok = slow.QuickDelay(&cfg)
+	require.False(t, ok)
 }
 
 func TestClockStalledDeliveriesDoNotMoveTheEstimate(t *testing.T) {
