@@ -47,8 +47,10 @@ func spMsg(kind ingest.TopicKind, device string, seq uint64, now time.Time, ms .
 	if device != "" {
 		id += ":" + device
 	}
-	return ingest.Message{Kind: kind, Site: "plant", Device: id, Received: now.UnixNano(),
-		Payload: sim.AppendSpPayload(nil, uint64(now.UnixMilli()), seq, true, ms)}
+	return ingest.Message{
+		Kind: kind, Site: "plant", Device: id, Received: now.UnixNano(),
+		Payload: sim.AppendSpPayload(nil, uint64(now.UnixMilli()), seq, true, ms),
+	}
 }
 
 // TestSparkplugCheckpoint: the node sessions are part of the snapshot, so

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +118,6 @@ func TestPprofNeedsTokenOffLoopback(t *testing.T) {
 			continue
 		}
 		require.Error(t, err, tc.addr)
-		require.True(t, strings.Contains(err.Error(), "http.pprof"), err.Error())
+		require.Contains(t, err.Error(), "http.pprof")
 	}
 }

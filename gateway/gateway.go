@@ -80,13 +80,10 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	}()
 	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var fleet *staleness.Fleet
-	if cfg.Fleet != "" {
-		if fleet, err = staleness.LoadFleet(cfg.Fleet); err != nil {
-			return nil, err
-		}
+	roster, err := loadRoster(cfg.Fleet)
+	if err != nil {
+		return nil, err
 	}
-	roster := staleness.NewRoster(fleet)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -144,6 +141,20 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 		return nil, fmt.Errorf("http.addr: %w", err)
 	}
 	return g, nil
+}
+
+// loadRoster returns the roster of the fleet file at path (none: an empty
+// roster, every device learned).
+func loadRoster(path string) (*staleness.Roster, error) {
+	var fleet *staleness.Fleet
+	if path != "" {
+		f, err := staleness.LoadFleet(path)
+		if err != nil {
+			return nil, err
+		}
+		fleet = f
+	}
+	return staleness.NewRoster(fleet), nil
 }
 
 // HTTPAddr returns the address the API listens on.

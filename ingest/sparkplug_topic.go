@@ -45,8 +45,12 @@ var sparkplugTypes = [...]struct {
 	kind   TopicKind
 	device bool
 }{
-	{"NBIRTH", TopicSpNBirth, false}, {"NDEATH", TopicSpNDeath, false}, {"NDATA", TopicSpNData, false},
-	{"DBIRTH", TopicSpDBirth, true}, {"DDEATH", TopicSpDDeath, true}, {"DDATA", TopicSpDData, true},
+	{"NBIRTH", TopicSpNBirth, false},
+	{"NDEATH", TopicSpNDeath, false},
+	{"NDATA", TopicSpNData, false},
+	{"DBIRTH", TopicSpDBirth, true},
+	{"DDEATH", TopicSpDDeath, true},
+	{"DDATA", TopicSpDData, true},
 }
 
 // IsSparkplug reports whether k is a Sparkplug kind.

@@ -28,7 +28,7 @@ func TestSparkplugTopicParse(t *testing.T) {
 		kind, site, device, err := tp.Parse(g.topic)
 		require.NoError(t, err, g.topic)
 		require.Equal(t, []any{g.kind, g.site, g.device}, []any{kind, site, device}, g.topic)
-		require.True(t, kind.IsSparkplug() == strings.HasPrefix(g.topic, "spBv1.0/"))
+		require.Equal(t, strings.HasPrefix(g.topic, "spBv1.0/"), kind.IsSparkplug(), g.topic)
 		require.Equal(t, "plant/edge1", SparkplugNode("plant/edge1:pump-1"))
 	}
 	require.Equal(t, "DDATA", TopicSpDData.String())

@@ -146,8 +146,10 @@ groups:
 			ts := base.Add(time.Duration(w)*win + time.Duration(k)*win/perWin)
 			for i := 1; i <= 3; i++ {
 				p := edge.publish("DDATA", "pump-"+strconv.Itoa(i), ts, true,
-					[]sim.SpMetric{{Alias: 1, HasAlias: true, Datatype: sim.SpDouble, Value: spFlow(i, k)},
-						{Alias: 2, HasAlias: true, Datatype: sim.SpBoolean, Value: 1}})
+					[]sim.SpMetric{
+						{Alias: 1, HasAlias: true, Datatype: sim.SpDouble, Value: spFlow(i, k)},
+						{Alias: 2, HasAlias: true, Datatype: sim.SpBoolean, Value: 1},
+					})
 				if w == 0 && k == 10 && i == 1 {
 					oldDDATA = p
 				}

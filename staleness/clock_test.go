@@ -295,8 +295,10 @@ func TestClockTypicalDelay(t *testing.T) {
 		d := 40*time.Millisecond + time.Duration(rng.Int64N(int64(20*time.Millisecond)))
 		r.seq++
 		truth := int64(time.Duration(i) * r.iv)
-		s := Sample{Recv: truth + int64(d), TS: truth + int64(20*time.Second), Seq: r.seq, Boot: 1, HasSeq: true,
-			Interval: int64(r.iv), MaxAhead: int64(10 * time.Second), TypicalDelay: int64(40 * time.Millisecond)}
+		s := Sample{
+			Recv: truth + int64(d), TS: truth + int64(20*time.Second), Seq: r.seq, Boot: 1, HasSeq: true,
+			Interval: int64(r.iv), MaxAhead: int64(10 * time.Second), TypicalDelay: int64(40 * time.Millisecond),
+		}
 		require.True(t, r.c.Needs(&r.cfg, &s), "its stamps are ahead, or corrected")
 		ts, k := r.c.Correct(&r.cfg, s)
 		require.NotEqual(t, CorrectionNone, k)

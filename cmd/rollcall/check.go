@@ -53,7 +53,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&files.Config, "config", "", "YAML config `file`")
 	fs.StringVar(&files.Fleet, "fleet", "", "fleet `file` (default: the config's fleet)")
 	fs.StringVar(&files.DevicesFile, "devices-file", "", "devices `file` (default: the config's broker.auth.devices_file)")
-	print := fs.Bool("print", false, "print the resolved configuration, secrets redacted")
+	printCfg := fs.Bool("print", false, "print the resolved configuration, secrets redacted")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return checkOK
@@ -72,7 +72,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
 	}
-	if *print {
+	if *printCfg {
 		b, err := gateway.MarshalRedacted(cfg)
 		if err != nil {
 			fmt.Fprintln(stderr, "rollcall check: print:", err)

@@ -173,8 +173,10 @@ func DecodePayload(b []byte, maxMetrics int, p *Payload) error {
 				break
 			}
 			if len(p.Metrics) >= maxMetrics {
-				return &ingest.RejectError{Reason: ingest.ReasonTooManyMetrics,
-					Detail: fmt.Sprintf("more than %d metrics (max_metrics)", maxMetrics)}
+				return &ingest.RejectError{
+					Reason: ingest.ReasonTooManyMetrics,
+					Detail: fmt.Sprintf("more than %d metrics (max_metrics)", maxMetrics),
+				}
 			}
 			p.Metrics = append(p.Metrics, Metric{})
 			if err := decodeMetric(mb, &p.Metrics[len(p.Metrics)-1]); err != nil {

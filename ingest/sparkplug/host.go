@@ -178,8 +178,10 @@ func (h *Host) Handle(m *ingest.Message) (*Result, error) {
 	case ingest.TopicSpDBirth:
 		if dev == nil {
 			if n.defined >= h.limits.SparkplugMaxAliases {
-				return nil, &ingest.RejectError{Reason: ingest.ReasonUnknownDevice,
-					Detail: "the edge node defines limits.sparkplug_max_aliases metrics and devices"}
+				return nil, &ingest.RejectError{
+					Reason: ingest.ReasonUnknownDevice,
+					Detail: "the edge node defines limits.sparkplug_max_aliases metrics and devices",
+				}
 			}
 			dev = &device{}
 			n.devices[name] = dev
@@ -203,8 +205,10 @@ func (h *Host) Handle(m *ingest.Message) (*Result, error) {
 }
 
 func noBirth(format string, args ...any) error {
-	return &ingest.RejectError{Reason: ingest.ReasonNoBirth,
-		Detail: fmt.Sprintf(format, args...) + " has no birth certificate in this session (rollcall does not request rebirths)"}
+	return &ingest.RejectError{
+		Reason: ingest.ReasonNoBirth,
+		Detail: fmt.Sprintf(format, args...) + " has no birth certificate in this session (rollcall does not request rebirths)",
+	}
 }
 
 func (h *Host) checkFuture(ts, received int64) error {

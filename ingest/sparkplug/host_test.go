@@ -38,8 +38,10 @@ func (e *edge) msg(kind ingest.TopicKind, device string, payload []byte) *ingest
 	if device != "" {
 		id += ":" + device
 	}
-	return &ingest.Message{Kind: kind, Site: "plant", Device: id, Payload: payload,
-		Received: int64(e.ts) * int64(time.Millisecond)}
+	return &ingest.Message{
+		Kind: kind, Site: "plant", Device: id, Payload: payload,
+		Received: int64(e.ts) * int64(time.Millisecond),
+	}
 }
 
 // send publishes kind with the node's next seq (NBIRTH: 0) and returns the

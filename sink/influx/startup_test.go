@@ -3,7 +3,6 @@ package influx
 import (
 	"log/slog"
 	"net/http"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -88,6 +87,6 @@ func TestStartupDrainPaused(t *testing.T) {
 		_, ok = s.DrainStatus()
 		require.False(t, ok, "paused: InfluxDB refuses")
 		require.Equal(t, 4.0, counter(s.m.spoolRecords), "still spooled")
-		require.True(t, strings.Contains(logs.String(), `msg="influx spool drain paused`), logs.String())
+		require.Contains(t, logs.String(), `msg="influx spool drain paused`)
 	})
 }
