@@ -77,9 +77,14 @@ func (c Config) Validate() error {
 	if c.Size < time.Millisecond {
 		errs = append(errs, fmt.Errorf("window.size: %v is below the minimum 1ms", c.Size))
 	}
-	if c.Step < 0 || c.Step > c.Size || (c.Step > 0 && c.Size%c.Step != 0) {
-		errs = append(errs, fmt.Errorf("window.step: %v must be positive and divide window.size %v", c.Step, c.Size))
-	} else if c.Step > 0 && c.Size/c.Step > MaxWindowsPerReading {
+	switch {
+	case c.Step < 0:
+		errs = append(errs, fmt.Errorf("window.step: %v is negative", c.Step))
+	case c.Size < time.Millisecond:
+		// Reported above; a step cannot be judged against it.
+	case c.Step > c.Size || (c.Step > 0 && c.Size%c.Step != 0):
+		errs = append(errs, fmt.Errorf("window.step: %v must divide window.size %v", c.Step, c.Size))
+	case c.Step > 0 && c.Size/c.Step > MaxWindowsPerReading:
 		errs = append(errs, fmt.Errorf("window.step: %v gives %d windows per reading, more than %d", c.Step, c.Size/c.Step, MaxWindowsPerReading))
 	}
 	if c.AllowedLateness < 0 {
