@@ -48,6 +48,15 @@ func TestEngineClockCorrection(t *testing.T) {
 			require.InDelta(t, 10+20+float64(10*k)+4.5, float64(a.Stats.Sum.Reported), 1e-9, "window %d", k)
 			require.True(t, slices.Contains(a.Flags, FlagClockCorrected+"site-a/d3"), "window %d flags %v", k, a.Flags)
 			require.False(t, slices.Contains(a.Flags, FlagClockCorrected+"site-a/d1"))
+			if k == 0 {
+				// Its first readings, before the offset is measured, take
+				// their receive time: placed to within a delivery, their
+				// window's edges are uncertain.
+				require.Less(t, float64(a.Stats.Sum.Lower), float64(a.Stats.Sum.Upper), "window %d: bounds widened", k)
+				require.NotEqual(t, QualityGood, a.Quality, "window %d", k)
+			} else {
+				require.Equal(t, a.Stats.Sum.Lower, a.Stats.Sum.Upper, "window %d: measured, corrected and exact", k)
+			}
 		}
 		devs, err := h.e.Devices(t.Context(), DeviceFilter{ID: "site-a/d3"})
 		require.NoError(t, err)

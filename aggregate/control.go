@@ -218,6 +218,12 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 				v := a.value(dm.spec.Reducer)
 				dm.recordReduced(v, start)
 				gs := a.shortfall(start, end, d.member.FirstEvent, &dm.rhythm)
+				if d.clock.ReceiveStampedIn(start, end) {
+					// Placed by their receive time, the samples at the
+					// window's edges may belong to its neighbours, and
+					// theirs here: the edges are uncertain.
+					gs.before, gs.after = max(gs.before, 1), max(gs.after, 1)
+				}
 				lo, hi := reportedBounds(dm.spec, a, v, start, end, gs)
 				p.AddReported(v, lo, hi, gs.missing() > 0, uint64(a.n), a.lastTS)
 				continue

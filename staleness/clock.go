@@ -75,6 +75,11 @@ type Clock struct {
 	// From and To bracket the corrected event times of the device (ns;
 	// From 0 when none): the windows they touch carry the flag.
 	From, To int64
+	// RecvFrom and RecvTo bracket the event times that took the receive
+	// time (CorrectionReceive; RecvFrom 0 when none): placed only to
+	// within the spread of deliveries, a sample near a window's edge may
+	// belong to the neighbour.
+	RecvFrom, RecvTo int64
 
 	blockMin, prevMin int64
 	upMin             int64 // the smallest of the blocks above the estimate (upN of them)
@@ -179,6 +184,12 @@ func (c *Clock) Correct(cfg *Config, s Sample) (int64, CorrectionKind) {
 			c.From = ts
 		}
 		c.To = max(c.To, ts)
+	}
+	if kind == CorrectionReceive {
+		if c.RecvFrom == 0 || ts < c.RecvFrom {
+			c.RecvFrom = ts
+		}
+		c.RecvTo = max(c.RecvTo, ts)
 	}
 	return ts, kind
 }
@@ -325,6 +336,12 @@ func (c *Clock) Applied(cfg *Config) int64 {
 // in [start, end): the span of its corrected readings overlaps it.
 func (c *Clock) CorrectedIn(start, end int64) bool {
 	return c.From != 0 && c.From < end && c.To >= start
+}
+
+// ReceiveStampedIn reports whether readings of the device placed by their
+// receive time may lie in [start, end).
+func (c *Clock) ReceiveStampedIn(start, end int64) bool {
+	return c.RecvFrom != 0 && c.RecvFrom < end && c.RecvTo >= start
 }
 
 // liveGap is how soon after its previous reading a reading must arrive to
