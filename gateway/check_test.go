@@ -17,7 +17,7 @@ func TestCheckAttribution(t *testing.T) {
 	_, problems, err := Check(CheckFiles{Config: name}, Defaults())
 	require.NoError(t, err)
 	require.Equal(t, []Problem{
-		{File: name, Line: 4, Key: "journal.queue_len", Msg: "10 must hold the broker's in-flight window, 2 × broker.max_ack_pending = 2048"},
+		{File: name, Line: 4, Key: "journal.queue_len", Msg: "10 must hold the broker's in-flight window, 3 × broker.max_ack_pending = 3072"},
 		{File: name, Line: 7, Key: "prom.series", Msg: `unknown key "series"`},
 	}, problems)
 	require.Equal(t, name+":4: journal.queue_len: x", Problem{File: name, Line: 4, Key: "journal.queue_len", Msg: "x"}.String())
