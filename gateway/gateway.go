@@ -87,9 +87,8 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	// The broker starts first: the nats sink may publish to it.
 	mqttCfg := cfg.MQTT
 	if cfg.Embedded() {
-		bc := cfg.Broker
+		bc := cfg.brokerConfig() // federation.go
 		bc.StoreDir = filepath.Join(cfg.DataDir, "broker")
-		bc.TelemetryTopic, bc.StatusTopic = cfg.Topics.Telemetry, cfg.Topics.Status
 		if g.broker, err = ingest.NewBroker(bc, log.With("stage", "broker")); err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
