@@ -46,7 +46,7 @@ type Sink struct {
 	failed      int // publish failures since the last warning
 	lastStats   time.Time
 
-	removed   atomic.Uint64 // partials the stream's limits removed
+	removed atomic.Uint64 // partials the stream's limits removed
 
 	published prometheus.Counter
 	retries   prometheus.Counter
