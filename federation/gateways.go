@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/api"
 	natssink "github.com/rollcall-iot/rollcall/sink/nats"
 	"github.com/rollcall-iot/rollcall/staleness"
 )
@@ -15,39 +16,17 @@ import (
 // gateways, in GET /api/v1/devices.
 const GatewaysGroup = "gateways"
 
-// GatewayInfo is one gateway in GET /api/v1/gateways.
-type GatewayInfo struct {
-	// ID is the gateway id, its JetStream domain.
-	ID string `json:"id"`
-	// State is its liveness at the central tier: live, late, silent
-	// (dark: its devices count as missing) or never_seen.
-	State string `json:"state"`
-	// LastPartial is when its newest partial arrived.
-	LastPartial *time.Time `json:"last_partial,omitempty"`
-	// LagS is the newest partial's arrival time minus its emission time.
-	LagS *float64 `json:"lag_s,omitempty"`
-	// IntervalS is its learned rhythm (one round of windows).
-	IntervalS float64 `json:"interval_s"`
-	// Phi is the liveness suspicion level.
-	Phi float64 `json:"phi"`
-	// Partials counts the partials received since the central tier started.
-	Partials uint64 `json:"partials"`
-	// Groups are the groups it reports, with the devices it expects in
-	// each (the largest over the group's metrics).
-	Groups map[string]int `json:"groups"`
-	// Learned is true when it was not on federation.gateways.
-	Learned bool `json:"learned"`
-}
+var _ api.GatewayLister = (*Merger)(nil)
 
-// Gateways returns every gateway, sorted by id.
-func (m *Merger) Gateways(context.Context) ([]GatewayInfo, error) {
+// Gateways implements api.GatewayLister: every gateway, sorted by id.
+func (m *Merger) Gateways(context.Context) ([]api.GatewayInfo, error) {
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]GatewayInfo, 0, len(m.gws))
+	out := make([]api.GatewayInfo, 0, len(m.gws))
 	for _, id := range slices.Sorted(maps.Keys(m.gws)) {
 		g := m.gws[id]
-		gi := GatewayInfo{ID: id, State: string(m.state(g, now)), IntervalS: time.Duration(g.live.Interval).Seconds(),
+		gi := api.GatewayInfo{ID: id, State: string(m.state(g, now)), IntervalS: time.Duration(g.live.Interval).Seconds(),
 			Phi: g.live.Phi(&m.cfg.Liveness, now.UnixNano()), Partials: g.partials, Groups: map[string]int{}, Learned: g.learned}
 		if g.live.LastSeen != 0 {
 			t := time.Unix(0, g.live.LastSeen).UTC()

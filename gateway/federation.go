@@ -48,6 +48,9 @@ func (c Config) validateFederation() error {
 		if c.Federation.Upstream != "" {
 			errs = append(errs, errors.New("federation.upstream: a central tier has no upstream"))
 		}
+		if c.NATS.Enabled {
+			errs = append(errs, errors.New("nats.enabled: a central tier does not publish partials"))
+		}
 		errs = append(errs, c.Federation.Validate())
 	default:
 		errs = append(errs, fmt.Errorf("role: %q is not gateway or central", c.Role))

@@ -44,6 +44,8 @@ type Gateway struct {
 	api    *api.Server
 	ln     net.Listener
 
+	central *centralTier // role central only (central.go)
+
 	ingestLog *ingestlog.Log // the ingest journal stage
 	ckDir     string
 	restored  *aggregate.Snapshot // the checkpoint loaded at start, nil if none
@@ -83,6 +85,12 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	roster := staleness.NewRoster(fleet)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if cfg.Role == RoleCentral {
+		if err := g.newCentral(roster); err != nil { // central.go
+			return nil, err
+		}
+		return g, nil
 	}
 	// The broker starts first: the nats sink may publish to it.
 	mqttCfg := cfg.MQTT
@@ -181,8 +189,14 @@ func (g *Gateway) ready() error {
 func (g *Gateway) Run(ctx context.Context) error {
 	// Recovery: the engine holds its rounds until the journal after the
 	// checkpoint is replayed (the aggregate stage's start), then goes live.
-	g.engine.Hold()
-	err := runStages(ctx, g.stages(), g.cfg.ShutdownTimeout, g.log)
+	var stages []stage
+	if g.central != nil {
+		stages = g.centralStages() // central.go
+	} else {
+		g.engine.Hold()
+		stages = g.stages()
+	}
+	err := runStages(ctx, stages, g.cfg.ShutdownTimeout, g.log)
 	g.close()
 	if err != nil {
 		g.log.Error("shutdown incomplete", "err", err)
@@ -244,6 +258,7 @@ func (g *Gateway) close() {
 		}
 	}
 	g.closeSinks()
+	g.closeCentral()
 	if g.broker != nil {
 		g.broker.Shutdown()
 	}

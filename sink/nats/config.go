@@ -15,6 +15,10 @@ const (
 	// SubjectPrefix is the subject prefix of every partial; the stream
 	// captures SubjectPrefix + ".>".
 	SubjectPrefix = "rollcall.v1.partials"
+	// AnnounceSubject + "." + gateway id is where a gateway announces
+	// itself (core NATS, no body) so that a central tier learns it; it
+	// crosses a leaf-node link only while the hub listens.
+	AnnounceSubject = "rollcall.v1.gateways"
 )
 
 // Defaults and limits for Config.

@@ -29,7 +29,7 @@ const (
 const warnInterval = 10 * time.Second
 
 // statsInterval is the least time between two looks at the stream's state
-// (for rollcall_nats_stream_removed_total).
+// (for rollcall_nats_stream_removed_total) and two announcements.
 const statsInterval = 5 * time.Second
 
 // Sink publishes partials to JetStream. Write and WritePartial are called
@@ -142,6 +142,7 @@ func (s *Sink) WritePartial(ctx context.Context, a aggregate.Aggregate, p *aggre
 			s.published.Inc()
 			if time.Since(s.lastStats) >= statsInterval {
 				s.refreshStats(ctx)
+				s.announce()
 			}
 			return nil
 		}
@@ -255,6 +256,14 @@ func (s *Sink) refreshStats(ctx context.Context) {
 		if n > s.removed.Load() {
 			s.removed.Store(n)
 		}
+	}
+}
+
+// announce tells a central tier, if one listens, that this gateway has
+// partials (see AnnounceSubject). It is best effort: it repeats.
+func (s *Sink) announce() {
+	if err := s.nc.Publish(AnnounceSubject+"."+token(s.cfg.GatewayID), nil); err != nil {
+		s.log.Debug("nats announce failed", "err", err)
 	}
 }
 
