@@ -70,7 +70,9 @@ func (g *Gateway) newCentral(roster *staleness.Roster) error {
 	if c.source, err = federation.NewSource(federation.SourceConfig{
 		URL: url, CredsFile: creds, Gateways: fed.Gateways, Learn: *fed.Learn, Replicas: fed.Replicas,
 		MaxGateways: fed.MaxGateways, CheckpointInterval: cfg.Checkpoint.Interval,
-		Checkpoint: func(_ context.Context, msgs []natssink.Message) error { return federation.WriteCheckpoint(c.ckFile, msgs) },
+		Checkpoint: func(_ context.Context, msgs []natssink.Message) error {
+			return federation.WriteCheckpoint(c.ckFile, msgs)
+		},
 	}, c.merger, g.log.With("stage", "federation")); err != nil {
 		return err
 	}
