@@ -57,7 +57,9 @@ func NewHub(cfg HubConfig, log *slog.Logger) (*Hub, error) {
 		JetStream:       true,
 		JetStreamDomain: cfg.Domain,
 		StoreDir:        cfg.StoreDir,
-		LeafNode:        server.LeafNodeOpts{Host: lh, Port: lp},
+		// One server: nothing to advertise, and leaf nodes keep dialling the
+		// configured URL (a proxy or load balancer in front of the hub).
+		LeafNode: server.LeafNodeOpts{Host: lh, Port: lp, NoAdvertise: true},
 	}
 	srv, err := ingest.StartServer(opts, log)
 	if err != nil {

@@ -273,11 +273,16 @@ func (m *Merger) darkOf(k key, w *window, now time.Time) []string {
 	return dark
 }
 
-// emit merges window k and emits its aggregate if it changed.
+// emit merges window k and emits its aggregate if it changed. A gateway
+// that serves the group and metric but has no partial of the window yet
+// counts with its devices missing (physical bounds), so that coverage is
+// always over the union of the rosters; when it is silent, the aggregate
+// is also flagged gateway_dark:<id>. The window is final when every such
+// gateway's final partial is in.
 func (m *Merger) emit(k key, w *window, now time.Time) {
 	dark := m.darkOf(k, w, now)
 	merged := aggregate.NewPartial(k.group, k.metric, k.start, k.end)
-	final := len(dark) == 0
+	final := true
 	var watermark int64
 	for _, id := range slices.Sorted(maps.Keys(w.byGW)) {
 		c := w.byGW[id]
@@ -285,17 +290,17 @@ func (m *Merger) emit(k key, w *window, now time.Time) {
 		final = final && c.msg.Final
 		watermark = max(watermark, c.msg.Watermark.UnixNano())
 	}
-	for _, id := range dark {
-		p := m.darkPartial(k, m.gws[id].series[[2]string{k.group, k.metric}].expected)
-		merged.Merge(&p, m.cfg.MaxListed)
-		merged.AddFlag(FlagGatewayDark+id, m.cfg.MaxListed)
-	}
-	// A gateway known to serve the group that has not sent this window
-	// yet (and is not dark) keeps the window open.
-	for id, g := range m.gws {
-		if s := g.series[[2]string{k.group, k.metric}]; s != nil && k.start >= s.firstStart && w.byGW[id] == nil {
-			final = false
+	for _, id := range slices.Sorted(maps.Keys(m.gws)) {
+		s := m.gws[id].series[[2]string{k.group, k.metric}]
+		if s == nil || k.start < s.firstStart || w.byGW[id] != nil {
+			continue
 		}
+		p := m.absentPartial(k, s.expected)
+		merged.Merge(&p, m.cfg.MaxListed)
+		final = false
+	}
+	for _, id := range dark {
+		merged.AddFlag(FlagGatewayDark+id, m.cfg.MaxListed)
 	}
 	w.dark = dark
 	if w.emitted && merged.Equal(&w.last) && final == w.final {
@@ -309,9 +314,10 @@ func (m *Merger) emit(k key, w *window, now time.Time) {
 	m.out.EmitPartial(a, merged)
 }
 
-// darkPartial is a dark gateway's contribution: n devices missing, not
-// listed, each within the metric's physical range.
-func (m *Merger) darkPartial(k key, n int) aggregate.Partial {
+// absentPartial is the contribution of a gateway without a partial of the
+// window: n devices missing, not listed, each within the metric's physical
+// range.
+func (m *Merger) absentPartial(k key, n int) aggregate.Partial {
 	p := aggregate.NewPartial(k.group, k.metric, k.start, k.end)
 	lo, hi := math.Inf(-1), math.Inf(1)
 	if m.cfg.Bounds != nil {

@@ -137,6 +137,13 @@ func TestGatewayDark(t *testing.T) {
 	for i := range 6 { // both gateways report six windows, on rhythm
 		c.set(t0.Add(time.Duration(i+1)*win + time.Second))
 		m.Add(msg("gw-a", i, 0, true, []float64{100, 200}, 0), c.Now())
+		if i > 0 { // gw-b's partial is not in yet: its device counts missing, not dark
+			a := rec.last()
+			require.Equal(t, 3, a.Coverage.Expected)
+			require.Equal(t, 2, a.Coverage.Reported)
+			require.Empty(t, a.Flags)
+			require.False(t, a.Final)
+		}
 		m.Add(msg("gw-b", i, 0, true, []float64{50}, 0), c.Now())
 	}
 	gws, err := m.Gateways(context.Background())

@@ -177,17 +177,24 @@ func (s *Source) consume(ctx context.Context, gw string) {
 	}
 	s.log.Info("sourcing gateway", "gateway", gw, "stream", StreamPrefix+gw)
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(DefaultFetchBatch, jetstream.FetchMaxWait(fetchWait), jetstream.FetchContext(ctx))
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Debug("fetch failed", "gateway", gw, "err", err)
-				time.Sleep(100 * time.Millisecond)
-			}
-			continue
+		s.fetch(ctx, cons, gw)
+	}
+}
+
+// fetch pulls one batch (waiting up to fetchWait) and handles it.
+func (s *Source) fetch(ctx context.Context, cons jetstream.Consumer, gw string) {
+	fctx, cancel := context.WithTimeout(ctx, fetchWait)
+	defer cancel()
+	batch, err := cons.Fetch(DefaultFetchBatch, jetstream.FetchContext(fctx))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("fetch failed", "gateway", gw, "err", err)
+			<-fctx.Done() // do not spin
 		}
-		for m := range batch.Messages() {
-			s.handle(m)
-		}
+		return
+	}
+	for m := range batch.Messages() {
+		s.handle(m)
 	}
 }
 
