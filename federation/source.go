@@ -51,6 +51,9 @@ type SourceConfig struct {
 	// CheckpointInterval is how often the merged state is checkpointed
 	// and what it holds acknowledged.
 	CheckpointInterval time.Duration
+	// AckWait is how long JetStream waits for an acknowledgement before it
+	// redelivers. Default: DefaultAckWait.
+	AckWait time.Duration
 	// Checkpoint persists the merger's snapshot; the partials behind it are
 	// acknowledged only after it returned nil.
 	Checkpoint func(ctx context.Context, msgs []natssink.Message) error
@@ -75,6 +78,12 @@ type Source struct {
 
 // NewSource connects to cfg.URL. Close releases the connection.
 func NewSource(cfg SourceConfig, merger *Merger, log *slog.Logger) (*Source, error) {
+	if cfg.AckWait == 0 {
+		cfg.AckWait = DefaultAckWait
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	opts := []natsgo.Option{natsgo.Name("rollcall central"), natsgo.MaxReconnects(-1), natsgo.RetryOnFailedConnect(true)}
 	if cfg.CredsFile != "" {
 		opts = append(opts, natsgo.UserCredentials(cfg.CredsFile))
@@ -232,7 +241,7 @@ func (s *Source) ensure(ctx context.Context, gw string) (jetstream.Consumer, err
 	return st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       DefaultAckWait,
+		AckWait:       s.cfg.AckWait,
 		MaxAckPending: DefaultMaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall-iot/rollcall/aggregate"
+	"github.com/rollcall-iot/rollcall/api"
 	"github.com/rollcall-iot/rollcall/federation"
 	"github.com/rollcall-iot/rollcall/gateway"
 	"github.com/rollcall-iot/rollcall/gateway/gatewaytest"
@@ -70,7 +71,7 @@ func TestIntegrationFederation(t *testing.T) {
 	ccfg.Role = gateway.RoleCentral
 	ccfg.Fleet = gatewaytest.FleetFile(t, []byte(fedFleetCentral))
 	ccfg.Federation.LeafListen = "127.0.0.1:0"
-	ccfg.Federation.Gateways = []string{"gw-a", "gw-b"}
+	ccfg.Federation.Gateways = []string{"gw-a"} // gw-b is learned from its announcements
 	ccfg.Liveness.PhiSilent = 8 // dark after about 2.5 windows of silence
 	ccfg.Liveness.PhiLate = 3
 	ccfg.Checkpoint.Interval = time.Second
@@ -125,6 +126,14 @@ func TestIntegrationFederation(t *testing.T) {
 		first = w
 		return !w.IsZero() && !newestWhere(t, central.URL, "site-b", exact("site-b", 2)).IsZero()
 	}, 30*time.Second, 100*time.Millisecond, "central windows merged from both gateways")
+	var gws struct {
+		Gateways []api.GatewayInfo `json:"gateways"`
+	}
+	require.Equal(t, 200, get(t, central.URL+"/api/v1/gateways", &gws))
+	require.Len(t, gws.Gateways, 2)
+	require.False(t, gws.Gateways[0].Learned)
+	require.True(t, gws.Gateways[1].Learned, "gw-b announced itself")
+	require.Equal(t, map[string]int{"site-a": 1, "site-b": 2}, gws.Gateways[1].Groups)
 	ca, ga, gb := byWindow(t, central.URL, "site-a"), byWindow(t, gwA.URL, "site-a"), byWindow(t, gwB.URL, "site-a")
 	a, b, c := ga[first], gb[first], ca[first]
 	require.True(t, a.Final && b.Final && c.Final)
