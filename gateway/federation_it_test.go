@@ -72,7 +72,7 @@ func TestIntegrationFederation(t *testing.T) {
 	ccfg.Fleet = gatewaytest.FleetFile(t, []byte(fedFleetCentral))
 	ccfg.Federation.LeafListen = "127.0.0.1:0"
 	ccfg.Federation.Gateways = []string{"gw-a"} // gw-b is learned from its announcements
-	ccfg.Liveness.PhiSilent = 8 // dark after about 2.5 windows of silence
+	ccfg.Liveness.PhiSilent = 8                 // dark after about 2.5 windows of silence
 	ccfg.Liveness.PhiLate = 3
 	ccfg.Checkpoint.Interval = time.Second
 	central := gatewaytest.Start(t, ccfg)
