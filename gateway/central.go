@@ -44,7 +44,7 @@ func (g *Gateway) newCentral(roster *staleness.Roster) error {
 			return err
 		}
 		url = loopbackURL(c.hub.ClientURL())
-		g.log.Info("federation hub listening", "leaf", c.hub.LeafAddr(), "domain", fed.Domain)
+		g.log.Info("federation hub listening", "leaf", c.hub.LeafAddr(), "nats_url", url, "domain", fed.Domain)
 	}
 	var err error
 	if g.store, err = store.New(cfg.Store, g.reg); err != nil {
