@@ -105,7 +105,9 @@ type Merger struct {
 	mu      sync.Mutex
 	gws     map[string]*gatewayState
 	windows map[key]*window
-	byGM    map[[2]string][]key // window keys per group and metric, by start
+	byGM    map[[2]string][]key    // window keys per group and metric, by start
+	serving map[[2]string][]string // gateway ids per group and metric, sorted
+	anyDark bool                   // some gateway was silent at the last Tick
 }
 
 // NewMerger returns a merger that emits to out, with its metrics
@@ -125,7 +127,7 @@ func NewMerger(cfg MergerConfig, out Emitter, reg prometheus.Registerer) (*Merge
 		}
 	}
 	return &Merger{cfg: cfg, out: out, m: m, gws: map[string]*gatewayState{},
-		windows: map[key]*window{}, byGM: map[[2]string][]key{}}, nil
+		windows: map[key]*window{}, byGM: map[[2]string][]key{}, serving: map[[2]string][]string{}}, nil
 }
 
 // Unregister removes the merger's metrics from reg.
@@ -167,6 +169,9 @@ func (m *Merger) Add(msg natssink.Message, recv time.Time) bool {
 	if s == nil {
 		s = &series{firstStart: start}
 		g.series[gm] = s
+		ids := m.serving[gm]
+		i, _ := slices.BinarySearch(ids, g.id)
+		m.serving[gm] = slices.Insert(ids, i, g.id)
 	}
 	if end >= s.lastEnd {
 		s.expected, s.size, s.lastEnd = msg.Summary.Expected, end-start, end
@@ -224,11 +229,13 @@ func (m *Merger) Tick() {
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	anyDark := false
 	for _, id := range slices.Sorted(maps.Keys(m.gws)) {
 		g := m.gws[id]
 		if !m.silent(g, now) {
 			continue
 		}
+		anyDark = true
 		for gm, s := range g.series {
 			if s.size <= 0 {
 				continue
@@ -240,6 +247,10 @@ func (m *Merger) Tick() {
 			}
 		}
 	}
+	if !anyDark && !m.anyDark {
+		return // nobody went dark or came back: no window changes
+	}
+	m.anyDark = anyDark
 	for k, w := range m.windows {
 		if !slices.Equal(m.darkOf(k, w, now), w.dark) {
 			m.emit(k, w, now)
@@ -261,15 +272,15 @@ func (m *Merger) silent(g *gatewayState, now time.Time) bool {
 // darkOf returns, sorted, the silent gateways that serve window k's group
 // and metric but have no partial of it.
 func (m *Merger) darkOf(k key, w *window, now time.Time) []string {
-	var dark []string
-	for id, g := range m.gws {
-		s := g.series[[2]string{k.group, k.metric}]
-		if s == nil || k.start < s.firstStart || w.byGW[id] != nil || !m.silent(g, now) {
+	var dark []string // sorted: serving is
+	gm := [2]string{k.group, k.metric}
+	for _, id := range m.serving[gm] {
+		g := m.gws[id]
+		if k.start < g.series[gm].firstStart || w.byGW[id] != nil || !m.silent(g, now) {
 			continue
 		}
 		dark = append(dark, id)
 	}
-	slices.Sort(dark)
 	return dark
 }
 
@@ -290,9 +301,10 @@ func (m *Merger) emit(k key, w *window, now time.Time) {
 		final = final && c.msg.Final
 		watermark = max(watermark, c.msg.Watermark.UnixNano())
 	}
-	for _, id := range slices.Sorted(maps.Keys(m.gws)) {
-		s := m.gws[id].series[[2]string{k.group, k.metric}]
-		if s == nil || k.start < s.firstStart || w.byGW[id] != nil {
+	gm := [2]string{k.group, k.metric}
+	for _, id := range m.serving[gm] {
+		s := m.gws[id].series[gm]
+		if k.start < s.firstStart || w.byGW[id] != nil {
 			continue
 		}
 		p := m.absentPartial(k, s.expected)
