@@ -50,6 +50,8 @@ var schemaTypes = map[string]reflect.Type{
 	"RejectSample":       reflect.TypeFor[aggregate.RejectSample](),
 	"PipelineResponse":   reflect.TypeFor[PipelineResponse](),
 	"PipelineMetric":     reflect.TypeFor[PipelineMetric](),
+	"GatewaysResponse":   reflect.TypeFor[GatewaysResponse](),
+	"GatewayInfo":        reflect.TypeFor[GatewayInfo](),
 }
 
 // schemaEnums are schemas of parameter values, with no Go type.
@@ -320,6 +322,8 @@ func TestOpenAPIResponses(t *testing.T) {
 	s, _ := newServer(t, fixture{deps: withStats})
 	authed, _ := newServer(t, fixture{deps: withStats, cfg: Config{Token: testToken, MetricsAuth: true}})
 	down, _ := newServer(t, fixture{engine: &fakeEngine{err: aggregate.ErrStopped}, ready: func() error { return fmt.Errorf("not connected") }})
+	central, _ := newServer(t, fixture{engine: centralEngine(nil)})
+	centralDown, _ := newServer(t, fixture{engine: centralEngine(aggregate.ErrStopped)})
 	long := "?" + strings.Repeat("x", DefaultMaxURLBytes)
 	tests := []struct {
 		s      *Server
@@ -348,6 +352,9 @@ func TestOpenAPIResponses(t *testing.T) {
 		{down, "/api/v1/groups", "/api/v1/groups", 503},
 		{s, "/api/v1/rejects", "/api/v1/rejects", 200},
 		{s, "/api/v1/pipeline", "/api/v1/pipeline", 200},
+		{s, "/api/v1/gateways", "/api/v1/gateways", 404},
+		{central, "/api/v1/gateways", "/api/v1/gateways", 200},
+		{centralDown, "/api/v1/gateways", "/api/v1/gateways", 503},
 		{s, "/healthz", "/healthz", 200},
 		{s, "/readyz", "/readyz", 200},
 		{down, "/readyz", "/readyz", 503},

@@ -178,6 +178,7 @@ func (s *Server) routeTable() []route {
 		{handlerDevices, "/api/v1/devices", paramsDevices, true, http.HandlerFunc(s.handleDevices)},
 		{handlerDevice, "/api/v1/devices/{site}/{device}", nil, true, http.HandlerFunc(s.handleDevice)},
 		{handlerGroups, "/api/v1/groups", nil, true, http.HandlerFunc(s.handleGroups)},
+		{handlerGateways, "/api/v1/gateways", nil, true, http.HandlerFunc(s.handleGateways)}, // gateways.go
 		{handlerRejects, "/api/v1/rejects", paramsRejects, true, http.HandlerFunc(s.handleRejects)},
 		{handlerPipeline, "/api/v1/pipeline", nil, true, http.HandlerFunc(s.handlePipeline)},
 		// Probes and scrapers may add parameters of their own: outside

@@ -15,6 +15,7 @@ import (
 	"github.com/rollcall-iot/rollcall/aggregate"
 	"github.com/rollcall-iot/rollcall/api"
 	"github.com/rollcall-iot/rollcall/dedup"
+	"github.com/rollcall-iot/rollcall/federation"
 	"github.com/rollcall-iot/rollcall/ingest"
 	"github.com/rollcall-iot/rollcall/journal/ingestlog"
 	"github.com/rollcall-iot/rollcall/sink"
@@ -78,6 +79,12 @@ type Config struct {
 	NATS natssink.Config `yaml:"nats"`
 	// Influx configures the InfluxDB sink.
 	Influx InfluxConfig `yaml:"influx"`
+	// Role is "gateway" (devices over MQTT) or "central" (the federation
+	// tier over gateways' partials). Default: gateway.
+	Role string `yaml:"role"`
+	// Federation configures the leaf-node link to a hub (gateway) and the
+	// central tier (see docs/federation.md).
+	Federation federation.Config `yaml:"federation"`
 	// ShutdownTimeout bounds a graceful shutdown. Default: 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error. Default: info.
@@ -146,6 +153,13 @@ func (c Config) WithDefaults() Config {
 	c.Store = c.Store.WithDefaults()
 	c.Prom = c.Prom.WithDefaults()
 	c.NATS = c.NATS.WithDefaults()
+	c.Federation = c.Federation.WithDefaults()
+	if c.Role == "" {
+		c.Role = RoleGateway
+	}
+	if c.Federation.Upstream != "" {
+		c.NATS.Enabled = true
+	}
 	if c.Influx.Enabled {
 		c.Influx.Config = c.Influx.Config.WithDefaults()
 	}
@@ -180,7 +194,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.HTTP.Validate(), c.aggregateConfig().Validate(), c.Sink.Validate(), c.Store.Validate(),
 		validateJournal(c.Journal), c.Checkpoint.Validate())
-	errs = append(errs, c.Prom.Validate(), c.natsConfig().Validate(), c.Influx.validate())
+	errs = append(errs, c.Prom.Validate(), c.natsConfig().Validate(), c.Influx.validate(), c.validateFederation())
 	if c.Prom.SeriesTTL > 0 && c.Prom.SeriesTTL <= c.Window.Size {
 		errs = append(errs, fmt.Errorf("prom.series_ttl: %v must exceed window.size (%v), or every group's gauges would vanish between windows (0: never expire)",
 			c.Prom.SeriesTTL, c.Window.Size))
@@ -189,12 +203,13 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("nats.url: required when mqtt.url names an external broker (there is no embedded NATS server)"))
 	}
 	mqtt := c.MQTT
+	if c.Role == RoleCentral {
+		return errors.Join(errs...) // no MQTT: the central tier reads partials
+	}
 	if c.Embedded() {
 		mqtt.URL = "tcp://embedded" // filled in at start
-		b := c.Broker
+		b := c.brokerConfig()
 		b.StoreDir = c.DataDir
-		b.TelemetryTopic, b.StatusTopic = c.Topics.Telemetry, c.Topics.Status
-		b.Sparkplug = c.Topics.SparkplugOn()
 		errs = append(errs, section("broker", b.Validate()))
 		if c.NATS.Enabled && c.NATS.URL == "" && c.NATS.MaxBytes >= int64(b.WithDefaults().MaxStoreBytes) {
 			errs = append(errs, fmt.Errorf("nats.max_bytes: %d must be below broker.max_store_bytes (%v), which also holds the MQTT sessions",

@@ -45,6 +45,8 @@ type Gateway struct {
 	api    *api.Server
 	ln     net.Listener
 
+	central *centralTier // role central only (central.go)
+
 	ingestLog *ingestlog.Log // the ingest journal stage
 	// live is set once recovery is done and the engine runs live
 	// (startup.go); replayHook, if set, runs before each replayed reading
@@ -87,13 +89,17 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
+	if cfg.Role == RoleCentral {
+		if err := g.newCentral(roster); err != nil { // central.go
+			return nil, err
+		}
+		return g, nil
+	}
 	// The broker starts first: the nats sink may publish to it.
 	mqttCfg := cfg.MQTT
 	if cfg.Embedded() {
-		bc := cfg.Broker
+		bc := cfg.brokerConfig() // federation.go
 		bc.StoreDir = filepath.Join(cfg.DataDir, "broker")
-		bc.TelemetryTopic, bc.StatusTopic = cfg.Topics.Telemetry, cfg.Topics.Status
-		bc.Sparkplug = cfg.Topics.SparkplugOn()
 		if g.broker, err = ingest.NewBroker(bc, log.With("stage", "broker")); err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
@@ -204,8 +210,14 @@ func (g *Gateway) ready() error {
 func (g *Gateway) Run(ctx context.Context) error {
 	// Recovery: the engine holds its rounds until the journal after the
 	// checkpoint is replayed (the aggregate stage's start), then goes live.
-	g.engine.Hold()
-	err := runStages(ctx, g.stages(), g.cfg.ShutdownTimeout, g.log)
+	var stages []stage
+	if g.central != nil {
+		stages = g.centralStages() // central.go
+	} else {
+		g.engine.Hold()
+		stages = g.stages()
+	}
+	err := runStages(ctx, stages, g.cfg.ShutdownTimeout, g.log)
 	g.close()
 	if err != nil {
 		g.log.Error("shutdown incomplete", "err", err)
@@ -268,6 +280,7 @@ func (g *Gateway) close() {
 		}
 	}
 	g.closeSinks()
+	g.closeCentral()
 	if g.broker != nil {
 		g.broker.Shutdown()
 	}

@@ -102,7 +102,7 @@ func (g *Gateway) snapshotDevices(ctx context.Context, every time.Duration) {
 		case now = <-tick.C:
 		}
 		sctx, cancel := context.WithTimeout(ctx, every)
-		devs, err := g.engine.Devices(sctx, aggregate.DeviceFilter{})
+		devs, err := g.queries().Devices(sctx, aggregate.DeviceFilter{})
 		if err == nil {
 			err = g.influx.WriteDevices(sctx, now.Truncate(every), devs)
 		}

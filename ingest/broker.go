@@ -98,6 +98,13 @@ type BrokerConfig struct {
 	// Sparkplug says whether rollcall's own user may subscribe to the
 	// Sparkplug B topics (topics.sparkplug).
 	Sparkplug bool `yaml:"-"`
+	// Domain is the JetStream domain of the embedded server; the gateway
+	// passes its id when it federates (nats.gateway_id), so that the hub
+	// reaches this server's streams as $JS.<domain>.API. Default: none.
+	Domain string `yaml:"-"`
+	// Upstream is the leaf-node link to a hub; the gateway passes its
+	// federation section. Default: none.
+	Upstream LeafRemote `yaml:"-"`
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -161,7 +168,13 @@ func (c BrokerConfig) Validate() error {
 	if strings.ContainsAny(c.ServerName, " \t\r\n") {
 		errs = append(errs, fmt.Errorf("server_name: %q contains white space", c.ServerName))
 	}
-	errs = append(errs, c.validateSecurity())
+	if c.Domain != "" && !ValidDomain(c.Domain) {
+		errs = append(errs, fmt.Errorf("domain: %q must be 1 to 128 ASCII letters, digits, '-' or '_'", c.Domain))
+	}
+	if c.Upstream.Enabled() && c.Domain == "" {
+		errs = append(errs, errors.New("domain: required with an upstream (the hub tells the leaf servers apart by it)"))
+	}
+	errs = append(errs, c.validateSecurity(), c.Upstream.validate())
 	return errors.Join(errs...)
 }
 
@@ -229,21 +242,14 @@ func NewBroker(cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 		},
 	}
 	tlsState, own, err := applySecurity(opts, cfg)
+	if err == nil {
+		err = applyLeaf(opts, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest: broker config: %w", err)
 	}
-	srv, err := server.NewServer(opts)
+	srv, err := StartServer(opts, log)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: new broker: %w", err)
-	}
-	sl := &slogLogger{log: log.With("component", "nats-server"), fatal: make(chan string, 1)}
-	srv.SetLoggerV2(sl, log.Enabled(context.Background(), slog.LevelDebug),
-		log.Enabled(context.Background(), slog.LevelDebug-1), false)
-	srv.Start()
-
-	if err := waitReady(srv, sl.fatal, BrokerStartTimeout); err != nil {
-		srv.Shutdown()
-		srv.WaitForShutdown()
 		return nil, fmt.Errorf("ingest: start broker: %w", err)
 	}
 	// Varz is the public way to read the resolved MQTT port.
@@ -257,11 +263,36 @@ func NewBroker(cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 	log.Info("broker started", "mqtt_addr", b.MQTTAddr(), "tls", tlsState != nil, "auth", cfg.authenticated(),
 		"client_certificates", cfg.TLS.ClientCAFile != "", "nats_url", b.ClientURL(),
 		"store_dir", cfg.StoreDir, "max_store_bytes", cfg.MaxStoreBytes, "max_memory_bytes", cfg.MaxMemoryBytes,
-		"max_ack_pending", cfg.MaxAckPending, "ack_wait", cfg.AckWait)
+		"max_ack_pending", cfg.MaxAckPending, "ack_wait", cfg.AckWait, "jetstream_domain", cfg.Domain,
+		"upstream", cfg.Upstream.redacted())
 	for _, l := range cfg.anonymousExposed() {
 		log.Warn("broker accepts anonymous clients on an address that is not loopback (broker.allow_anonymous: true)", "listener", l)
 	}
 	return b, nil
+}
+
+// StartServer starts a nats-server with opts, logging to log (nil
+// discards) as NewBroker describes, and returns once it accepts
+// connections (at most BrokerStartTimeout). The federation hub starts its
+// server with it too.
+func StartServer(opts *server.Options, log *slog.Logger) (*server.Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	sl := &slogLogger{log: log.With("component", "nats-server"), fatal: make(chan string, 1)}
+	srv.SetLoggerV2(sl, log.Enabled(context.Background(), slog.LevelDebug),
+		log.Enabled(context.Background(), slog.LevelDebug-1), false)
+	srv.Start()
+	if err := waitReady(srv, sl.fatal, BrokerStartTimeout); err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, err
+	}
+	return srv, nil
 }
 
 // waitReady waits until srv accepts connections, until it reports a fatal

@@ -124,6 +124,10 @@ func loadConfig(cmd string, args []string, stderr io.Writer) (gateway.Config, bo
 		lateness    = fs.Duration("lateness", d.Window.AllowedLateness, "allowed lateness: how long windows accept late readings")
 		clientID    = fs.String("mqtt-client-id", d.MQTT.ClientID, "MQTT client `id` of the persistent session")
 		logLevel    = fs.String("log-level", d.LogLevel, "log `level`: debug, info, warn, error")
+		upstream    = fs.String("upstream", "", "federation: the hub's leaf-node `url` (nats://hub:7422); turns the nats partials sink on")
+		role        = fs.String("role", d.Role, "`role`: gateway, or central (the federation tier over gateways)")
+		leafListen  = fs.String("leaf-listen", d.Federation.LeafListen, "central: the embedded hub's leaf-node listen `addr`ess")
+		natsURL     = fs.String("nats-url", "", "central: join this NATS cluster (`url`) instead of embedding a hub")
 		showVersion = fs.Bool("version", false, "print the version and exit")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -165,6 +169,10 @@ func loadConfig(cmd string, args []string, stderr io.Writer) (gateway.Config, bo
 		"lateness":       func() { cfg.Window.AllowedLateness = *lateness },
 		"mqtt-client-id": func() { cfg.MQTT.ClientID = *clientID },
 		"log-level":      func() { cfg.LogLevel = *logLevel },
+		"upstream":       func() { cfg.Federation.Upstream = *upstream },
+		"role":           func() { cfg.Role = *role },
+		"leaf-listen":    func() { cfg.Federation.LeafListen = *leafListen },
+		"nats-url":       func() { cfg.Federation.NATSURL = *natsURL },
 	}
 	for name, f := range apply {
 		if set[name] {

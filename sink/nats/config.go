@@ -15,6 +15,10 @@ const (
 	// SubjectPrefix is the subject prefix of every partial; the stream
 	// captures SubjectPrefix + ".>".
 	SubjectPrefix = "rollcall.v1.partials"
+	// AnnounceSubject + "." + gateway id is where a gateway announces
+	// itself (core NATS, no body) so that a central tier learns it; it
+	// crosses a leaf-node link only while the hub listens.
+	AnnounceSubject = "rollcall.v1.gateways"
 )
 
 // Defaults and limits for Config.
@@ -27,15 +31,15 @@ const (
 	// included.
 	DefaultPublishTimeout = 5 * time.Second
 	// DefaultPublishAttempts is the publish attempts per partial, the first
-	// one included.
-	DefaultPublishAttempts = 3
+	// one included; 0 means until it is published or the gateway shuts
+	// down, so that a NATS outage delays partials but never drops one.
+	DefaultPublishAttempts = 0
 	// DefaultRetryBackoff is the wait before the first retry; it doubles
 	// for each further retry, up to MaxRetryBackoff, with jitter.
 	DefaultRetryBackoff = 200 * time.Millisecond
 	// MaxRetryBackoff caps the wait between two attempts.
 	MaxRetryBackoff = 5 * time.Second
-	// MaxPublishAttempts bounds Config.PublishAttempts, so that one partial
-	// cannot hold the sink for long.
+	// MaxPublishAttempts bounds a limited Config.PublishAttempts.
 	MaxPublishAttempts = 10
 	// DuplicateWindow is the stream's duplicate-detection window for
 	// Nats-Msg-Id (capped at MaxAge).
@@ -67,7 +71,9 @@ type Config struct {
 	// acknowledgement included. Default: 5s.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
 	// PublishAttempts is how often a partial is tried, the first attempt
-	// included, before it is dropped and counted. 1 to 10. Default: 3.
+	// included, before it is dropped and counted. 1 to 10, or 0: until it
+	// is published or the gateway shuts down (the sink's fan-out queue then
+	// holds the partials that follow). Default: 0.
 	PublishAttempts int `yaml:"publish_attempts"`
 	// RetryBackoff is the wait before the first retry; it doubles for every
 	// further one, up to 5s, with jitter. Default: 200ms.
@@ -85,9 +91,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
-	}
-	if c.PublishAttempts == 0 {
-		c.PublishAttempts = DefaultPublishAttempts
 	}
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = DefaultRetryBackoff
@@ -119,8 +122,8 @@ func (c Config) Validate() error {
 	if c.PublishTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("nats.publish_timeout: %v must be positive", c.PublishTimeout))
 	}
-	if c.PublishAttempts < 1 || c.PublishAttempts > MaxPublishAttempts {
-		errs = append(errs, fmt.Errorf("nats.publish_attempts: %d must be between 1 and %d", c.PublishAttempts, MaxPublishAttempts))
+	if c.PublishAttempts < 0 || c.PublishAttempts > MaxPublishAttempts {
+		errs = append(errs, fmt.Errorf("nats.publish_attempts: %d must be between 0 (until published) and %d", c.PublishAttempts, MaxPublishAttempts))
 	}
 	if c.RetryBackoff <= 0 {
 		errs = append(errs, fmt.Errorf("nats.retry_backoff: %v must be positive", c.RetryBackoff))

@@ -17,7 +17,7 @@ func (s *Sink) registerMetrics(reg prometheus.Registerer) error {
 	})
 	s.errs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rollcall_nats_publish_errors_total",
-		Help: "Partials dropped after nats.publish_attempts failed attempts.",
+		Help: "Partials dropped after nats.publish_attempts failed attempts (never with the default, 0: until published).",
 	})
 	s.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rollcall_nats_skipped_total",
@@ -33,7 +33,11 @@ func (s *Sink) registerMetrics(reg prometheus.Registerer) error {
 		}
 		return 0
 	})
-	cs := []prometheus.Collector{s.published, s.retries, s.errs, s.skipped, s.connected}
+	removed := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "rollcall_nats_stream_removed_total",
+		Help: "Partials the stream removed because nats.max_age or nats.max_bytes bound (a hub may or may not have sourced them before).",
+	}, func() float64 { return float64(s.removed.Load()) })
+	cs := []prometheus.Collector{s.published, s.retries, s.errs, s.skipped, s.connected, removed}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -27,6 +28,10 @@ const (
 // warnInterval is the least time between two "publish failed" warnings.
 const warnInterval = 10 * time.Second
 
+// statsInterval is the least time between two looks at the stream's state
+// (for rollcall_nats_stream_removed_total) and two announcements.
+const statsInterval = 5 * time.Second
+
 // Sink publishes partials to JetStream. Write and WritePartial are called
 // from the fan-out's goroutine for this sink only; Close after it stopped.
 type Sink struct {
@@ -39,6 +44,9 @@ type Sink struct {
 	streamReady bool
 	lastWarn    time.Time
 	failed      int // publish failures since the last warning
+	lastStats   time.Time
+
+	removed atomic.Uint64 // partials the stream's limits removed
 
 	published prometheus.Counter
 	retries   prometheus.Counter
@@ -111,8 +119,10 @@ func (s *Sink) Name() string { return "nats" }
 func (s *Sink) Write(context.Context, aggregate.Aggregate) error { return ErrNoPartial }
 
 // WritePartial implements sink.PartialWriter: it publishes p unless a is
-// provisional, retrying as configured, and returns the last error once the
-// attempts are used up (the partial is then dropped and counted).
+// provisional, retrying as configured: by default until the stream
+// acknowledged it or ctx ends (shutdown). With limited attempts it returns
+// the last error once they are used up (the partial is then dropped and
+// counted).
 func (s *Sink) WritePartial(ctx context.Context, a aggregate.Aggregate, p *aggregate.Partial) error {
 	if !a.Final && a.Revision == 0 {
 		s.skipped.WithLabelValues(SkipProvisional).Inc()
@@ -130,15 +140,22 @@ func (s *Sink) WritePartial(ctx context.Context, a aggregate.Aggregate, p *aggre
 	for attempt := 1; ; attempt++ {
 		if err = s.publish(ctx, msg, id); err == nil {
 			s.published.Inc()
+			if time.Since(s.lastStats) >= statsInterval {
+				s.refreshStats(ctx)
+				s.announce()
+			}
 			return nil
 		}
-		if attempt >= s.cfg.PublishAttempts || !s.wait(ctx, attempt) {
+		if s.cfg.PublishAttempts == 0 {
+			s.warn(err, "nats publish failed; retrying until published")
+		}
+		if s.cfg.PublishAttempts > 0 && attempt >= s.cfg.PublishAttempts || !s.wait(ctx, attempt) {
 			break
 		}
 		s.retries.Inc()
 	}
 	s.errs.Inc()
-	s.warn(err)
+	s.warn(err, "nats publish failed; partial dropped")
 	return fmt.Errorf("nats: publish %s: %w", msg.Subject, err)
 }
 
@@ -176,10 +193,10 @@ func (s *Sink) wait(ctx context.Context, attempt int) bool {
 }
 
 // warn logs a failed publish at most once per warnInterval.
-func (s *Sink) warn(err error) {
+func (s *Sink) warn(err error, msg string) {
 	s.failed++
 	if now := time.Now(); now.Sub(s.lastWarn) >= warnInterval {
-		s.log.Warn("nats publish failed; partial dropped", "err", err, "dropped_since_last_warning", s.failed)
+		s.log.Warn(msg, "err", err, "failures_since_last_warning", s.failed) //nolint:sloglint // one of two constants
 		s.lastWarn, s.failed = now, 0
 	}
 }
@@ -220,6 +237,34 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 	}
 	s.streamReady = true
 	return nil
+}
+
+// refreshStats reads how many partials the stream's max_age and max_bytes
+// removed: in a limits-retention stream that nobody deletes from, every
+// sequence below the first one left.
+func (s *Sink) refreshStats(ctx context.Context) {
+	s.lastStats = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return
+	}
+	state := st.CachedInfo().State
+	if state.FirstSeq > 0 {
+		n := state.FirstSeq - 1 + uint64(state.NumDeleted)
+		if n > s.removed.Load() {
+			s.removed.Store(n)
+		}
+	}
+}
+
+// announce tells a central tier, if one listens, that this gateway has
+// partials (see AnnounceSubject). It is best effort: it repeats.
+func (s *Sink) announce() {
+	if err := s.nc.Publish(AnnounceSubject+"."+token(s.cfg.GatewayID), nil); err != nil {
+		s.log.Debug("nats announce failed", "err", err)
+	}
 }
 
 // Close closes the connection. Call it after the fan-out has stopped.

@@ -92,7 +92,7 @@ func TestPublishFinalAndRevisions(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(s.connected))
 	n, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	require.Equal(t, 5, n)
+	require.Equal(t, 6, n, "five metrics and rollcall_nats_stream_removed_total")
 
 	msgs := consume(t, srv.ClientURL(), 2)
 	require.Len(t, msgs, 2)
@@ -262,4 +262,70 @@ func freePort(t *testing.T) int {
 	require.NoError(t, err)
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestOutageDelaysNeverDrops: with the default attempts (0), a partial
+// written while the server is down waits, retrying, and is published once
+// the server is back; nothing is dropped or counted as an error.
+func TestOutageDelaysNeverDrops(t *testing.T) {
+	opts := &server.Options{Host: "127.0.0.1", Port: freePort(t), NoSigs: true, NoLog: true, JetStream: true, StoreDir: t.TempDir()}
+	start := func() *server.Server {
+		srv, err := server.NewServer(opts)
+		require.NoError(t, err)
+		srv.Start()
+		require.True(t, srv.ReadyForConnections(10*time.Second))
+		return srv
+	}
+	srv := start()
+	url := "nats://127.0.0.1:" + strconv.Itoa(opts.Port)
+	s, _ := newSink(t, Config{URL: url, PublishTimeout: 200 * time.Millisecond, RetryBackoff: 10 * time.Millisecond})
+	p := part(map[string]float64{"a1": 1}, nil, 0, 0)
+	require.NoError(t, s.WritePartial(context.Background(), emission(0, true), &p))
+	srv.Shutdown()
+	srv.WaitForShutdown()
+
+	done := make(chan error, 1)
+	go func() { done <- s.WritePartial(context.Background(), emission(1, true), &p) }()
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.retries) >= 2 }, 10*time.Second, 5*time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("WritePartial returned %v while the server was down", err)
+	default:
+	}
+	srv = start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("WritePartial did not return after the server came back")
+	}
+	require.Zero(t, testutil.ToFloat64(s.errs))
+	require.Equal(t, 2.0, testutil.ToFloat64(s.published))
+	require.Len(t, consume(t, url, 2), 2)
+
+	// Shutdown (ctx cancelled) ends the retries.
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- s.WritePartial(ctx, emission(2, true), &p) }()
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.retries) >= 4 }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.Error(t, <-done)
+}
+
+// TestStreamLimitsCounted: when max_bytes binds, the partials the stream
+// removed are counted.
+func TestStreamLimitsCounted(t *testing.T) {
+	srv := startServer(t)
+	s, reg := newSink(t, Config{URL: srv.ClientURL(), MaxBytes: 4096})
+	p := part(map[string]float64{"a1": 1}, nil, 0, 0)
+	for i := range 20 {
+		require.NoError(t, s.WritePartial(context.Background(), emission(i+1, false), &p))
+	}
+	s.refreshStats(context.Background())
+	n, err := testutil.GatherAndCount(reg, "rollcall_nats_stream_removed_total")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Positive(t, s.removed.Load(), "max_bytes 4096 holds fewer than 20 partials")
 }
