@@ -51,8 +51,10 @@ type GatewaysResponse struct {
 func (s *Server) handleGateways(w http.ResponseWriter, r *http.Request) {
 	gl, ok := s.deps.Engine.(GatewayLister)
 	if !ok {
-		s.writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
-			Message: "not a central tier: /api/v1/gateways is served by rollcall --role central"})
+		s.writeError(w, &Error{
+			Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: "not a central tier: /api/v1/gateways is served by rollcall --role central",
+		})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)

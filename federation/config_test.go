@@ -20,8 +20,10 @@ func TestConfigValidate(t *testing.T) {
 	bad.Domain, bad.Gateways, bad.NATSURL, bad.Replicas = "a.b", []string{"gw 1"}, "nats//x", 7
 	bad.SilentAfter, bad.MaxGateways, bad.MaxWindows = -1, -1, -1
 	err := bad.Validate()
-	for _, w := range []string{"federation.domain", "federation.gateways", "federation.nats_url", "federation.replicas",
-		"federation.silent_after", "federation.max_gateways", "federation.max_windows"} {
+	for _, w := range []string{
+		"federation.domain", "federation.gateways", "federation.nats_url", "federation.replicas",
+		"federation.silent_after", "federation.max_gateways", "federation.max_windows",
+	} {
 		require.ErrorContains(t, err, w)
 	}
 	r := Config{Upstream: "nats://a:7422, nats://b:7422", CredsFile: "x.creds"}.Leaf()

@@ -26,8 +26,10 @@ func (m *Merger) Gateways(context.Context) ([]api.GatewayInfo, error) {
 	out := make([]api.GatewayInfo, 0, len(m.gws))
 	for _, id := range slices.Sorted(maps.Keys(m.gws)) {
 		g := m.gws[id]
-		gi := api.GatewayInfo{ID: id, State: string(m.state(g, now)), IntervalS: time.Duration(g.live.Interval).Seconds(),
-			Phi: g.live.Phi(&m.cfg.Liveness, now.UnixNano()), Partials: g.partials, Groups: map[string]int{}, Learned: g.learned}
+		gi := api.GatewayInfo{
+			ID: id, State: string(m.state(g, now)), IntervalS: time.Duration(g.live.Interval).Seconds(),
+			Phi: g.live.Phi(&m.cfg.Liveness, now.UnixNano()), Partials: g.partials, Groups: map[string]int{}, Learned: g.learned,
+		}
 		if g.live.LastSeen != 0 {
 			t := time.Unix(0, g.live.LastSeen).UTC()
 			lag := time.Duration(g.lagNS).Seconds()
@@ -61,8 +63,10 @@ func (m *Merger) Devices(ctx context.Context, f aggregate.DeviceFilter) ([]aggre
 		if (f.ID != "" && f.ID != g.ID) || (f.State != "" && f.State != g.State) || (f.Group != "" && f.Group != GatewaysGroup) {
 			continue
 		}
-		d := aggregate.DeviceInfo{ID: g.ID, Name: g.ID, Group: GatewaysGroup, Listed: !g.Learned, State: g.State,
-			LastSeen: g.LastPartial, IntervalS: g.IntervalS, Phi: g.Phi}
+		d := aggregate.DeviceInfo{
+			ID: g.ID, Name: g.ID, Group: GatewaysGroup, Listed: !g.Learned, State: g.State,
+			LastSeen: g.LastPartial, IntervalS: g.IntervalS, Phi: g.Phi,
+		}
 		if g.LastPartial != nil {
 			age := m.cfg.Now().Sub(*g.LastPartial).Seconds()
 			d.AgeS = &age

@@ -126,8 +126,10 @@ func NewMerger(cfg MergerConfig, out Emitter, reg prometheus.Registerer) (*Merge
 			return nil, err
 		}
 	}
-	return &Merger{cfg: cfg, out: out, m: m, gws: map[string]*gatewayState{},
-		windows: map[key]*window{}, byGM: map[[2]string][]key{}, serving: map[[2]string][]string{}}, nil
+	return &Merger{
+		cfg: cfg, out: out, m: m, gws: map[string]*gatewayState{},
+		windows: map[key]*window{}, byGM: map[[2]string][]key{}, serving: map[[2]string][]string{},
+	}, nil
 }
 
 // Unregister removes the merger's metrics from reg.
@@ -318,8 +320,10 @@ func (m *Merger) emit(k key, w *window, now time.Time) {
 	if w.emitted && merged.Equal(&w.last) && final == w.final {
 		return
 	}
-	a := merged.Finish(aggregate.FinishInfo{Watermark: watermark, EmittedAt: now, Revision: w.revision,
-		Final: final, MinCoverage: m.cfg.MinCoverage})
+	a := merged.Finish(aggregate.FinishInfo{
+		Watermark: watermark, EmittedAt: now, Revision: w.revision,
+		Final: final, MinCoverage: m.cfg.MinCoverage,
+	})
 	w.last, w.final, w.emitted = merged, final, true
 	w.revision++
 	m.m.emitted.Inc()

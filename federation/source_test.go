@@ -53,8 +53,10 @@ func TestSourceAcksAfterCheckpoint(t *testing.T) {
 	for i := range 3 {
 		m := msg("gw-a", i, 0, true, []float64{100}, 0)
 		p := m.Partial()
-		require.NoError(t, sk.WritePartial(context.Background(), aggregate.Aggregate{Final: true, EmittedAt: m.EmittedAt,
-			Staleness: aggregate.Staleness{Watermark: m.Watermark}}, &p))
+		require.NoError(t, sk.WritePartial(context.Background(), aggregate.Aggregate{
+			Final: true, EmittedAt: m.EmittedAt,
+			Staleness: aggregate.Staleness{Watermark: m.Watermark},
+		}, &p))
 	}
 	newMerger := func() *Merger {
 		m, err := NewMerger(MergerConfig{MaxListed: 10, MaxWindows: 8}, &recorder{}, nil)

@@ -38,8 +38,10 @@ func (g *Gateway) newCentral(roster *staleness.Roster) error {
 	url, creds := fed.NATSURL, fed.NATSCredsFile
 	if url == "" {
 		var err error
-		c.hub, err = federation.NewHub(federation.HubConfig{LeafListen: fed.LeafListen, StoreDir: filepath.Join(cfg.DataDir, "hub"),
-			Domain: fed.Domain}, g.log.With("stage", "hub"))
+		c.hub, err = federation.NewHub(federation.HubConfig{
+			LeafListen: fed.LeafListen, StoreDir: filepath.Join(cfg.DataDir, "hub"),
+			Domain: fed.Domain,
+		}, g.log.With("stage", "hub"))
 		if err != nil {
 			return err
 		}

@@ -137,7 +137,7 @@ func TestIntegrationFederation(t *testing.T) {
 	ca, ga, gb := byWindow(t, central.URL, "site-a"), byWindow(t, gwA.URL, "site-a"), byWindow(t, gwB.URL, "site-a")
 	a, b, c := ga[first], gb[first], ca[first]
 	require.True(t, a.Final && b.Final && c.Final)
-	require.Equal(t, a.Coverage.Expected+b.Coverage.Expected, c.Coverage.Expected, "union of the rosters")
+	require.Equal(t, c.Coverage.Expected, a.Coverage.Expected+b.Coverage.Expected, "union of the rosters")
 	require.Equal(t, a.Coverage.Reported+b.Coverage.Reported, c.Coverage.Reported)
 	require.InDelta(t, float64(a.Stats.Sum.Value)+float64(b.Stats.Sum.Value), float64(c.Stats.Sum.Value), 1e-9)
 
@@ -150,7 +150,7 @@ func TestIntegrationFederation(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond, "gw-b dark at the central tier")
 	for group, n := range map[string]int{"site-a": 3, "site-b": 2} {
 		l, _ := latest(t, central.URL, group, "power_kw")
-		require.Equal(t, n, l.Coverage.Expected, group)
+		require.Equal(t, l.Coverage.Expected, n, group)
 		require.Less(t, l.Coverage.Reported, n, "%s: gw-b's devices missing", group)
 		require.LessOrEqual(t, float64(l.Stats.Sum.Lower), fedTruth[group], "%s: bounds contain the truth", group)
 		require.GreaterOrEqual(t, float64(l.Stats.Sum.Upper), fedTruth[group], "%s: bounds contain the truth", group)

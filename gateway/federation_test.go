@@ -22,8 +22,10 @@ func TestFederationConfig(t *testing.T) {
 		{"unknown role", func(c *Config) { c.Role = "hub" }, []string{"role"}},
 		{"central", func(c *Config) { c.Role = RoleCentral }, nil},
 		{"central with an upstream", func(c *Config) { c.Role, c.Federation.Upstream = RoleCentral, "nats://127.0.0.1:7422" }, []string{"a central tier has no upstream"}},
-		{"central roster", func(c *Config) { c.Role, c.Federation.Gateways = RoleCentral, []string{"gw-a", "central", "a.b"} },
-			[]string{`federation.gateways: "central" is the central domain`, `federation.gateways: "a.b"`}},
+		{
+			"central roster", func(c *Config) { c.Role, c.Federation.Gateways = RoleCentral, []string{"gw-a", "central", "a.b"} },
+			[]string{`federation.gateways: "central" is the central domain`, `federation.gateways: "a.b"`},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

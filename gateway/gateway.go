@@ -96,18 +96,9 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 		return g, nil
 	}
 	// The broker starts first: the nats sink may publish to it.
-	mqttCfg := cfg.MQTT
-	if cfg.Embedded() {
-		bc := cfg.brokerConfig() // federation.go
-		bc.StoreDir = filepath.Join(cfg.DataDir, "broker")
-		if g.broker, err = ingest.NewBroker(bc, log.With("stage", "broker")); err != nil {
-			return nil, fmt.Errorf("embedded broker: %w", err)
-		}
-		if err := g.broker.RegisterMetrics(g.reg); err != nil {
-			return nil, err
-		}
-		mqttCfg = g.broker.Subscriber(mqttCfg)
-		log.Info("embedded broker listening", "mqtt", g.broker.MQTTAddr(), "max_ack_pending", bc.MaxAckPending)
+	mqttCfg, err := g.startBroker()
+	if err != nil {
+		return nil, err
 	}
 	if g.store, err = store.New(cfg.Store, g.reg); err != nil {
 		return nil, err
@@ -147,6 +138,26 @@ func New(cfg Config, log *slog.Logger) (g *Gateway, err error) {
 		return nil, fmt.Errorf("http.addr: %w", err)
 	}
 	return g, nil
+}
+
+// startBroker starts the embedded broker, if the configuration has one, and
+// returns the MQTT settings of rollcall's own subscription.
+func (g *Gateway) startBroker() (ingest.MQTTConfig, error) {
+	if !g.cfg.Embedded() {
+		return g.cfg.MQTT, nil
+	}
+	bc := g.cfg.brokerConfig() // federation.go
+	bc.StoreDir = filepath.Join(g.cfg.DataDir, "broker")
+	b, err := ingest.NewBroker(bc, g.log.With("stage", "broker"))
+	if err != nil {
+		return ingest.MQTTConfig{}, fmt.Errorf("embedded broker: %w", err)
+	}
+	g.broker = b
+	if err := b.RegisterMetrics(g.reg); err != nil {
+		return ingest.MQTTConfig{}, err
+	}
+	g.log.Info("embedded broker listening", "mqtt", b.MQTTAddr(), "max_ack_pending", bc.MaxAckPending)
+	return b.Subscriber(g.cfg.MQTT), nil
 }
 
 // loadRoster returns the roster of the fleet file at path (none: an empty
