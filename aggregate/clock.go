@@ -13,6 +13,13 @@ import (
 // receive time after a clock jump) in the aggregate's window.
 const FlagClockCorrected = "clock_corrected:"
 
+// FlagClockUncertain prefixes the flag of a device whose readings in the
+// aggregate's window were placed by their receive time (a clock not yet
+// measured, or one that just jumped): true only to within a delivery, so
+// the window's edges are uncertain, its bounds wider and its quality not
+// good.
+const FlagClockUncertain = "clock_uncertain:"
+
 // correctClock corrects r's event time by d's clock (staleness.Clock). With
 // correction on, the future_ts rule applies to the corrected time: the
 // decoder lets stamps through up to liveness.clock_max_correction beyond

@@ -54,7 +54,9 @@ func TestEngineClockCorrection(t *testing.T) {
 				// window's edges are uncertain.
 				require.Less(t, float64(a.Stats.Sum.Lower), float64(a.Stats.Sum.Upper), "window %d: bounds widened", k)
 				require.NotEqual(t, QualityGood, a.Quality, "window %d", k)
+				require.Contains(t, a.Flags, FlagClockUncertain+"site-a/d3")
 			} else {
+				require.NotContains(t, a.Flags, FlagClockUncertain+"site-a/d3")
 				require.Equal(t, a.Stats.Sum.Lower, a.Stats.Sum.Upper, "window %d: measured, corrected and exact", k)
 			}
 		}

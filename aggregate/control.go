@@ -223,6 +223,7 @@ func (s *shard) partials(out []Partial, g *shardGroup, f *groupFlush, start, now
 					// window's edges may belong to its neighbours, and
 					// theirs here: the edges are uncertain.
 					gs.before, gs.after = max(gs.before, 1), max(gs.after, 1)
+					p.AddFlag(FlagClockUncertain+d.id, s.cfg.MaxMissingListed)
 				}
 				lo, hi := reportedBounds(dm.spec, a, v, start, end, gs)
 				p.AddReported(v, lo, hi, gs.missing() > 0, uint64(a.n), a.lastTS)
