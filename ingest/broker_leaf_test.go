@@ -57,10 +57,8 @@ func TestBrokerLeafNode(t *testing.T) {
 		StoreDir: t.TempDir(), LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: freeTCPPort(t)},
 	}
 	startHub := func() *server.Server {
-		s, err := server.NewServer(hubOpts)
+		s, err := StartServer(hubOpts, nil)
 		require.NoError(t, err)
-		s.Start()
-		require.True(t, s.ReadyForConnections(10*time.Second))
 		return s
 	}
 	hub := startHub()

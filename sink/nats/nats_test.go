@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/rollcall-iot/rollcall/ingest"
 )
 
 // The sink and the test servers start goroutines; every test must stop them.
@@ -23,13 +25,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // and shuts it down in t.Cleanup.
 func startServer(t *testing.T) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
+	s, err := ingest.StartServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
 		JetStream: true, StoreDir: t.TempDir(),
-	})
+	}, nil)
 	require.NoError(t, err)
-	s.Start()
-	require.True(t, s.ReadyForConnections(10*time.Second))
 	t.Cleanup(func() {
 		s.Shutdown()
 		s.WaitForShutdown()
@@ -270,10 +270,8 @@ func freePort(t *testing.T) int {
 func TestOutageDelaysNeverDrops(t *testing.T) {
 	opts := &server.Options{Host: "127.0.0.1", Port: freePort(t), NoSigs: true, NoLog: true, JetStream: true, StoreDir: t.TempDir()}
 	start := func() *server.Server {
-		srv, err := server.NewServer(opts)
+		srv, err := ingest.StartServer(opts, nil)
 		require.NoError(t, err)
-		srv.Start()
-		require.True(t, srv.ReadyForConnections(10*time.Second))
 		return srv
 	}
 	srv := start()
